@@ -1,0 +1,31 @@
+/* Route handlers, one file per API area (api_<area>.c); routes.c maps paths to them. */
+#ifndef EXECD_API_H
+#define EXECD_API_H
+
+#include <json-c/json.h>
+
+#include "http.h"
+#include "strbuf.h"
+
+/* api_health.c */
+void api_ping(struct http_req *r);
+
+/* api_command.c */
+void api_command_run(struct http_req *r);
+void api_command_status(struct http_req *r);
+void api_command_logs(struct http_req *r);
+/* DELETE /command and DELETE /code: interrupt whatever the id names. */
+void api_interrupt(struct http_req *r);
+/*
+ * Checks a RunCommandRequest-shaped object (command, cwd, background,
+ * timeout, uid, gid, envs). Returns 0, or -1 with the reason in err.
+ */
+int api_command_validate(json_object *req, struct strbuf *err);
+
+/*
+ * Parses the request body as a JSON object; on failure answers 400 with
+ * prefix + the parse error and returns NULL.
+ */
+json_object *api_parse_object(struct http_req *r, const char *prefix);
+
+#endif

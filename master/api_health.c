@@ -1,0 +1,7 @@
+#include "api.h"
+#include "reply.h"
+
+void api_ping(struct http_req *r)
+{
+    reply_empty(r, 200);
+}

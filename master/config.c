@@ -1,0 +1,470 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+enum kind {
+    K_STRING,
+    K_INT,
+    K_DURATION,
+    K_SIZE,
+    K_LOG_FORMAT,
+    K_POLL, /* a duration where <= 0 means the default, as in the Go daemon */
+};
+
+struct setting {
+    const char *flag;    /* Go-style flag name, without dashes */
+    const char *env;     /* environment variable or NULL */
+    const char *section; /* ini section */
+    const char *key;     /* ini key */
+    enum kind kind;
+    size_t offset;
+    const char *def;     /* default, in the same syntax a user would write */
+    int64_t min, max;    /* K_INT bounds */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct setting settings[] = {
+    {"port", "EXECD_PORT", "server", "port", K_INT, OFF(port), "44772", 1, 65535,
+     "TCP port to listen on"},
+    {"listen", "EXECD_LISTEN", "server", "listen", K_STRING, OFF(listen_addr), "0.0.0.0", 0, 0,
+     "IPv4 address to listen on"},
+    {"access-token", "EXECD_ACCESS_TOKEN", "server", "access_token", K_STRING,
+     OFF(access_token), "", 0, 0, "required X-EXECD-ACCESS-TOKEN value (empty: no auth)"},
+    {"keepalive-timeout", "EXECD_KEEPALIVE_TIMEOUT", "server", "keepalive_timeout", K_DURATION,
+     OFF(keepalive_ms), "75s", 0, 0, "idle keep-alive connections are closed after this"},
+    {"max-body-size", "EXECD_MAX_BODY_SIZE", "server", "max_body_size", K_SIZE,
+     OFF(max_body_size), "16M", 0, 0, "largest JSON request body (uploads are exempt)"},
+    {"log-level", "EXECD_LOG_LEVEL", "log", "level", K_INT, OFF(log_level), "6", 0, 10,
+     "<=2 fatal, 3 error, 4 warn, 5-6 info, >=7 debug"},
+    {"log-file", "EXECD_LOG_FILE", "log", "file", K_STRING, OFF(log_file), "", 0, 0,
+     "log to this file instead of stderr (SIGUSR1 reopens it)"},
+    {"log-format", "EXECD_LOG_FORMAT", "log", "format", K_LOG_FORMAT, OFF(log_format), "text", 0,
+     0, "text or json"},
+    {"workers", "EXECD_WORKERS", "workers", "count", K_INT, OFF(workers), "0", 0, 64,
+     "number of worker processes (0: one per CPU, at least 2)"},
+    {"runtime-dir", "EXECD_RUNTIME_DIR", "runtime", "dir", K_STRING, OFF(runtime_dir), "", 0, 0,
+     "state directory (default /run/execd as root, else $TMPDIR/execd-UID)"},
+    {"graceful-shutdown-timeout", "EXECD_API_GRACE_SHUTDOWN", "runtime",
+     "graceful_shutdown_timeout", K_DURATION, OFF(grace_ms), "1s", 0, 0,
+     "grace before SIGKILL when interrupting commands and kernels"},
+    {"shutdown-timeout", "EXECD_SHUTDOWN_TIMEOUT", "runtime", "shutdown_timeout", K_DURATION,
+     OFF(shutdown_ms), "5s", 0, 0, "SIGTERM: how long running work gets before SIGKILL"},
+    {"envs-file", "EXECD_ENVS", "runtime", "envs_file", K_STRING, OFF(envs_file), "", 0, 0,
+     "KEY=VALUE file merged into every command environment"},
+    {"command-retention", "EXECD_COMMAND_RETENTION", "commands", "retention", K_DURATION,
+     OFF(cmd_retention_ms), "24h", 0, 0, "finished command records and logs are kept this long"},
+    {"command-retention-size", "EXECD_COMMAND_RETENTION_SIZE", "commands", "retention_size",
+     K_SIZE, OFF(cmd_retention_bytes), "1G", 0, 0,
+     "oldest finished command logs go first beyond this total size"},
+    {"max-line", "EXECD_MAX_LINE", "commands", "max_line", K_SIZE, OFF(max_line), "1M", 0, 0,
+     "longest stdout/stderr event text; longer lines are split"},
+    {"jupyter-idle-poll-interval", "EXECD_JUPYTER_IDLE_POLL_INTERVAL", "jupyter",
+     "idle_poll_interval", K_POLL, OFF(jupyter_poll_ms), "100ms", 0, 0,
+     "granularity of waiting for a late execute_reply"},
+    {"jupyter-host", "JUPYTER_HOST", "jupyter", "host", K_STRING, OFF(jupyter_host), "", 0, 0,
+     "ignored: kernels are driven directly over ZeroMQ"},
+    {"jupyter-token", "JUPYTER_TOKEN", "jupyter", "token", K_STRING, OFF(jupyter_token), "", 0,
+     0, "ignored: kernels are driven directly over ZeroMQ"},
+};
+
+static void *field(struct config *cfg, const struct setting *s)
+{
+    return (char *)cfg + s->offset;
+}
+
+int config_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+    static const struct {
+        const char *name;
+        double ns;
+    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
+                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    const char *p = s;
+    double sign = 1, total_ns = 0;
+
+    if (*p == '-' || *p == '+')
+        sign = *p++ == '-' ? -1 : 1;
+    if (strcmp(p, "0") == 0) {
+        *out_ms = 0;
+        return 0;
+    }
+    if (*p == '\0')
+        return -1;
+    while (*p != '\0') {
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return -1;
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno != 0)
+            return -1;
+        p = end;
+        size_t best = 0;
+        double mult = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+            size_t n = strlen(units[i].name);
+            if (strncmp(p, units[i].name, n) == 0 && n > best) {
+                best = n;
+                mult = units[i].ns;
+            }
+        }
+        if (best == 0)
+            return -1; /* Go requires a unit on every number */
+        p += best;
+        total_ns += v * mult;
+    }
+    if (total_ns > 9.2e18)
+        return -1;
+    *out_ms = (int64_t)(sign * total_ns / 1e6);
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    uint64_t mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0':
+        break;
+    case 'K':
+        mult = 1ull << 10;
+        break;
+    case 'M':
+        mult = 1ull << 20;
+        break;
+    case 'G':
+        mult = 1ull << 30;
+        break;
+    case 'T':
+        mult = 1ull << 40;
+        break;
+    default:
+        return -1;
+    }
+    if (*end != '\0') {
+        end++;
+        if (strcasecmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+            return -1;
+    }
+    if (v > UINT64_MAX / mult)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+/* Stores text into the setting; returns 0 or -1 with a reason in why. */
+static int apply_value(struct config *cfg, const struct setting *s, const char *text,
+                       const char **why)
+{
+    void *f = field(cfg, s);
+    switch (s->kind) {
+    case K_STRING: {
+        char *dup = strdup(text);
+        if (dup == NULL)
+            abort();
+        free(*(char **)f);
+        *(char **)f = dup;
+        return 0;
+    }
+    case K_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (text[0] == '\0' || *end != '\0' || errno != 0) {
+            *why = "not an integer";
+            return -1;
+        }
+        if (v < s->min || v > s->max) {
+            *why = "out of range";
+            return -1;
+        }
+        *(int *)f = (int)v;
+        return 0;
+    }
+    case K_DURATION:
+    case K_POLL: {
+        int64_t ms;
+        if (config_parse_duration_ms(text, &ms) < 0) {
+            *why = "not a duration (examples: 500ms, 1s, 1m30s)";
+            return -1;
+        }
+        if (ms < 0 && s->kind == K_DURATION) {
+            *why = "must not be negative";
+            return -1;
+        }
+        *(int64_t *)f = ms <= 0 && s->kind == K_POLL ? 100 : ms;
+        return 0;
+    }
+    case K_SIZE:
+        if (config_parse_size(text, (uint64_t *)f) < 0) {
+            *why = "not a size (examples: 1048576, 64K, 16M, 1G)";
+            return -1;
+        }
+        return 0;
+    case K_LOG_FORMAT:
+        if (strcmp(text, "text") == 0) {
+            *(enum log_format *)f = LOG_FORMAT_TEXT;
+        } else if (strcmp(text, "json") == 0) {
+            *(enum log_format *)f = LOG_FORMAT_JSON;
+        } else {
+            *why = "must be text or json";
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static int apply_or_explain(struct config *cfg, const struct setting *s, const char *text,
+                            const char *origin, struct strbuf *err)
+{
+    const char *why = "invalid";
+    if (apply_value(cfg, s, text, &why) == 0)
+        return 0;
+    strbuf_printf(err, "invalid value \"%s\" for %s: %s", text, origin, why);
+    return -1;
+}
+
+static const struct setting *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        if (strlen(settings[i].flag) == len && strncmp(settings[i].flag, name, len) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+struct ini_ctx {
+    struct config *cfg;
+    struct strbuf *err;
+    const char *path;
+};
+
+static int on_ini_value(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        if (strcmp(s->section, section) != 0 || strcmp(s->key, name) != 0)
+            continue;
+        struct strbuf origin = STRBUF_INIT;
+        strbuf_printf(&origin, "[%s] %s in %s", section, name, ctx->path);
+        int rc = apply_or_explain(ctx->cfg, s, value, origin.data, ctx->err);
+        strbuf_free(&origin);
+        return rc == 0;
+    }
+    strbuf_printf(ctx->err, "unknown setting [%s] %s in %s", section, name, ctx->path);
+    return 0;
+}
+
+static int load_file(struct config *cfg, const char *path, struct strbuf *err)
+{
+    struct ini_ctx ctx = {cfg, err, path};
+    int rc = ini_parse(path, on_ini_value, &ctx);
+    if (rc == 0)
+        return 0;
+    if (rc == -1)
+        strbuf_printf(err, "cannot open config file %s: %s", path, strerror(errno));
+    else if (err->len == 0)
+        strbuf_printf(err, "syntax error in config file %s at line %d", path, rc);
+    else
+        strbuf_printf(err, " (line %d)", rc);
+    return -1;
+}
+
+struct flag_value {
+    const struct setting *s;
+    const char *value;
+};
+
+/*
+ * Splits argv into setting values and the config file path, accepting the Go
+ * forms -name value, -name=value, --name value and --name=value.
+ */
+static enum config_rc parse_argv(int argc, char **argv, struct flag_value *vals, size_t *n_vals,
+                                 const char **config_path, struct strbuf *err)
+{
+    *n_vals = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 < argc) {
+                strbuf_printf(err, "unexpected argument \"%s\"", argv[i + 1]);
+                return CONFIG_ERROR;
+            }
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            strbuf_printf(err, "unexpected argument \"%s\"", a);
+            return CONFIG_ERROR;
+        }
+        const char *name = a + (a[1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        if ((name_len == 1 && name[0] == 'h') || (name_len == 4 && !strncmp(name, "help", 4)))
+            return CONFIG_HELP;
+
+        bool is_config = (name_len == 1 && name[0] == 'c') ||
+                         (name_len == 6 && strncmp(name, "config", 6) == 0);
+        const struct setting *s = is_config ? NULL : find_flag(name, name_len);
+        if (!is_config && s == NULL) {
+            strbuf_printf(err, "flag provided but not defined: -%.*s", (int)name_len, name);
+            return CONFIG_ERROR;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (value == NULL) {
+            if (i + 1 >= argc) {
+                strbuf_printf(err, "flag needs an argument: -%.*s", (int)name_len, name);
+                return CONFIG_ERROR;
+            }
+            value = argv[++i];
+        }
+        if (is_config) {
+            *config_path = value;
+        } else {
+            vals[*n_vals].s = s;
+            vals[*n_vals].value = value;
+            (*n_vals)++;
+        }
+    }
+    return CONFIG_OK;
+}
+
+static const char *env_get(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    }
+    return NULL;
+}
+
+static void default_runtime_dir(struct config *cfg, char **envp)
+{
+    if (cfg->runtime_dir[0] != '\0')
+        return;
+    struct strbuf dir = STRBUF_INIT;
+    if (getuid() == 0) {
+        strbuf_append_str(&dir, "/run/execd");
+    } else {
+        const char *tmp = env_get(envp, "TMPDIR");
+        strbuf_printf(&dir, "%s/execd-%u", tmp && tmp[0] ? tmp : "/tmp", (unsigned)getuid());
+    }
+    free(cfg->runtime_dir);
+    cfg->runtime_dir = strbuf_detach(&dir);
+}
+
+static void note_ignored(struct config *cfg)
+{
+    if (cfg->jupyter_host[0] != '\0')
+        strbuf_append_str(&cfg->warnings, "-jupyter-host is ignored: execd drives kernels "
+                                          "directly over ZeroMQ\n");
+    if (cfg->jupyter_token[0] != '\0')
+        strbuf_append_str(&cfg->warnings, "-jupyter-token is ignored: execd drives kernels "
+                                          "directly over ZeroMQ\n");
+}
+
+enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,
+                           struct strbuf *err)
+{
+    struct flag_value *vals = calloc((size_t)argc + 1, sizeof(*vals));
+    size_t n_vals;
+    const char *config_path = NULL;
+
+    memset(cfg, 0, sizeof(*cfg));
+    strbuf_init(&cfg->warnings);
+    if (vals == NULL)
+        abort();
+    enum config_rc rc = parse_argv(argc, argv, vals, &n_vals, &config_path, err);
+
+    for (size_t i = 0; rc == CONFIG_OK && i < ARRAY_SIZE(settings); i++) {
+        if (apply_or_explain(cfg, &settings[i], settings[i].def, "the default", err) < 0)
+            rc = CONFIG_ERROR;
+    }
+    if (rc == CONFIG_OK && config_path != NULL) {
+        cfg->config_file = strdup(config_path);
+        if (load_file(cfg, config_path, err) < 0)
+            rc = CONFIG_ERROR;
+    }
+    for (size_t i = 0; rc == CONFIG_OK && i < ARRAY_SIZE(settings); i++) {
+        const char *v = settings[i].env ? env_get(envp, settings[i].env) : NULL;
+        if (v == NULL)
+            continue;
+        struct strbuf origin = STRBUF_INIT;
+        strbuf_printf(&origin, "environment variable %s", settings[i].env);
+        if (apply_or_explain(cfg, &settings[i], v, origin.data, err) < 0)
+            rc = CONFIG_ERROR;
+        strbuf_free(&origin);
+    }
+    for (size_t i = 0; rc == CONFIG_OK && i < n_vals; i++) {
+        struct strbuf origin = STRBUF_INIT;
+        strbuf_printf(&origin, "flag -%s", vals[i].s->flag);
+        if (apply_or_explain(cfg, vals[i].s, vals[i].value, origin.data, err) < 0)
+            rc = CONFIG_ERROR;
+        strbuf_free(&origin);
+    }
+    free(vals);
+    if (rc != CONFIG_OK)
+        return rc;
+    if (strcmp(cfg->listen_addr, "") == 0) {
+        strbuf_append_str(err, "invalid value \"\" for listen: must be an IPv4 address");
+        return CONFIG_ERROR;
+    }
+    default_runtime_dir(cfg, envp);
+    note_ignored(cfg);
+    return CONFIG_OK;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        if (settings[i].kind == K_STRING) {
+            char **p = field(cfg, &settings[i]);
+            free(*p);
+            *p = NULL;
+        }
+    }
+    free(cfg->config_file);
+    cfg->config_file = NULL;
+    strbuf_free(&cfg->warnings);
+}
+
+int config_worker_count(const struct config *cfg)
+{
+    if (cfg->workers > 0)
+        return cfg->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 2 ? 2 : (int)n;
+}
+
+void config_usage(struct strbuf *out, const char *prog)
+{
+    strbuf_printf(out, "Usage of %s:\n  -c FILE\n    \tini config file (see conf/execd.conf)\n",
+                  prog);
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const struct setting *s = &settings[i];
+        strbuf_printf(out, "  -%s value\n    \t%s (default \"%s\"", s->flag, s->help, s->def);
+        if (s->env != NULL)
+            strbuf_printf(out, ", env %s", s->env);
+        strbuf_printf(out, ", ini [%s] %s)\n", s->section, s->key);
+    }
+}

@@ -1,0 +1,295 @@
+#include "job.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "jsonreq.h"
+#include "log.h"
+#include "registry.h"
+#include "reply.h"
+#include "supervisor.h"
+
+#define JOB_BUCKETS 4096
+
+static uint32_t next_id = 1;
+static size_t n_jobs;
+
+/* Jobs are chained per worker (next_in_worker) and hashed by id here, so a
+ * frame from a worker finds its job in O(1). */
+struct job_node {
+    struct job *job;
+    struct job_node *next;
+};
+
+static struct job_node *table[JOB_BUCKETS];
+
+static struct job *lookup(uint32_t id)
+{
+    for (struct job_node *n = table[id % JOB_BUCKETS]; n != NULL; n = n->next) {
+        if (n->job->id == id)
+            return n->job;
+    }
+    return NULL;
+}
+
+static void table_insert(struct job *j)
+{
+    struct job_node *n = malloc(sizeof(*n));
+    if (n == NULL)
+        abort();
+    n->job = j;
+    n->next = table[j->id % JOB_BUCKETS];
+    table[j->id % JOB_BUCKETS] = n;
+    n_jobs++;
+}
+
+static void table_remove(struct job *j)
+{
+    for (struct job_node **pp = &table[j->id % JOB_BUCKETS]; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->job == j) {
+            struct job_node *dead = *pp;
+            *pp = dead->next;
+            free(dead);
+            n_jobs--;
+            return;
+        }
+    }
+}
+
+static uint32_t new_id(void)
+{
+    for (;;) {
+        uint32_t id = next_id++;
+        if (id != 0 && lookup(id) == NULL)
+            return id;
+    }
+}
+
+size_t job_count(void)
+{
+    return n_jobs;
+}
+
+static void job_end(struct job *j)
+{
+    stream_detach(j);
+    if (j->req != NULL)
+        j->req->job = NULL;
+    worker_job_unlink(j->w, j);
+    table_remove(j);
+    free(j);
+}
+
+struct worker *job_pick_worker(struct http_req *r)
+{
+    struct worker *w = supervisor_pick();
+    if (w == NULL)
+        reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
+    return w;
+}
+
+struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        json_object_put(args);
+        reply_error(r, 500, ERR_RUNTIME_ERROR, "out of memory");
+        return NULL;
+    }
+    j->id = new_id();
+    j->w = w;
+    j->req = r;
+    r->job = j;
+    table_insert(j);
+    worker_job_link(w, j);
+
+    json_object *msg = args != NULL ? args : json_object_new_object();
+    json_object_object_add(msg, "op", json_object_new_string(op));
+    int rc = worker_send_json(w, j->id, msg);
+    json_object_put(msg);
+    if (rc < 0) {
+        job_end(j);
+        reply_error(r, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
+        return NULL;
+    }
+    http_pause(r);
+    return j;
+}
+
+void job_send_op(struct job *j, const char *op)
+{
+    if (j->w == NULL)
+        return;
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "op", json_object_new_string(op));
+    if (worker_send_json(j->w, j->id, msg) < 0)
+        log_warn("job %u: cannot send %s to worker", j->id, op);
+    json_object_put(msg);
+}
+
+static void add_headers(struct http_req *r, json_object *headers)
+{
+    if (headers == NULL || !json_object_is_type(headers, json_type_object))
+        return;
+    json_object_object_foreach(headers, name, value)
+    {
+        if (json_object_is_type(value, json_type_string))
+            reply_header(r, name, json_object_get_string(value));
+    }
+}
+
+/*
+ * A complete answer from the worker:
+ *   {"op":"reply","status":N,"headers":{...},"json":<value>}
+ *   {"op":"reply","status":N,"content_type":"...","text":"..."}
+ *   {"op":"reply","status":N,"file_offset":O,"file_length":L} + descriptor
+ *   {"op":"reply","status":N}  (empty body)
+ */
+static void apply_reply(struct job *j, json_object *msg, int fd)
+{
+    struct http_req *r = j->req;
+    int64_t status = 500;
+    jsonreq_int64(msg, "status", &status);
+    json_object *body = NULL;
+    json_object_object_get_ex(msg, "json", &body);
+
+    if (r == NULL || j->stream.finished) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    if (j->stream.started) {
+        /* Too late for a status line: the failure becomes an error event. */
+        const char *code = ERR_RUNTIME_ERROR, *message = "request failed";
+        jsonreq_string(body, "code", &code);
+        jsonreq_string(body, "message", &message);
+        if (fd >= 0)
+            close(fd);
+        if (status >= 400)
+            stream_fail(j, (int)status, code, message);
+        else
+            stream_finish(j);
+        return;
+    }
+    j->stream.finished = true;
+    add_headers(r, json_object_object_get(msg, "headers"));
+
+    const char *text = NULL, *ctype = "text/plain; charset=utf-8";
+    int64_t off = 0, len = 0;
+    if (fd >= 0 && jsonreq_int64(msg, "file_offset", &off) == JSONREQ_OK &&
+        jsonreq_int64(msg, "file_length", &len) == JSONREQ_OK) {
+        jsonreq_string(msg, "content_type", &ctype);
+        reply_header(r, "Content-Type", ctype);
+        if (len == 0) {
+            close(fd);
+            reply_header(r, "Content-Length", "0");
+        } else if (evbuffer_add_file(r->ev->buffer_out, fd, off, len) < 0) {
+            close(fd);
+            j->stream.finished = false;
+            stream_fail(j, 500, ERR_RUNTIME_ERROR, "cannot send the file");
+            return;
+        }
+        reply_send(r, (int)status);
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (body != NULL) {
+        reply_json(r, (int)status, body);
+    } else if (jsonreq_string(msg, "text", &text) == JSONREQ_OK) {
+        jsonreq_string(msg, "content_type", &ctype);
+        reply_body(r, (int)status, ctype, text, strlen(text));
+    } else {
+        reply_empty(r, (int)status);
+    }
+}
+
+static void on_control(struct job *j, const struct ipc_msg *msg)
+{
+    struct strbuf err = STRBUF_INIT;
+    json_object *obj = jsonreq_parse(msg->data, msg->len, &err);
+    const char *op = NULL;
+
+    if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK) {
+        log_error("job %u: malformed message from worker: %s", j->id, err.data ? err.data : "");
+        if (msg->fd >= 0)
+            close(msg->fd);
+    } else if (strcmp(op, "reply") == 0) {
+        apply_reply(j, obj, msg->fd);
+        job_end(j);
+    } else if (strcmp(op, "end") == 0) {
+        stream_finish(j);
+        job_end(j);
+    } else if (strcmp(op, "register") == 0) {
+        const char *id = NULL, *kind = NULL;
+        if (jsonreq_string(obj, "id", &id) == JSONREQ_OK &&
+            jsonreq_string(obj, "kind", &kind) == JSONREQ_OK) {
+            registry_put(id, kind, j->w);
+            if (j->req != NULL)
+                snprintf(j->req->exec_id, sizeof(j->req->exec_id), "%s", id);
+        }
+    } else {
+        log_warn("job %u: unknown op '%s' from worker", j->id, op);
+    }
+    json_object_put(obj);
+    strbuf_free(&err);
+}
+
+void job_on_message(struct worker *w, const struct ipc_msg *msg)
+{
+    struct job *j = lookup(msg->job);
+    if (j == NULL || j->w != w) {
+        /* The job already ended (e.g. cancelled and answered); drop late frames. */
+        if (msg->fd >= 0)
+            close(msg->fd);
+        return;
+    }
+    switch (msg->type) {
+    case IPC_EVENTS:
+        stream_events(j, msg->data, msg->len);
+        break;
+    case IPC_MSG:
+        on_control(j, msg);
+        break;
+    case IPC_DATA:
+        log_warn("job %u: unexpected data frame from worker", j->id);
+        if (msg->fd >= 0)
+            close(msg->fd);
+        break;
+    }
+}
+
+void job_worker_lost(struct worker *w, const char *why)
+{
+    struct job *j;
+    while ((j = worker_first_job(w)) != NULL) {
+        stream_fail(j, 500, ERR_RUNTIME_ERROR, why);
+        job_end(j);
+    }
+}
+
+void job_request_gone(struct job *j)
+{
+    stream_detach(j);
+    j->req = NULL;
+    job_send_op(j, "cancel");
+}
+
+void job_client_gone(struct job *j)
+{
+    stream_detach(j);
+    if (j->req != NULL)
+        j->req->job = NULL;
+    j->req = NULL;
+    job_send_op(j, "cancel");
+}
+
+void job_free_all(void)
+{
+    for (size_t b = 0; b < JOB_BUCKETS; b++) {
+        while (table[b] != NULL)
+            job_end(table[b]->job);
+    }
+}

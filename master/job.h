@@ -1,0 +1,54 @@
+/*
+ * A job is one HTTP request being answered by a worker. The master keeps a
+ * table of jobs by id (the id travels in every IPC frame of the job); frames
+ * from the worker are routed here and become either a single reply or a
+ * stream (stream.c). A job ends when the worker says so or dies; the HTTP
+ * request may go away earlier (client gone), in which case the worker is told
+ * to cancel and later output is dropped.
+ */
+#ifndef EXECD_JOB_H
+#define EXECD_JOB_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ipc.h"
+#include "stream.h"
+
+struct http_req;
+struct worker;
+
+struct job {
+    uint32_t id;
+    struct worker *w;
+    struct http_req *req; /* NULL once the client is gone */
+    struct stream stream;
+    struct job *next_in_worker; /* list of the worker's jobs */
+    struct job *prev_in_worker;
+};
+
+/*
+ * Sends {"op": op, ...args} to worker w as a new job for request r and pauses
+ * r until the worker answers. args is consumed (may be NULL). Returns the job,
+ * or NULL after answering r with an error itself.
+ */
+struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
+/* Picks the least loaded worker for r; answers 503 and returns NULL if none. */
+struct worker *job_pick_worker(struct http_req *r);
+
+/* A frame with a non-zero job id arrived from w. */
+void job_on_message(struct worker *w, const struct ipc_msg *msg);
+/* w died or its channel broke: every job of w ends with an error. */
+void job_worker_lost(struct worker *w, const char *why);
+/* libevhtp is freeing the request of j. */
+void job_request_gone(struct job *j);
+/* The client disconnected or the connection failed. */
+void job_client_gone(struct job *j);
+/* Sends a job-scoped control message (pause/resume/cancel) to j's worker. */
+void job_send_op(struct job *j, const char *op);
+
+size_t job_count(void);
+void job_free_all(void);
+
+#endif

@@ -1,0 +1,235 @@
+#include "master.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "config.h"
+#include "http.h"
+#include "job.h"
+#include "log.h"
+#include "registry.h"
+#include "runtime.h"
+#include "supervisor.h"
+
+/* Signals the daemon does not act on itself: forwarded to every running
+ * foreground command's process group (the Go daemon forwards all signals
+ * except SIGCHLD/SIGURG; TERM, INT, QUIT, HUP and USR1 are ours). */
+static const int forwarded_signals[] = {SIGUSR2, SIGWINCH, SIGCONT, SIGALRM, SIGTSTP,
+                                        SIGTTIN, SIGTTOU, SIGPWR,  SIGVTALRM};
+
+/* After the workers are gone, give clients this long to receive the last bytes. */
+#define FINAL_FLUSH_MS 200
+
+static struct {
+    struct event_base *base;
+    struct config *cfg;
+    int argc;
+    char **argv;
+    char **envp;
+    enum { RUNNING, DRAINING, STOPPING } state;
+    struct event *signals[32];
+    int n_signals;
+    struct event *drain_ev;
+} m;
+
+static void on_final_flush(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
+                           void *arg EXECD_UNUSED)
+{
+    event_base_loopexit(m.base, NULL);
+}
+
+static void on_workers_stopped(void)
+{
+    int strays = runtime_kill_descendants();
+    if (strays > 0)
+        log_warn("shutdown: killed %d leftover process(es)", strays);
+    job_free_all();
+    struct timeval tv = {0, FINAL_FLUSH_MS * 1000};
+    if (event_base_once(m.base, -1, EV_TIMEOUT, on_final_flush, NULL, &tv) < 0)
+        event_base_loopexit(m.base, NULL);
+}
+
+static void begin_shutdown(const char *why)
+{
+    if (m.state == STOPPING)
+        return;
+    m.state = STOPPING;
+    log_info("%s: stopping (running work gets %lld ms, then SIGKILL)", why,
+             (long long)m.cfg->shutdown_ms);
+    http_stop_accepting();
+    supervisor_shutdown(m.cfg->shutdown_ms, on_workers_stopped);
+}
+
+static void on_drain_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
+                          void *arg EXECD_UNUSED)
+{
+    if (m.state == DRAINING && job_count() == 0)
+        begin_shutdown("drained");
+}
+
+static void begin_drain(void)
+{
+    if (m.state != RUNNING)
+        return;
+    m.state = DRAINING;
+    log_info("SIGQUIT: no longer accepting connections; waiting for %zu request(s) to finish",
+             job_count());
+    http_stop_accepting();
+    struct timeval every = {0, 100 * 1000};
+    m.drain_ev = event_new(m.base, -1, EV_PERSIST, on_drain_tick, NULL);
+    if (m.drain_ev == NULL || event_add(m.drain_ev, &every) < 0)
+        begin_shutdown("drain timer failed");
+}
+
+static void reload(void)
+{
+    struct config fresh;
+    struct strbuf err = STRBUF_INIT;
+    if (config_load(&fresh, m.argc, m.argv, m.envp, &err) != CONFIG_OK) {
+        log_error("SIGHUP: configuration not reloaded: %s", err.data ? err.data : "");
+        strbuf_free(&err);
+        config_free(&fresh);
+        return;
+    }
+    strbuf_free(&err);
+    if (fresh.port != m.cfg->port || strcmp(fresh.listen_addr, m.cfg->listen_addr) != 0 ||
+        strcmp(fresh.runtime_dir, m.cfg->runtime_dir) != 0)
+        log_warn("SIGHUP: listen address, port and runtime dir change only at restart");
+    free(fresh.listen_addr);
+    fresh.listen_addr = strdup(m.cfg->listen_addr);
+    fresh.port = m.cfg->port;
+    free(fresh.runtime_dir);
+    fresh.runtime_dir = strdup(m.cfg->runtime_dir);
+
+    if (log_setup(fresh.log_file, fresh.log_level, fresh.log_format, "master") < 0)
+        log_error("SIGHUP: cannot open log file %s: %s", fresh.log_file, strerror(errno));
+    config_free(m.cfg);
+    *m.cfg = fresh;
+    http_reconfigure(m.cfg);
+    log_info("SIGHUP: configuration reloaded; replacing workers one at a time");
+    supervisor_reload(m.cfg);
+}
+
+static void forward(int signo)
+{
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "op", json_object_new_string("signal"));
+    json_object_object_add(msg, "signo", json_object_new_int(signo));
+    supervisor_broadcast(msg);
+    json_object_put(msg);
+}
+
+static void on_signal(evutil_socket_t signo, short what EXECD_UNUSED, void *arg EXECD_UNUSED)
+{
+    switch (signo) {
+    case SIGCHLD:
+        supervisor_reap();
+        break;
+    case SIGTERM:
+    case SIGINT:
+        if (m.state == STOPPING) {
+            log_warn("second stop signal: killing everything now");
+            runtime_kill_descendants();
+            event_base_loopexit(m.base, NULL);
+        } else {
+            begin_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        }
+        break;
+    case SIGQUIT:
+        begin_drain();
+        break;
+    case SIGHUP:
+        reload();
+        break;
+    case SIGUSR1: {
+        log_reopen();
+        json_object *msg = json_object_new_object();
+        json_object_object_add(msg, "op", json_object_new_string("reopen_log"));
+        supervisor_broadcast(msg);
+        json_object_put(msg);
+        log_info("SIGUSR1: log file reopened");
+        break;
+    }
+    default:
+        forward(signo);
+        break;
+    }
+}
+
+static int watch_signal(int signo)
+{
+    struct event *ev = evsignal_new(m.base, signo, on_signal, NULL);
+    if (ev == NULL || evsignal_add(ev, NULL) < 0) {
+        log_error("cannot handle signal %d", signo);
+        return -1;
+    }
+    m.signals[m.n_signals++] = ev;
+    return 0;
+}
+
+static int watch_signals(void)
+{
+    static const int own[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
+    for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+        if (watch_signal(own[i]) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(forwarded_signals); i++) {
+        if (watch_signal(forwarded_signals[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void cleanup(void)
+{
+    http_free();
+    job_free_all();
+    supervisor_free();
+    registry_free();
+    for (int i = 0; i < m.n_signals; i++)
+        event_free(m.signals[i]);
+    if (m.drain_ev != NULL)
+        event_free(m.drain_ev);
+    event_base_free(m.base);
+}
+
+int master_run(struct config *cfg, int argc, char **argv, char **envp)
+{
+    m.cfg = cfg;
+    m.argc = argc;
+    m.argv = argv;
+    m.envp = envp;
+
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("cannot become child subreaper: %s", strerror(errno));
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        log_warn("cannot ignore SIGPIPE: %s", strerror(errno));
+    if (runtime_prepare(cfg->runtime_dir) < 0)
+        return 1;
+
+    m.base = event_base_new();
+    if (m.base == NULL) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    if (watch_signals() < 0 || supervisor_start(m.base, cfg) < 0 || http_start(m.base, cfg) < 0) {
+        runtime_kill_descendants();
+        cleanup();
+        return 1;
+    }
+    log_info("execd %s started (pid %d, %d workers, runtime dir %s)", PACKAGE_VERSION,
+             (int)getpid(), config_worker_count(cfg), cfg->runtime_dir);
+
+    event_base_dispatch(m.base);
+
+    cleanup();
+    log_info("execd stopped");
+    return 0;
+}

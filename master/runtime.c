@@ -1,0 +1,132 @@
+#include "runtime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "strbuf.h"
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+    struct strbuf p = STRBUF_INIT;
+    strbuf_append_str(&p, dir);
+    for (char *c = p.data + 1; *c != '\0'; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(p.data, 0755) < 0 && errno != EEXIST) {
+            strbuf_free(&p);
+            return -1;
+        }
+        *c = '/';
+    }
+    int rc = mkdir(p.data, mode);
+    strbuf_free(&p);
+    return rc < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st EXECD_UNUSED, int type,
+                        struct FTW *ftw EXECD_UNUSED)
+{
+    int rc = type == FTW_DP ? rmdir(path) : unlink(path);
+    if (rc < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int runtime_remove_tree(const char *path)
+{
+    return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+int runtime_prepare(const char *dir)
+{
+    if (mkdir_p(dir, 0700) < 0) {
+        log_error("cannot create runtime directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        log_error("runtime directory %s is not a directory", dir);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        log_error("runtime directory %s belongs to uid %u, not to us", dir, (unsigned)st.st_uid);
+        return -1;
+    }
+    if (chmod(dir, 0700) < 0) {
+        log_error("cannot chmod runtime directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        log_error("cannot read runtime directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != 'w' || strspn(e->d_name + 1, "0123456789") != strlen(e->d_name + 1))
+            continue;
+        struct strbuf p = STRBUF_INIT;
+        strbuf_printf(&p, "%s/%s", dir, e->d_name);
+        log_info("removing state of a previous instance: %s", p.data);
+        runtime_remove_tree(p.data);
+        strbuf_free(&p);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Reads the parent pid from /proc/<pid>/stat, or -1. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *close_paren = strrchr(buf, ')');
+    int ppid;
+    if (close_paren == NULL || sscanf(close_paren + 2, "%*c %d", &ppid) != 1)
+        return -1;
+    return (pid_t)ppid;
+}
+
+int runtime_kill_descendants(void)
+{
+    pid_t self = getpid();
+    int killed = 0;
+    /* Orphans are re-parented to us (subreaper), so one level of children
+     * covers them; repeat to catch children forked while we scan. */
+    for (int round = 0; round < 3; round++) {
+        DIR *d = opendir("/proc");
+        if (d == NULL)
+            return killed;
+        int found = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            pid_t pid = (pid_t)atoi(e->d_name);
+            if (pid <= 0 || pid == self || parent_of(pid) != self)
+                continue;
+            if (kill(pid, SIGKILL) == 0) {
+                found++;
+                killed++;
+            }
+        }
+        closedir(d);
+        if (found == 0)
+            break;
+    }
+    return killed;
+}

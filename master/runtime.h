@@ -1,0 +1,16 @@
+/*
+ * The runtime directory (0700): per-slot worker state (w<N>/: command records
+ * and logs, kernel connection files). Leftovers of a previous daemon instance
+ * are removed at start.
+ */
+#ifndef EXECD_RUNTIME_H
+#define EXECD_RUNTIME_H
+
+/* Creates dir (0700) and clears what a previous instance left. Returns 0 or -1 (logged). */
+int runtime_prepare(const char *dir);
+/* Removes path recursively without following symlinks. Returns 0 or -1 (errno). */
+int runtime_remove_tree(const char *path);
+/* SIGKILLs every descendant of this process (strays left at shutdown). Returns how many. */
+int runtime_kill_descendants(void);
+
+#endif

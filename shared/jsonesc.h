@@ -1,0 +1,17 @@
+/*
+ * JSON string escaping the way Go's encoding/json does it, so our streams look
+ * like the Go daemon's byte for byte: <, > and & as \u003c \u003e \u0026,
+ * U+2028/U+2029 escaped, control characters as \n \r \t or \u00XX, and every
+ * byte that is not part of valid UTF-8 replaced by U+FFFD.
+ */
+#ifndef EXECD_JSONESC_H
+#define EXECD_JSONESC_H
+
+#include <stddef.h>
+
+#include "strbuf.h"
+
+/* Appends s as a quoted JSON string. */
+void jsonesc_append(struct strbuf *out, const char *s, size_t len);
+
+#endif
