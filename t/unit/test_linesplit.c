@@ -1,0 +1,170 @@
+/* Line splitting of command output: the Go daemon's tail rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linesplit.h"
+
+struct lines {
+    char *v[64];
+    size_t n;
+};
+
+static void collect(void *arg, const char *text, size_t len)
+{
+    struct lines *l = arg;
+    assert_true(l->n < 64);
+    l->v[l->n] = strndup(text, len);
+    l->n++;
+}
+
+static void clear(struct lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
+}
+
+static void feed_all(const char *const *chunks, size_t n, bool finish, struct lines *out)
+{
+    struct linesplit ls;
+    linesplit_init(&ls, 1 << 20);
+    for (size_t i = 0; i < n; i++)
+        linesplit_feed(&ls, chunks[i], strlen(chunks[i]), collect, out);
+    if (finish)
+        linesplit_finish(&ls, collect, out);
+    linesplit_free(&ls);
+}
+
+static void expect(const struct lines *l, const char *const *want, size_t n)
+{
+    assert_int_equal(l->n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(l->v[i], want[i]);
+}
+
+static void test_blank_lines_are_newline_events(void **state)
+{
+    (void)state;
+    const char *in[] = {"a\n\nb\n\n\nc\n"};
+    const char *want[] = {"a", "\n", "b", "\n", "\n", "c"};
+    struct lines l = {0};
+    feed_all(in, 1, true, &l);
+    expect(&l, want, 6);
+    clear(&l);
+}
+
+static void test_cr_and_crlf(void **state)
+{
+    (void)state;
+    const char *in[] = {"line1\nprog 10%\rprog 20%\rprog 30%\nlast\n"};
+    const char *want[] = {"line1", "prog 10%", "prog 20%", "prog 30%", "last"};
+    struct lines l = {0};
+    feed_all(in, 1, true, &l);
+    expect(&l, want, 5);
+    clear(&l);
+
+    const char *in2[] = {"a\n\nb\n\n\nc\n\r\nd\n"};
+    const char *want2[] = {"a", "\n", "b", "\n", "\n", "c", "\n", "d"};
+    feed_all(in2, 1, true, &l);
+    expect(&l, want2, 8);
+    clear(&l);
+}
+
+static void test_crlf_split_across_reads(void **state)
+{
+    (void)state;
+    const char *in[] = {"a\r", "\nb\n"};
+    const char *want[] = {"a", "b"};
+    struct lines l = {0};
+    feed_all(in, 2, true, &l);
+    expect(&l, want, 2);
+    clear(&l);
+
+    const char *in2[] = {"\r", "\n"};
+    const char *want2[] = {"\n"};
+    feed_all(in2, 2, true, &l);
+    expect(&l, want2, 1);
+    clear(&l);
+}
+
+static void test_partial_tail_held_until_finish(void **state)
+{
+    (void)state;
+    struct linesplit ls;
+    struct lines l = {0};
+    linesplit_init(&ls, 1 << 20);
+    const char *in = "line1\nlastline-without-newline";
+    linesplit_feed(&ls, in, strlen(in), collect, &l);
+    const char *running[] = {"line1"};
+    expect(&l, running, 1);
+    linesplit_feed(&ls, "", 0, collect, &l);
+    expect(&l, running, 1);
+    linesplit_finish(&ls, collect, &l);
+    const char *done[] = {"line1", "lastline-without-newline"};
+    expect(&l, done, 2);
+    linesplit_free(&ls);
+    clear(&l);
+}
+
+static void test_incremental_reads(void **state)
+{
+    (void)state;
+    const char *in[] = {"tai", "l1\r\n tail2\n"};
+    const char *want[] = {"tail1", " tail2"};
+    struct lines l = {0};
+    feed_all(in, 2, false, &l);
+    expect(&l, want, 2);
+    clear(&l);
+}
+
+static void test_long_line_kept_whole_below_cap(void **state)
+{
+    (void)state;
+    size_t n = 256 * 1024;
+    char *big = malloc(n + 2);
+    memset(big, 'x', n);
+    big[n] = '\n';
+    big[n + 1] = '\0';
+    const char *in[] = {big};
+    struct lines l = {0};
+    feed_all(in, 1, true, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(strlen(l.v[0]), n);
+    clear(&l);
+    free(big);
+}
+
+static void test_cap_splits_on_utf8_boundary(void **state)
+{
+    (void)state;
+    struct linesplit ls;
+    struct lines l = {0};
+    linesplit_init(&ls, 4);
+    /* "ab" then a 3-byte character: the cut must not tear it. */
+    const char *in = "ab\xe2\x82\xac" "cd";
+    linesplit_feed(&ls, in, strlen(in), collect, &l);
+    linesplit_finish(&ls, collect, &l);
+    const char *want[] = {"ab", "\xe2\x82\xac" "c", "d"};
+    expect(&l, want, 3);
+    linesplit_free(&ls);
+    clear(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blank_lines_are_newline_events),
+        cmocka_unit_test(test_cr_and_crlf),
+        cmocka_unit_test(test_crlf_split_across_reads),
+        cmocka_unit_test(test_partial_tail_held_until_finish),
+        cmocka_unit_test(test_incremental_reads),
+        cmocka_unit_test(test_long_line_kept_whole_below_cap),
+        cmocka_unit_test(test_cap_splits_on_utf8_boundary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
