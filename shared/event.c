@@ -13,7 +13,9 @@ static void begin(struct strbuf *out, const char *type)
 
 static void end(struct strbuf *out, int64_t ts)
 {
-    strbuf_printf(out, ",\"timestamp\":%" PRId64 "}\n\n", ts);
+    strbuf_append_str(out, ",\"timestamp\":");
+    strbuf_append_int64(out, ts);
+    strbuf_append_str(out, "}\n\n");
 }
 
 void event_text(struct strbuf *out, const char *type, const char *text, size_t len, int64_t ts)

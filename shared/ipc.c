@@ -304,7 +304,7 @@ static int take_datagram(struct ipc_chan *ch, const unsigned char *buf, size_t n
     int whole_fd = ch->partial_fd;
     ch->partial_fd = -1;
     deliver(ch, &ch->partial_hdr, ch->partial.data, ch->partial.len, whole_fd);
-    if (ch->partial.cap > 4 * IPC_FRAME_MAX)
+    if (ch->partial.cap > 16 * IPC_FRAME_MAX)
         strbuf_free(&ch->partial); /* do not pin a huge buffer after a big message */
     return 0;
 }

@@ -86,6 +86,24 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
     va_end(ap);
 }
 
+void strbuf_append_int64(struct strbuf *sb, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        tmp[n++] = '-';
+    strbuf_reserve(sb, n);
+    for (size_t i = 0; i < n; i++)
+        sb->data[sb->len + i] = tmp[n - 1 - i];
+    sb->len += n;
+    sb->data[sb->len] = '\0';
+}
+
 void strbuf_consume(struct strbuf *sb, size_t n)
 {
     if (n >= sb->len) {

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
     char *data;
@@ -27,6 +28,8 @@ void strbuf_append_char(struct strbuf *sb, char c);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Appends v in decimal (hot path of event rendering: no printf). */
+void strbuf_append_int64(struct strbuf *sb, int64_t v);
 /* Removes the first n bytes. */
 void strbuf_consume(struct strbuf *sb, size_t n);
 /* Hands the heap string to the caller; the buffer is left empty. */

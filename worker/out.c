@@ -1,6 +1,7 @@
 #include "out.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "common.h"
 #include "log.h"
@@ -78,12 +79,37 @@ static json_object *new_op(const char *op)
     return msg;
 }
 
+/*
+ * Length of the longest prefix of p[0..len) that ends on an event boundary and
+ * fits in one datagram, so the master can relay each frame without
+ * reassembly. An event bigger than a datagram goes alone (fragmented by ipc.c).
+ */
+static size_t frame_prefix(const char *p, size_t len)
+{
+    const size_t room = IPC_FRAME_MAX - sizeof(struct ipc_hdr);
+    if (len <= room)
+        return len;
+    for (size_t i = room; i >= 2; i--) {
+        if (p[i - 1] == '\n' && p[i - 2] == '\n')
+            return i;
+    }
+    const char *end = memmem(p, len, "\n\n", 2);
+    return end != NULL ? (size_t)(end - p) + 2 : len;
+}
+
 void out_events(uint32_t job, struct strbuf *events)
 {
-    if (events->len == 0)
-        return;
-    if (chan == NULL || ipc_send(chan, IPC_EVENTS, job, events->data, events->len) < 0)
-        log_error("cannot send events for job %u to the master", job);
+    const char *p = events->data;
+    size_t left = events->len;
+    while (left > 0) {
+        size_t n = frame_prefix(p, left);
+        if (chan == NULL || ipc_send(chan, IPC_EVENTS, job, p, n) < 0) {
+            log_error("cannot send events for job %u to the master", job);
+            break;
+        }
+        p += n;
+        left -= n;
+    }
     strbuf_reset(events);
 }
 
