@@ -370,6 +370,12 @@ static void spawn(int slot)
         return;
     }
     json_object_object_add(sup.wcfg, "slot", json_object_new_int(slot));
+    /* A worker replacing a live one (reload) adopts the slot's commands only
+     * once its predecessor is gone ("adopt" op); after a crash, at once. */
+    bool predecessor = false;
+    for (struct worker *o = w->next; o != NULL; o = o->next)
+        predecessor = predecessor || o->slot == slot;
+    json_object_object_add(sup.wcfg, "adopt", json_object_new_boolean(!predecessor));
     if (worker_send_json(w, 0, sup.wcfg) < 0)
         log_error("worker %d: cannot send its configuration", slot);
     log_info("worker %d started (pid %d)", slot, (int)pid);

@@ -856,13 +856,14 @@ static void on_sweep(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
         log_info("retention: dropped %d command record(s)", n);
 }
 
-void command_init(void)
+void command_init(bool adopt)
 {
     cmds.sweep_ev = event_new(wk.base, -1, EV_PERSIST, on_sweep, NULL);
     struct timeval every = {SWEEP_EVERY_S, 0};
     if (cmds.sweep_ev == NULL || event_add(cmds.sweep_ev, &every) < 0)
         log_error("cannot arm the command retention timer");
-    command_adopt();
+    if (adopt)
+        command_adopt();
     cmdstore_sweep();
 }
 

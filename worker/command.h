@@ -76,7 +76,8 @@ struct command {
     struct command *older, *newer; /* record list, oldest first */
 };
 
-void command_init(void);
+/* adopt: take over the records of a previous worker of this slot now. */
+void command_init(bool adopt);
 void command_run(uint32_t job, json_object *request);
 void command_status(uint32_t job, const char *id);
 void command_logs(uint32_t job, const char *id, int64_t cursor);

@@ -76,7 +76,9 @@ static int apply_config(json_object *cfg)
     wk.state_dir = strbuf_detach(&dir);
     if (cmdstore_init(wk.state_dir, wk.retention_ms, wk.retention_bytes) < 0)
         return -1;
-    command_init();
+    bool adopt = true;
+    jsonreq_bool(cfg, "adopt", &adopt);
+    command_init(adopt);
     return 0;
 }
 

@@ -29,7 +29,8 @@ static void on_drain(struct ipc_chan *ch EXECD_UNUSED, void *arg EXECD_UNUSED)
 void out_init(struct ipc_chan *ch)
 {
     chan = ch;
-    ipc_set_drain_cb(ch, on_drain, OUT_LOW);
+    if (ch != NULL)
+        ipc_set_drain_cb(ch, on_drain, OUT_LOW);
 }
 
 bool out_congested(void)

@@ -13,6 +13,7 @@
 #include "ipc.h"
 #include "strbuf.h"
 
+/* ch NULL: the master is gone; messages are dropped. */
 void out_init(struct ipc_chan *ch);
 /* Ready-framed events ("<json>\n\n"...) for a stream; the buffer is reset. */
 void out_events(uint32_t job, struct strbuf *events);

@@ -86,11 +86,15 @@ def free_port():
 class Daemon:
     """One execd process with its own port, runtime dir and log file."""
 
-    def __init__(self, *args, env=None, workers=2, token=None, wait=True, config=None):
+    def __init__(self, *args, env=None, workers=2, token=None, token_flag=True, wait=True,
+                 config=None, log_file=False):
+        """token: sent with every request (and passed as -access-token when token_flag);
+        config: ini text written to a file passed with -c; log_file: log through -log-file."""
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="execd-test-")
         self.runtime_dir = os.path.join(self.tmp, "rt")
-        self.log_path = os.path.join(self.tmp, "execd.log")
+        self.stdout_path = os.path.join(self.tmp, "stdout.log")
+        self.log_path = os.path.join(self.tmp, "execd.log") if log_file else self.stdout_path
         self.token = token
         argv = [EXECD_BIN, "-port", str(self.port), "-runtime-dir", self.runtime_dir,
                 "-workers", str(workers), "-listen", "127.0.0.1"]
@@ -99,14 +103,16 @@ class Daemon:
             with open(path, "w") as f:
                 f.write(config)
             argv += ["-c", path]
-        if token is not None:
+        if token is not None and token_flag:
             argv += ["-access-token", token]
+        if log_file:
+            argv += ["-log-file", self.log_path]
         argv += list(args)
         full_env = dict(os.environ)
         full_env.pop("EXECD_ACCESS_TOKEN", None)
         if env:
             full_env.update(env)
-        self.log = open(self.log_path, "ab")
+        self.log = open(self.stdout_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
                                      start_new_session=True)
         if wait:
