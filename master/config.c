@@ -55,10 +55,10 @@ static const struct setting settings[] = {
     {"workers", "EXECD_WORKERS", "workers", "count", K_INT, OFF(workers), "0", 0, 64,
      "number of worker processes (0: one per CPU, at least 2)"},
     {"runtime-dir", "EXECD_RUNTIME_DIR", "runtime", "dir", K_STRING, OFF(runtime_dir), "", 0, 0,
-     "state directory (default /run/execd as root, else $TMPDIR/execd-UID)"},
+     "state directory (default /var/lib/execd as root, else $TMPDIR/execd-UID)"},
     {"graceful-shutdown-timeout", "EXECD_API_GRACE_SHUTDOWN", "runtime",
      "graceful_shutdown_timeout", K_DURATION, OFF(grace_ms), "1s", 0, 0,
-     "grace before SIGKILL when interrupting commands and kernels"},
+     "accepted for compatibility (the Go daemon's stream tail wait)"},
     {"shutdown-timeout", "EXECD_SHUTDOWN_TIMEOUT", "runtime", "shutdown_timeout", K_DURATION,
      OFF(shutdown_ms), "5s", 0, 0, "SIGTERM: how long running work gets before SIGKILL"},
     {"envs-file", "EXECD_ENVS", "runtime", "envs_file", K_STRING, OFF(envs_file), "", 0, 0,
@@ -364,7 +364,7 @@ static void default_runtime_dir(struct config *cfg, char **envp)
         return;
     struct strbuf dir = STRBUF_INIT;
     if (getuid() == 0) {
-        strbuf_append_str(&dir, "/run/execd");
+        strbuf_append_str(&dir, "/var/lib/execd");
     } else {
         const char *tmp = env_get(envp, "TMPDIR");
         strbuf_printf(&dir, "%s/execd-%u", tmp && tmp[0] ? tmp : "/tmp", (unsigned)getuid());

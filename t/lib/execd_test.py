@@ -87,17 +87,20 @@ class Daemon:
     """One execd process with its own port, runtime dir and log file."""
 
     def __init__(self, *args, env=None, workers=2, token=None, token_flag=True, wait=True,
-                 config=None, log_file=False):
+                 config=None, log_file=False, port=None):
         """token: sent with every request (and passed as -access-token when token_flag);
-        config: ini text written to a file passed with -c; log_file: log through -log-file."""
-        self.port = free_port()
+        config: ini text written to a file passed with -c; log_file: log through -log-file;
+        port: the port the daemon is expected on without a -port flag (env or config)."""
+        self.port = port or free_port()
         self.tmp = tempfile.mkdtemp(prefix="execd-test-")
         self.runtime_dir = os.path.join(self.tmp, "rt")
         self.stdout_path = os.path.join(self.tmp, "stdout.log")
         self.log_path = os.path.join(self.tmp, "execd.log") if log_file else self.stdout_path
         self.token = token
-        argv = [EXECD_BIN, "-port", str(self.port), "-runtime-dir", self.runtime_dir,
-                "-workers", str(workers), "-listen", "127.0.0.1"]
+        argv = [EXECD_BIN, "-runtime-dir", self.runtime_dir, "-workers", str(workers),
+                "-listen", "127.0.0.1"]
+        if port is None:
+            argv += ["-port", str(self.port)]
         if config is not None:
             path = os.path.join(self.tmp, "execd.conf")
             with open(path, "w") as f:
