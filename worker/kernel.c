@@ -664,11 +664,17 @@ static int send_msg(struct kernel *k, struct ksock *ks, const char *msg_type, js
 
 /* ---- readiness ----------------------------------------------------------- */
 
+/*
+ * Asked on shell and on control: a kernel adopted in the middle of a long
+ * cell answers shell only when the cell ends, but ipykernel serves control
+ * from its own thread (and publishes busy/idle for it on iopub).
+ */
 static void send_info(struct kernel *k)
 {
     struct strbuf err = STRBUF_INIT;
     /* Failing before the first connection is normal: the next tick retries. */
-    if (send_msg(k, &k->shell, "kernel_info_request", NULL, NULL, &err) < 0)
+    if (send_msg(k, &k->shell, "kernel_info_request", NULL, NULL, &err) < 0 ||
+        send_msg(k, &k->control, "kernel_info_request", NULL, NULL, &err) < 0)
         log_debug("kernel %s: %s", k->name, err.data);
     strbuf_free(&err);
 }
@@ -787,7 +793,10 @@ static void on_hb_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
 {
     struct kernel *k = arg;
     enter(k);
-    if (k->state == KS_READY && k->hb.zs != NULL) {
+    /* A reply may be waiting behind a busy loop iteration: read it before judging. */
+    if (k->hb.zs != NULL)
+        sock_drain(&k->hb);
+    if (k->state == KS_READY && k->hb.zs != NULL && !k->doomed) {
         if (k->hb_pending && ++k->hb_misses >= HB_MAX_MISSES) {
             char why[64];
             snprintf(why, sizeof(why), "no heartbeat for %d ms", HB_MAX_MISSES * HB_EVERY_MS);
@@ -898,7 +907,7 @@ static void on_message(struct kernel *k, struct ksock *ks, const struct jmsg_fra
     if (k->state == KS_STARTING) {
         if (ks->chan == KERNEL_CHAN_IOPUB)
             k->got_iopub = true;
-        if (ks->chan == KERNEL_CHAN_SHELL && strcmp(m.msg_type, "kernel_info_reply") == 0) {
+        if (ks->chan != KERNEL_CHAN_IOPUB && strcmp(m.msg_type, "kernel_info_reply") == 0) {
             /* Ask again at once: its busy/idle on iopub completes the handshake. */
             if (!k->got_info_reply && !k->got_iopub)
                 send_info(k);
@@ -908,9 +917,13 @@ static void on_message(struct kernel *k, struct ksock *ks, const struct jmsg_fra
     }
     kernel_run_feed(&k->run, ks->chan, &m, clock_mono_ms());
     jmsg_free(&m);
-    if (!k->doomed && kernel_run_half_done(&k->run) && k->grace_ev != NULL &&
-        !evtimer_pending(k->grace_ev, NULL))
+    if (k->doomed || k->grace_ev == NULL)
+        return;
+    bool pending = evtimer_pending(k->grace_ev, NULL);
+    if (kernel_run_half_done(&k->run) && !pending)
         arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
+    else if (!kernel_run_half_done(&k->run) && pending)
+        evtimer_del(k->grace_ev);
 }
 
 static bool has_input(struct ksock *ks)
@@ -1355,6 +1368,8 @@ int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_
         return -1;
     }
     kernel_run_start(&k->run, id, now, cbs, arg);
+    if (k->grace_ev != NULL)
+        evtimer_del(k->grace_ev);
     return 0;
 }
 

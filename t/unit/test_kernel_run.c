@@ -314,6 +314,41 @@ static void test_restart_from_done(void **state)
     strbuf_free(&r.log);
 }
 
+static void test_force_done(void **state)
+{
+    (void)state;
+    struct kernel_run run;
+    struct rec r;
+    rec_init(&r);
+    kernel_run_init(&run);
+    /* nothing to force on an inactive or fresh run */
+    kernel_run_force_done(&run, 0);
+    kernel_run_start(&run, "h", 100, &cbs, &r);
+    assert_false(kernel_run_half_done(&run));
+    kernel_run_force_done(&run, 200);
+    assert_true(run.active);
+    /* the reply came, the idle was lost: elapsed measured to the forcing time */
+    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "h", REPLY_OK(9), 150);
+    assert_true(kernel_run_half_done(&run));
+    kernel_run_force_done(&run, 3150);
+    assert_false(run.active);
+    assert_int_equal(r.count, 9);
+    assert_int_equal(r.elapsed, 3050);
+    assert_string_equal(r.log.data, "done 9|");
+    strbuf_free(&r.log);
+
+    /* the idle came, the reply was lost: count unknown */
+    rec_init(&r);
+    kernel_run_start(&run, "i", 0, &cbs, &r);
+    feed(&run, KERNEL_CHAN_IOPUB, "status", "i", IDLE, 7);
+    assert_true(kernel_run_half_done(&run));
+    kernel_run_force_done(&run, 5000);
+    assert_string_equal(r.log.data, "done 0|");
+    assert_int_equal(r.elapsed, 7);
+    kernel_run_clear(&run);
+    strbuf_free(&r.log);
+}
+
 /* ---- MIME rendering -------------------------------------------------------- */
 
 static void render(const char *json, const char *want)
@@ -359,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_display_and_update),
         cmocka_unit_test(test_fail_and_forget),
         cmocka_unit_test(test_restart_from_done),
+        cmocka_unit_test(test_force_done),
         cmocka_unit_test(test_mime_rename),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
