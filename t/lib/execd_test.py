@@ -59,17 +59,27 @@ class Tap:
         return 1 if self.failed else 0
 
 
+# Under a sanitizer build, memory ceilings do not apply (shadow memory) and every
+# daemon log is checked for sanitizer reports when the daemon stops.
+SANITIZED = os.environ.get("EXECD_SANITIZED") == "1"
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+sanitizer_reports = []
+
+
 def run_tests(tests, timeout=600):
     """Runs test functions (each takes a Tap); an exception fails that test."""
     tap = Tap()
     signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("test timed out")))
-    signal.alarm(timeout)
+    signal.alarm(timeout * (3 if SANITIZED else 1))
     for fn in tests:
         try:
             fn(tap)
         except Exception:
             tap.ok(False, "%s raised" % fn.__name__, traceback.format_exc())
     signal.alarm(0)
+    if SANITIZED:
+        tap.ok(not sanitizer_reports, "no sanitizer report in any daemon log",
+               "\n\n".join(sanitizer_reports)[:6000])
     sys.exit(tap.done())
 
 
@@ -210,6 +220,13 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if SANITIZED:
+            text = self.logs()
+            if self.stdout_path != self.log_path and os.path.exists(self.stdout_path):
+                with open(self.stdout_path, "rb") as f:
+                    text += f.read().decode("utf-8", "replace")
+            if any(m in text for m in SANITIZER_MARKERS):
+                sanitizer_reports.append(text[-4000:])
         return self.proc.returncode
 
     def __enter__(self):

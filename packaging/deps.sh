@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs everything needed to build execd, run it (python kernels included)
+# and run its whole test suite on Debian 12. The single list of dependencies:
+# .ci/run and the README's quick start both use it.
+set -e
+
+PACKAGES="
+  build-essential autoconf automake libtool pkg-config
+  libevent-dev libevhtp-dev libonig-dev libssl-dev
+  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev
+  bash python3 python3-ipykernel python3-jupyter-client
+  procps curl valgrind
+"
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "run as root (or install sudo)" >&2; exit 1; }
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $PACKAGES
