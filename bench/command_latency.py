@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""POST /command `echo hi` round trip vs `bash -c 'echo hi'` run directly, same run.
+
+Round trip = request sent on a kept-alive connection -> terminal event received.
+Baseline = posix_spawn of bash -c 'echo hi' with stdout on a pipe -> output read and
+child reaped (no interpreter fork overhead). Overhead = daemon p50 - baseline p50.
+"""
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
+from execd_test import Daemon  # noqa: E402
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def baseline_once():
+    r, w = os.pipe()
+    start = time.perf_counter()
+    pid = os.posix_spawn("/bin/bash", ["bash", "-c", "echo hi"], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_CLOSE, r)])
+    os.close(w)
+    while os.read(r, 4096):
+        pass
+    os.waitpid(pid, 0)
+    took = time.perf_counter() - start
+    os.close(r)
+    return took
+
+
+def daemon_once(conn, body):
+    start = time.perf_counter()
+    conn.request("POST", "/command", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    buf = b""
+    took = None
+    while True:
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        buf += chunk
+        if took is None and (b'"type":"execution_complete"' in buf or b'"type":"error"' in buf):
+            took = time.perf_counter() - start
+    if resp.status != 200 or took is None or b'"text":"hi"' not in buf:
+        raise RuntimeError("unexpected answer %d: %r" % (resp.status, buf[:300]))
+    return took
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=0, help="0 = daemon default")
+    args = ap.parse_args()
+
+    extra = ["-log-level", "3"]
+    with Daemon(*extra, workers=args.workers) if args.workers else Daemon(*extra) as d:
+        conn = http.client.HTTPConnection("127.0.0.1", d.port)
+        body = json.dumps({"command": "echo hi"})
+        for _ in range(30):
+            daemon_once(conn, body)
+            baseline_once()
+        dts, bts = [], []
+        for _ in range(args.runs):  # interleaved so noise hits both alike
+            dts.append(daemon_once(conn, body))
+            bts.append(baseline_once())
+        conn.close()
+
+    ms = lambda v: v * 1000.0  # noqa: E731
+    d50, b50 = ms(statistics.median(dts)), ms(statistics.median(bts))
+    print("runs: %d (interleaved)" % args.runs)
+    print("bash -c 'echo hi' direct   p50 %.3f ms  p90 %.3f ms  p99 %.3f ms" %
+          (b50, ms(pct(bts, 90)), ms(pct(bts, 99))))
+    print("POST /command via execd    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms" %
+          (d50, ms(pct(dts, 90)), ms(pct(dts, 99))))
+    print("daemon overhead            p50 %.3f ms  (ratio %.2fx)" % (d50 - b50, d50 / b50))
+    print("target: overhead p50 < 2 ms: %s" % ("PASS" if d50 - b50 < 2.0 else "FAIL"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+/*
+ * Daemon configuration. Every setting has one entry in the table in config.c
+ * naming its Go-style flag, its environment variable, its ini section/key and
+ * its default; precedence is flag > environment > config file > default.
+ * conf/execd.conf documents the same settings with their defaults.
+ */
+#ifndef EXECD_CONFIG_H
+#define EXECD_CONFIG_H
+
+#include <stdint.h>
+
+#include "log.h"
+#include "strbuf.h"
+
+struct config {
+    char *listen_addr;
+    int port;
+    char *access_token;
+    int64_t keepalive_ms;     /* idle keep-alive connections are closed after this */
+    uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
+
+    int log_level;
+    char *log_file;
+    enum log_format log_format;
+
+    int workers; /* 0 = number of CPUs, at least 2 */
+    char *runtime_dir;
+    int64_t grace_ms;         /* -graceful-shutdown-timeout */
+    int64_t shutdown_ms;      /* how long SIGTERM waits before SIGKILL */
+    char *envs_file;          /* EXECD_ENVS */
+
+    int64_t cmd_retention_ms;       /* finished command records/logs older than this go */
+    uint64_t cmd_retention_bytes;   /* ... or when all logs together exceed this */
+    uint64_t max_line;              /* longest stdout/stderr event text */
+
+    int64_t jupyter_poll_ms;
+    char *jupyter_host;  /* accepted for compatibility, unused */
+    char *jupyter_token; /* accepted for compatibility, unused */
+
+    char *config_file;
+    struct strbuf warnings; /* one line each, logged once logging is up */
+};
+
+enum config_rc {
+    CONFIG_OK = 0,
+    CONFIG_HELP = 1,   /* usage was requested and written to err: exit 0 */
+    CONFIG_ERROR = -1, /* message in err: exit 2 */
+};
+
+/*
+ * Fills cfg from defaults, the ini file named by -c (if any), envp and argv.
+ * Nothing is logged or printed; messages go to err.
+ */
+enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,
+                           struct strbuf *err);
+void config_free(struct config *cfg);
+/* Worker count with "auto" resolved. */
+int config_worker_count(const struct config *cfg);
+/* The usage text (-h). */
+void config_usage(struct strbuf *out, const char *prog);
+
+/* Parsers shared with tests: Go durations ("1m30s") and byte sizes ("16M"). */
+int config_parse_duration_ms(const char *s, int64_t *out_ms);
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif
