@@ -19,12 +19,19 @@
 #define UNAUTHORIZED_BODY                                                                          \
     "{\"error\":\"Unauthorized: invalid or missing header X-EXECD-ACCESS-TOKEN\"}"
 
+/* libevhtp does not keep a list of its connections; we do, to close them at exit. */
+struct conn_entry {
+    evhtp_connection_t *conn;
+    struct conn_entry *prev, *next;
+};
+
 static struct {
     struct event_base *base;
     evhtp_t *htp;
     char *token;
     uint64_t max_body;
     struct timeval idle;
+    struct conn_entry *conns;
 } srv;
 
 uint64_t http_max_body(void)
@@ -243,6 +250,19 @@ static void dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
     strbuf_free(&allow);
 }
 
+static evhtp_res on_connection_fini(evhtp_connection_t *conn EXECD_UNUSED, void *arg)
+{
+    struct conn_entry *e = arg;
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        srv.conns = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    free(e);
+    return EVHTP_RES_OK;
+}
+
 static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
 {
     int flags = fcntl(conn->sock, F_GETFD);
@@ -250,6 +270,16 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
         log_error("cannot set FD_CLOEXEC on client socket: %s", strerror(errno));
         return EVHTP_RES_ERROR;
     }
+    struct conn_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return EVHTP_RES_ERROR;
+    e->conn = conn;
+    e->next = srv.conns;
+    if (srv.conns != NULL)
+        srv.conns->prev = e;
+    srv.conns = e;
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
+                              (evhtp_hook)on_connection_fini, e);
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, NULL);
     evhtp_connection_set_hook(conn, evhtp_hook_on_read, (evhtp_hook)on_body, NULL);
     return EVHTP_RES_OK;
@@ -297,6 +327,8 @@ void http_stop_accepting(void)
 
 void http_free(void)
 {
+    while (srv.conns != NULL)
+        evhtp_connection_free(srv.conns->conn); /* its fini hook unlinks it */
     if (srv.htp != NULL) {
         evhtp_unbind_socket(srv.htp);
         evhtp_free(srv.htp);

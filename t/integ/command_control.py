@@ -88,7 +88,7 @@ def test_interrupt(t):
 
         th = threading.Thread(target=run)
         th.start()
-        cid = wait_for(lambda: _find_running(d), 10)
+        cid = wait_for(lambda: _find_running(d, "got-term"), 10)
         t.ok(cid, "found the running command")
         time.sleep(0.3)
         start = time.time()
@@ -109,7 +109,7 @@ def test_interrupt(t):
         result.clear()
         th = threading.Thread(target=lambda: result.setdefault("resp", d.run("trap '' TERM; sleep 60")))
         th.start()
-        cid = wait_for(lambda: _find_running(d), 10)
+        cid = wait_for(lambda: _find_running(d, "trap '' TERM"), 10)
         time.sleep(0.3)
         start = time.time()
         s, _, _ = d.request("DELETE", "/command?id=" + cid)
@@ -120,8 +120,8 @@ def test_interrupt(t):
         t.eq(err[0]["error"]["traceback"] if err else None, ["signal: killed"], "it died of SIGKILL")
 
 
-def _find_running(d):
-    """Id of the newest running command, from the worker's record files."""
+def _find_running(d, needle):
+    """Id of the running command whose text contains needle, from the record files."""
     import glob
     import os
     for path in sorted(glob.glob(os.path.join(d.runtime_dir, "w*", "commands", "*.json")),
@@ -131,7 +131,7 @@ def _find_running(d):
                 rec = json.load(f)
         except ValueError:
             continue
-        if rec.get("running"):
+        if rec.get("running") and needle in rec.get("content", ""):
             return rec["id"]
     return None
 

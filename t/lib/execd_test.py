@@ -137,8 +137,9 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError("execd exited with %s:\n%s" % (self.proc.returncode, self.logs()))
             try:
-                status, _, _ = self.request("GET", "/ping", timeout=1)
-                if status == 200 and self.ready_workers() > 0:
+                # A worker is ready once a trivial command runs (503 until then).
+                status, _, _ = self.request("POST", "/command", {"command": "true"}, timeout=5)
+                if status in (200, 401):
                     return
             except OSError:
                 pass
