@@ -8,8 +8,8 @@
  *            '\' escapes inside; '-' first, last or right after a range is
  *            literal; an empty class "[]" is an error. Never matches '/'.
  *   {a,b}    alternatives, nestable, may be empty ("a{,bc}"), may contain '/'
- *   **       as a whole path segment (alone, before a '/', or after a final
- *            '/'): zero or more segments; "a/" + "**" also matches "a" (a may
+ *   **       starting a segment and followed by '/' or the pattern's end:
+ *            zero or more whole segments; "a/" + "**" also matches "a" (a may
  *            be a directory). Anywhere else it is a plain '*'.
  *   !(x)     negation: "!(x)rest" matches what "x" + "rest" does NOT match at
  *            that point (the Go daemon's semantics). Unlike Go, "|" separates
@@ -17,7 +17,8 @@
  *   \c       the character c literally
  *
  * Invalid patterns: a trailing '\', an unterminated or empty class, an
- * unbalanced '{' / '}' / "!(", or a pattern longer than GLOB_MAX_PATTERN.
+ * unbalanced '{' / '}' / "!(", groups nested more than 64 deep, or a
+ * pattern longer than GLOB_MAX_PATTERN.
  * The whole pattern is validated up front, so validity never depends on the
  * path it is matched against (Go's answer could).
  *

@@ -34,6 +34,7 @@ struct multipart {
     size_t dlen;
     size_t pre_len; /* strlen("\n--boundary"), the preamble's delimiter */
     size_t m;       /* bytes of the delimiter matched (held back) */
+    size_t virt;    /* leading matched bytes that were never in the body (see enter_body) */
 
     enum state state;
     bool in_preamble; /* the boundary being checked is the first one */
@@ -188,13 +189,17 @@ out:
     return rc;
 }
 
+struct boundary_param {
+    struct strbuf *value;
+    bool found;
+};
+
 static int boundary_param(void *arg, const char *key, const struct strbuf *value)
 {
-    struct strbuf *boundary = arg;
+    struct boundary_param *bp = arg;
     if (strcmp(key, "boundary") == 0) {
-        strbuf_reset(boundary);
-        strbuf_append(boundary, value->data ? value->data : "", value->len);
-        strbuf_append_char(boundary, '\0'); /* marks "present" even when empty; removed below */
+        strbuf_append(bp->value, value->data != NULL ? value->data : "", value->len);
+        bp->found = true;
     }
     return 0;
 }
@@ -202,11 +207,11 @@ static int boundary_param(void *arg, const char *key, const struct strbuf *value
 int multipart_boundary(const char *content_type, struct strbuf *boundary, struct strbuf *err)
 {
     struct strbuf type = STRBUF_INIT;
+    struct boundary_param bp = {boundary, false};
     int rc = MULTIPART_EBADTYPE;
 
     strbuf_reset(boundary);
-    if (content_type == NULL || parse_media(content_type, true, &type, boundary_param,
-                                            boundary) != 0) {
+    if (content_type == NULL || parse_media(content_type, true, &type, boundary_param, &bp) != 0) {
         strbuf_append_str(err, "request Content-Type isn't multipart/form-data");
         goto out;
     }
@@ -214,12 +219,10 @@ int multipart_boundary(const char *content_type, struct strbuf *boundary, struct
         strbuf_append_str(err, "request Content-Type isn't multipart/form-data");
         goto out;
     }
-    if (boundary->len == 0) {
+    if (!bp.found) {
         strbuf_append_str(err, "no multipart boundary param in Content-Type");
         goto out;
     }
-    boundary->len--; /* the presence marker */
-    boundary->data[boundary->len] = '\0';
     if (boundary->len == 0 || boundary->len > MULTIPART_MAX_BOUNDARY) {
         strbuf_printf(err, "invalid multipart boundary length %zu", boundary->len);
         goto out;
@@ -383,6 +386,8 @@ static int begin_part(struct multipart *mp)
     }
     while (p < end && rc == 0) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) /* cannot happen: every stored line ends with '\n' */
+            nl = end;
         size_t len = (size_t)(nl - p);
         if (is_blank(*p)) { /* folded continuation of the previous field */
             if (field.len == 0) {
@@ -470,7 +475,9 @@ static int not_boundary(struct multipart *mp, const char *extra, size_t n)
         return 0;
     }
     mp->state = ST_BODY;
-    if (emit(mp, mp->delim, mp->dlen) != 0)
+    size_t virt = mp->virt;
+    mp->virt = 0;
+    if (emit(mp, mp->delim + virt, mp->dlen - virt) != 0)
         return mp->rc;
     return emit(mp, extra, n);
 }
@@ -547,16 +554,17 @@ static const char *scan_body(struct multipart *mp, const char *p, const char *en
         if (*p == mp->delim[mp->m]) {
             p = run = p + 1;
             if (++mp->m == mp->dlen) {
-                mp->m = 0;
+                mp->m = 0; /* virt stays: not_boundary may still need it */
                 mp->state = ST_AFTER;
                 return p;
             }
             continue;
         }
         /* Not a delimiter: what was held back is data; look at *p afresh. */
-        if (emit(mp, mp->delim, mp->m) != 0)
+        if (emit(mp, mp->delim + mp->virt, mp->m - mp->virt) != 0)
             return end;
         mp->m = 0;
+        mp->virt = 0;
         run = p;
     }
     if (emit(mp, run, (size_t)(p - run)) != 0)
@@ -591,6 +599,18 @@ static const char *scan_preamble(struct multipart *mp, const char *p, const char
     return p;
 }
 
+/*
+ * Like Go, an empty part may be closed by "--boundary" right after its
+ * headers, without the line end that normally precedes a delimiter: the
+ * body starts as if that line end had been matched already. Those bytes are
+ * virtual: if no delimiter follows, they are not passed on as data.
+ */
+static void enter_body(struct multipart *mp)
+{
+    mp->state = ST_BODY;
+    mp->m = mp->virt = mp->dlen - mp->pre_len + 1; /* "\r\n" or "\n" */
+}
+
 static const char *scan_headers(struct multipart *mp, const char *p, const char *end)
 {
     while (p < end) {
@@ -617,8 +637,7 @@ static const char *scan_headers(struct multipart *mp, const char *p, const char 
                 mp->headers.data[mp->headers.len] = '\0';
             if (begin_part(mp) != 0)
                 return end;
-            mp->state = ST_BODY;
-            mp->m = 0;
+            enter_body(mp);
             return p;
         }
         strbuf_append_char(&mp->headers, '\n');
@@ -662,9 +681,9 @@ int multipart_finish(struct multipart *mp)
         return mp->rc;
     if (mp->state == ST_DONE)
         return MULTIPART_OK;
-    return fail(mp, MULTIPART_ETRUNC, mp->parts == 0 && mp->in_preamble
-                                          ? "multipart body has no boundary"
-                                          : "unexpected end of multipart body");
+    return fail(mp, MULTIPART_ETRUNC,
+                mp->parts == 0 && mp->in_preamble ? "multipart body has no boundary"
+                                                  : "unexpected end of multipart body");
 }
 
 struct multipart *multipart_new(const char *content_type, const struct multipart_callbacks *cb,

@@ -29,8 +29,8 @@ static void check(const struct rcase *c, size_t n)
             failures++;
             fprintf(stderr, "# '%s' size %lld: got kind %d (%lld,%lld), want %d (%lld,%lld)\n",
                     c[i].header ? c[i].header : "(null)", (long long)c[i].size, (int)k,
-                    (long long)r.start, (long long)r.length, (int)c[i].want,
-                    (long long)c[i].start, (long long)c[i].length);
+                    (long long)r.start, (long long)r.length, (int)c[i].want, (long long)c[i].start,
+                    (long long)c[i].length);
         }
     }
     assert_int_equal(failures, 0);
