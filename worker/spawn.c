@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,11 +21,6 @@ enum stage {
     STAGE_IDS,
     STAGE_CHDIR,
     STAGE_EXEC,
-};
-
-struct child_error {
-    int stage;
-    int err;
 };
 
 void spawn_req_init(struct spawn_req *req)
@@ -49,21 +47,35 @@ void spawn_set_identity(struct spawn_req *req, uint32_t uid, bool has_gid, uint3
         req->gid = (gid_t)gid;
 }
 
-static void report(int fd, int stage)
+/*
+ * The child runs on its own stack but in the parent's memory (CLONE_VM), and the
+ * parent is suspended until it execs or exits (CLONE_VFORK): no page tables to
+ * copy, no copy-on-write faults afterwards, and failures are reported by writing
+ * into this struct. Only raw system calls are made in the child: glibc's
+ * set*id() would try to change the credentials of the parent's other threads
+ * (ZeroMQ's), and the child must not take any lock the parent may hold.
+ */
+struct child_ctx {
+    const struct spawn_req *req;
+    int stage; /* -1 while nothing failed */
+    int err;
+};
+
+#define CHILD_STACK_SIZE (64 * 1024)
+
+static int fail(struct child_ctx *ctx, int stage)
 {
-    struct child_error ce = {stage, errno};
-    if (write(fd, &ce, sizeof(ce)) != (ssize_t)sizeof(ce))
-        _exit(126); /* the parent then reports a generic setup failure */
+    ctx->stage = stage;
+    ctx->err = errno;
     _exit(127);
 }
 
-static int open_null(int flags)
+static int child_main(void *arg)
 {
-    return open("/dev/null", flags | O_CLOEXEC);
-}
+    struct child_ctx *ctx = arg;
+    const struct spawn_req *req = ctx->req;
 
-static void child(const struct spawn_req *req, int errfd)
-{
+    /* Handlers are not shared (no CLONE_SIGHAND): reset ours, then unblock all. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
@@ -74,25 +86,23 @@ static void child(const struct spawn_req *req, int errfd)
     sigprocmask(SIG_SETMASK, &none, NULL);
 
     if ((req->new_session ? setsid() : setpgid(0, 0)) < 0)
-        report(errfd, STAGE_SETUP);
-
+        return fail(ctx, STAGE_SETUP);
     int fds[3] = {req->stdin_fd, req->stdout_fd, req->stderr_fd};
     for (int i = 0; i < 3; i++) {
-        int fd = fds[i] >= 0 ? fds[i] : open_null(i == 0 ? O_RDONLY : O_WRONLY);
+        int fd = fds[i] >= 0 ? fds[i] : open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
         if (fd < 0 || dup2(fd, i) < 0)
-            report(errfd, STAGE_SETUP);
+            return fail(ctx, STAGE_SETUP);
     }
-    if (req->set_ids) {
-        if (setgroups((size_t)req->ngroups, req->groups) < 0 || setgid(req->gid) < 0 ||
-            setuid(req->uid) < 0)
-            report(errfd, STAGE_IDS);
-    }
+    if (req->set_ids && (syscall(SYS_setgroups, (size_t)req->ngroups, req->groups) < 0 ||
+                         syscall(SYS_setresgid, req->gid, req->gid, req->gid) < 0 ||
+                         syscall(SYS_setresuid, req->uid, req->uid, req->uid) < 0))
+        return fail(ctx, STAGE_IDS);
     if (req->cwd != NULL && chdir(req->cwd) < 0)
-        report(errfd, STAGE_CHDIR);
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        report(errfd, STAGE_SETUP);
+        return fail(ctx, STAGE_CHDIR);
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        return fail(ctx, STAGE_SETUP);
     execve(req->path, req->argv, req->envp);
-    report(errfd, STAGE_EXEC);
+    return fail(ctx, STAGE_EXEC);
 }
 
 /* strerror in Go's style: lower-case first letter. */
@@ -103,54 +113,48 @@ static void go_errno(int err, struct strbuf *out)
     strbuf_append_str(out, s + 1);
 }
 
-static void describe_failure(const struct spawn_req *req, const struct child_error *ce,
+static void describe_failure(const struct spawn_req *req, const struct child_ctx *ctx,
                              struct strbuf *err)
 {
     strbuf_reset(err);
-    if (ce->stage == STAGE_CHDIR)
+    if (ctx->stage == STAGE_CHDIR)
         strbuf_printf(err, "chdir %s: ", req->cwd);
     else
         strbuf_printf(err, "fork/exec %s: ", req->path);
-    go_errno(ce->err, err);
+    go_errno(ctx->err, err);
 }
 
 pid_t spawn_process(const struct spawn_req *req, struct strbuf *err)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        strbuf_printf(err, "pipe: %s", strerror(errno));
-        return -1;
+    static char *stack;
+    if (stack == NULL) {
+        stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            stack = NULL;
+            strbuf_printf(err, "mmap: %s", strerror(errno));
+            return -1;
+        }
     }
-    pid_t pid = fork();
+    /* No signal handler of ours may run in the child before it resets them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    struct child_ctx ctx = {req, -1, 0};
+    pid_t pid = clone(child_main, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
     if (pid < 0) {
-        strbuf_printf(err, "fork: %s", strerror(errno));
-        close(p[0]);
-        close(p[1]);
+        strbuf_printf(err, "fork/exec %s: clone: %s", req->path, strerror(clone_errno));
         return -1;
     }
-    if (pid == 0) {
-        close(p[0]);
-        child(req, p[1]);
-    }
-    close(p[1]);
-
-    struct child_error ce;
-    ssize_t n;
-    do {
-        n = read(p[0], &ce, sizeof(ce));
-    } while (n < 0 && errno == EINTR);
-    close(p[0]);
-    if (n == 0)
-        return pid; /* the pipe closed on exec: success */
-
+    if (ctx.stage < 0)
+        return pid; /* the child is running the new program */
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (n != (ssize_t)sizeof(ce)) {
-        strbuf_printf(err, "fork/exec %s: child setup failed", req->path);
-        return -1;
-    }
-    describe_failure(req, &ce, err);
+    describe_failure(req, &ctx, err);
     return -1;
 }
 

@@ -1,10 +1,10 @@
 /*
- * Starting child processes for executors: fork, then in the child only
- * async-signal-safe calls (the worker may have ZeroMQ threads): default
- * signal dispositions, own process group or session, stdio, credentials,
- * working directory, every other descriptor closed on exec. Failures in the
- * child are reported through a close-on-exec pipe, so the caller learns
- * synchronously whether exec succeeded, with Go-like error texts.
+ * Starting child processes for executors, the way posix_spawn does it: a
+ * CLONE_VM|CLONE_VFORK child on its own stack sets up default signal
+ * dispositions, its own process group or session, stdio, credentials and
+ * working directory, marks every other descriptor close-on-exec and execs.
+ * The caller learns synchronously whether exec succeeded, with Go-like error
+ * texts ("fork/exec /bin/x: permission denied", "chdir /x: ...").
  */
 #ifndef EXECD_SPAWN_H
 #define EXECD_SPAWN_H
