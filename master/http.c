@@ -41,10 +41,9 @@ uint64_t http_max_body(void)
 
 const char *http_method_name(const struct http_req *r)
 {
-    static const char *names[] = {"GET",   "HEAD",     "POST",      "PUT",       "DELETE",
-                                  "MKCOL", "COPY",     "MOVE",      "OPTIONS",   "PROPFIND",
-                                  "PROPPATCH", "LOCK", "UNLOCK",    "TRACE",     "CONNECT",
-                                  "PATCH"};
+    static const char *names[] = {"GET",    "HEAD",  "POST",    "PUT",      "DELETE",    "MKCOL",
+                                  "COPY",   "MOVE",  "OPTIONS", "PROPFIND", "PROPPATCH", "LOCK",
+                                  "UNLOCK", "TRACE", "CONNECT", "PATCH"};
     htp_method m = r->ev->method;
     if ((size_t)m < sizeof(names) / sizeof(names[0]))
         return names[m];
@@ -153,8 +152,7 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
     return EVHTP_RES_OK;
 }
 
-static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags flags,
-                             void *arg)
+static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags flags, void *arg)
 {
     struct http_req *r = arg;
     log_debug("%s %s: connection error 0x%x", http_method_name(r), http_path(r), (unsigned)flags);
@@ -191,7 +189,8 @@ static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void 
     r->start_us = clock_mono_us();
     ev->cbarg = r;
     evhtp_request_set_hook(ev, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, r);
-    evhtp_request_set_hook(ev, evhtp_hook_on_error, (evhtp_hook)(void (*)(void))on_request_error, r);
+    evhtp_request_set_hook(ev, evhtp_hook_on_error, (evhtp_hook)(void (*)(void))on_request_error,
+                           r);
 
     struct strbuf allow = STRBUF_INIT;
     if (router_match(http_method_name(r), http_path(r), &r->route, r->params, &allow) !=
@@ -238,7 +237,8 @@ static void dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
     struct strbuf allow = STRBUF_INIT;
     char *params[HTTP_MAX_PARAMS] = {NULL, NULL};
     const struct route *route;
-    enum router_result res = router_match(http_method_name(r), http_path(r), &route, params, &allow);
+    enum router_result res =
+        router_match(http_method_name(r), http_path(r), &route, params, &allow);
     if (res == ROUTER_NO_METHOD) {
         reply_header(r, "Allow", allow.data);
         reply_error(r, 405, ERR_METHOD_NOT_ALLOWED, "method %s not allowed on %s (allowed: %s)",
@@ -278,8 +278,8 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
     if (srv.conns != NULL)
         srv.conns->prev = e;
     srv.conns = e;
-    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
-                              (evhtp_hook)on_connection_fini, e);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, (evhtp_hook)on_connection_fini,
+                              e);
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, NULL);
     evhtp_connection_set_hook(conn, evhtp_hook_on_read, (evhtp_hook)on_body, NULL);
     return EVHTP_RES_OK;

@@ -20,8 +20,8 @@
 /* Signals the daemon does not act on itself: forwarded to every running
  * foreground command's process group (the Go daemon forwards all signals
  * except SIGCHLD/SIGURG; TERM, INT, QUIT, HUP and USR1 are ours). */
-static const int forwarded_signals[] = {SIGUSR2, SIGWINCH, SIGCONT, SIGALRM, SIGTSTP,
-                                        SIGTTIN, SIGTTOU, SIGPWR,  SIGVTALRM};
+static const int forwarded_signals[] = {SIGUSR2, SIGWINCH, SIGCONT, SIGALRM,  SIGTSTP,
+                                        SIGTTIN, SIGTTOU,  SIGPWR,  SIGVTALRM};
 
 /* After the workers are gone, give clients this long to receive the last bytes. */
 #define FINAL_FLUSH_MS 200

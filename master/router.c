@@ -48,8 +48,8 @@ static size_t next_segment(const char **p, const char *end, const char **seg)
 }
 
 /* Matches path against pattern; on success stores raw {param} slices. */
-static bool match_path(const char *pattern, const char *path, size_t path_len,
-                       const char **pstart, size_t *plen)
+static bool match_path(const char *pattern, const char *path, size_t path_len, const char **pstart,
+                       size_t *plen)
 {
     const char *pp = pattern, *pend = pattern + strlen(pattern);
     const char *rp = path, *rend = path + path_len;

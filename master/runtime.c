@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "kernel.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -47,6 +48,32 @@ int runtime_remove_tree(const char *path)
     return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Kernels of a previous instance run in their own session: kill them before their files go. */
+static void kill_kernels(const char *state_dir)
+{
+    struct strbuf kdir = STRBUF_INIT;
+    strbuf_printf(&kdir, "%s/kernels", state_dir);
+    DIR *d = opendir(kdir.data);
+    if (d == NULL) {
+        if (errno != ENOENT)
+            log_warn("cannot read %s: %s", kdir.data, strerror(errno));
+        strbuf_free(&kdir);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        struct strbuf k = STRBUF_INIT;
+        strbuf_printf(&k, "%s/%s", kdir.data, e->d_name);
+        if (kernel_remove_dir(k.data) < 0)
+            log_warn("leftover kernel %s not fully removed", k.data);
+        strbuf_free(&k);
+    }
+    closedir(d);
+    strbuf_free(&kdir);
+}
+
 int runtime_prepare(const char *dir)
 {
     if (mkdir_p(dir, 0700) < 0) {
@@ -78,6 +105,7 @@ int runtime_prepare(const char *dir)
         struct strbuf p = STRBUF_INIT;
         strbuf_printf(&p, "%s/%s", dir, e->d_name);
         log_info("removing state of a previous instance: %s", p.data);
+        kill_kernels(p.data);
         runtime_remove_tree(p.data);
         strbuf_free(&p);
     }

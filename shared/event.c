@@ -50,8 +50,8 @@ void event_result(struct strbuf *out, const char *results_json, int64_t ts)
     strbuf_printf(out, ",\"timestamp\":%" PRId64 ",\"results\":%s}\n\n", ts, results_json);
 }
 
-void event_error(struct strbuf *out, const char *ename, const char *evalue,
-                 const char *const *tb, size_t ntb, int64_t ts)
+void event_error(struct strbuf *out, const char *ename, const char *evalue, const char *const *tb,
+                 size_t ntb, int64_t ts)
 {
     begin(out, "error");
     strbuf_printf(out, ",\"timestamp\":%" PRId64 ",\"error\":{\"ename\":", ts);

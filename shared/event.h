@@ -23,7 +23,7 @@ void event_result(struct strbuf *out, const char *results_json, int64_t ts);
  * error: {"ename","evalue","traceback"}. traceback is an array of ntb strings;
  * tb == NULL renders JSON null (the Go daemon's nil slice).
  */
-void event_error(struct strbuf *out, const char *ename, const char *evalue,
-                 const char *const *tb, size_t ntb, int64_t ts);
+void event_error(struct strbuf *out, const char *ename, const char *evalue, const char *const *tb,
+                 size_t ntb, int64_t ts);
 
 #endif

@@ -222,8 +222,8 @@ static int send_message(struct ipc_chan *ch, enum ipc_type type, uint32_t job,
     return ch->closed ? -1 : 0;
 }
 
-int ipc_send_fd(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const void *data,
-                size_t len, int fd)
+int ipc_send_fd(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const void *data, size_t len,
+                int fd)
 {
     if (ch->closed || ch->free_pending || len > IPC_MSG_MAX) {
         if (fd >= 0)
@@ -316,8 +316,8 @@ static ssize_t recv_datagram(struct ipc_chan *ch, int *fd_out)
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * 4)];
     } cm;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                        .msg_controllen = sizeof(cm.buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
 
     *fd_out = -1;
     ssize_t n;

@@ -65,8 +65,8 @@ void ipc_chan_free(struct ipc_chan *ch);
 /* Queues a message (sends at once when possible). Returns 0 or -1 (closed, too big). */
 int ipc_send(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const void *data, size_t len);
 /* Same, passing fd along; the channel takes ownership of fd in every case. */
-int ipc_send_fd(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const void *data,
-                size_t len, int fd);
+int ipc_send_fd(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const void *data, size_t len,
+                int fd);
 /* Renders obj and sends it as IPC_MSG. */
 int ipc_send_json(struct ipc_chan *ch, uint32_t job, json_object *obj);
 

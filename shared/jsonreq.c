@@ -29,15 +29,13 @@ json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err)
             strbuf_append_str(err, "unexpected end of JSON input");
         else
             strbuf_printf(err, "invalid JSON at offset %zu: %s",
-                          start + json_tokener_get_parse_end(tok),
-                          json_tokener_error_desc(jerr));
+                          start + json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
     }
     json_tokener_free(tok);
     return obj;
 }
 
-static enum jsonreq_rc lookup(json_object *obj, const char *key, json_type want,
-                              json_object **val)
+static enum jsonreq_rc lookup(json_object *obj, const char *key, json_type want, json_object **val)
 {
     if (obj == NULL || !json_object_is_type(obj, json_type_object))
         return JSONREQ_ABSENT;

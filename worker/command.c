@@ -419,8 +419,8 @@ static int prepare(json_object *req, struct run_params *p, struct strbuf *cwd_bu
         return -1;
     struct stat st;
     if (stat(cwd_buf->data, &st) < 0) {
-        strbuf_printf(err, "working directory does not exist: %s: stat %s: %s", cwd,
-                      cwd_buf->data, strerror(errno));
+        strbuf_printf(err, "working directory does not exist: %s: stat %s: %s", cwd, cwd_buf->data,
+                      strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {

@@ -89,7 +89,8 @@ static int child_main(void *arg)
         return fail(ctx, STAGE_SETUP);
     int fds[3] = {req->stdin_fd, req->stdout_fd, req->stderr_fd};
     for (int i = 0; i < 3; i++) {
-        int fd = fds[i] >= 0 ? fds[i] : open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+        int fd =
+            fds[i] >= 0 ? fds[i] : open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
         if (fd < 0 || dup2(fd, i) < 0)
             return fail(ctx, STAGE_SETUP);
     }

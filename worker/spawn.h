@@ -18,14 +18,14 @@
 #define SPAWN_MAX_GROUPS 256
 
 struct spawn_req {
-    const char *path;   /* executable, absolute */
+    const char *path; /* executable, absolute */
     char *const *argv;
     char *const *envp;
-    const char *cwd;    /* NULL: inherit */
-    int stdin_fd;       /* -1: /dev/null */
-    int stdout_fd;      /* -1: /dev/null */
-    int stderr_fd;      /* -1: /dev/null */
-    bool new_session;   /* setsid (survives the worker) instead of setpgid */
+    const char *cwd;  /* NULL: inherit */
+    int stdin_fd;     /* -1: /dev/null */
+    int stdout_fd;    /* -1: /dev/null */
+    int stderr_fd;    /* -1: /dev/null */
+    bool new_session; /* setsid (survives the worker) instead of setpgid */
     bool set_ids;
     uid_t uid;
     gid_t gid;
