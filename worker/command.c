@@ -329,6 +329,10 @@ static void finish(struct command *c)
     }
     c->running = false;
     cmds.running--;
+    /* The record may be kept for a day: give back the output buffers now. */
+    linesplit_free(&c->out.ls);
+    linesplit_free(&c->err.ls);
+    strbuf_free(&c->batch);
     clock_gettime(CLOCK_REALTIME, &c->finished_at);
     free(c->error);
     c->error = ok ? NULL : strbuf_detach(&how);
