@@ -13,6 +13,7 @@
 #include "common.h"
 #include "kernel.h"
 #include "log.h"
+#include "procstat.h"
 #include "strbuf.h"
 
 static int mkdir_p(const char *dir, mode_t mode)
@@ -113,24 +114,6 @@ int runtime_prepare(const char *dir)
     return 0;
 }
 
-/* Reads the parent pid from /proc/<pid>/stat, or -1. */
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *close_paren = strrchr(buf, ')');
-    int ppid;
-    if (close_paren == NULL || sscanf(close_paren + 2, "%*c %d", &ppid) != 1)
-        return -1;
-    return (pid_t)ppid;
-}
-
 int runtime_kill_descendants(void)
 {
     pid_t self = getpid();
@@ -145,7 +128,8 @@ int runtime_kill_descendants(void)
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             pid_t pid = (pid_t)atoi(e->d_name);
-            if (pid <= 0 || pid == self || parent_of(pid) != self)
+            struct procstat st;
+            if (pid <= 0 || pid == self || procstat_read(pid, &st) < 0 || st.ppid != self)
                 continue;
             if (kill(pid, SIGKILL) == 0) {
                 found++;

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "procstat.h"
+
 enum stage {
     STAGE_SETUP,
     STAGE_IDS,
@@ -210,21 +212,8 @@ void spawn_describe_status(int status, struct strbuf *out)
 
 unsigned long long spawn_proc_start(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* Field 22 (starttime); the command name in field 2 may contain spaces. */
-    const char *p = strrchr(buf, ')');
-    for (int field = 2; p != NULL && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+    struct procstat st;
+    return procstat_read(pid, &st) == 0 ? st.start : 0;
 }
 
 int spawn_exit_code(int status)

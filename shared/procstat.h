@@ -1,0 +1,16 @@
+/* Reading /proc/<pid>/stat: state, parent and start time of a process. */
+#ifndef EXECD_PROCSTAT_H
+#define EXECD_PROCSTAT_H
+
+#include <sys/types.h>
+
+struct procstat {
+    char state;               /* 'R', 'S', 'Z' (zombie), ... */
+    pid_t ppid;
+    unsigned long long start; /* clock ticks since boot: with the pid, identifies a process */
+};
+
+/* Returns 0, or -1 when the process does not exist (or /proc is unreadable). */
+int procstat_read(pid_t pid, struct procstat *out);
+
+#endif
