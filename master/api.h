@@ -10,6 +10,27 @@
 /* api_health.c */
 void api_ping(struct http_req *r);
 
+/* api_code.c */
+void api_code_run(struct http_req *r);
+void api_code_context_create(struct http_req *r);
+void api_code_contexts_list(struct http_req *r);
+void api_code_contexts_delete(struct http_req *r);
+void api_code_context_get(struct http_req *r);
+void api_code_context_delete(struct http_req *r);
+
+/* api_files.c: /files/... and /directories... (api_files_upload streams its body) */
+void api_files_info(struct http_req *r);
+void api_files_delete(struct http_req *r);
+void api_files_permissions(struct http_req *r);
+void api_files_mv(struct http_req *r);
+void api_files_search(struct http_req *r);
+void api_files_replace(struct http_req *r);
+void api_files_upload(struct http_req *r);
+void api_files_download(struct http_req *r);
+void api_directories_list(struct http_req *r);
+void api_directories_create(struct http_req *r);
+void api_directories_delete(struct http_req *r);
+
 /* api_command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);

@@ -28,8 +28,8 @@ struct setting {
     const char *key;     /* ini key */
     enum kind kind;
     size_t offset;
-    const char *def;     /* default, in the same syntax a user would write */
-    int64_t min, max;    /* K_INT bounds */
+    const char *def;  /* default, in the same syntax a user would write */
+    int64_t min, max; /* K_INT bounds */
     const char *help;
 };
 
@@ -40,18 +40,18 @@ static const struct setting settings[] = {
      "TCP port to listen on"},
     {"listen", "EXECD_LISTEN", "server", "listen", K_STRING, OFF(listen_addr), "0.0.0.0", 0, 0,
      "IPv4 address to listen on"},
-    {"access-token", "EXECD_ACCESS_TOKEN", "server", "access_token", K_STRING,
-     OFF(access_token), "", 0, 0, "required X-EXECD-ACCESS-TOKEN value (empty: no auth)"},
+    {"access-token", "EXECD_ACCESS_TOKEN", "server", "access_token", K_STRING, OFF(access_token),
+     "", 0, 0, "required X-EXECD-ACCESS-TOKEN value (empty: no auth)"},
     {"keepalive-timeout", "EXECD_KEEPALIVE_TIMEOUT", "server", "keepalive_timeout", K_DURATION,
      OFF(keepalive_ms), "75s", 0, 0, "idle keep-alive connections are closed after this"},
-    {"max-body-size", "EXECD_MAX_BODY_SIZE", "server", "max_body_size", K_SIZE,
-     OFF(max_body_size), "16M", 0, 0, "largest JSON request body (uploads are exempt)"},
+    {"max-body-size", "EXECD_MAX_BODY_SIZE", "server", "max_body_size", K_SIZE, OFF(max_body_size),
+     "16M", 0, 0, "largest JSON request body (uploads are exempt)"},
     {"log-level", "EXECD_LOG_LEVEL", "log", "level", K_INT, OFF(log_level), "6", 0, 10,
      "<=2 fatal, 3 error, 4 warn, 5-6 info, >=7 debug"},
     {"log-file", "EXECD_LOG_FILE", "log", "file", K_STRING, OFF(log_file), "", 0, 0,
      "log to this file instead of stderr (SIGUSR1 reopens it)"},
-    {"log-format", "EXECD_LOG_FORMAT", "log", "format", K_LOG_FORMAT, OFF(log_format), "text", 0,
-     0, "text or json"},
+    {"log-format", "EXECD_LOG_FORMAT", "log", "format", K_LOG_FORMAT, OFF(log_format), "text", 0, 0,
+     "text or json"},
     {"workers", "EXECD_WORKERS", "workers", "count", K_INT, OFF(workers), "0", 0, 64,
      "number of worker processes (0: one per CPU, at least 2)"},
     {"runtime-dir", "EXECD_RUNTIME_DIR", "runtime", "dir", K_STRING, OFF(runtime_dir), "", 0, 0,
@@ -65,18 +65,29 @@ static const struct setting settings[] = {
      "KEY=VALUE file merged into every command environment"},
     {"command-retention", "EXECD_COMMAND_RETENTION", "commands", "retention", K_DURATION,
      OFF(cmd_retention_ms), "24h", 0, 0, "finished command records and logs are kept this long"},
-    {"command-retention-size", "EXECD_COMMAND_RETENTION_SIZE", "commands", "retention_size",
-     K_SIZE, OFF(cmd_retention_bytes), "1G", 0, 0,
+    {"command-retention-size", "EXECD_COMMAND_RETENTION_SIZE", "commands", "retention_size", K_SIZE,
+     OFF(cmd_retention_bytes), "1G", 0, 0,
      "oldest finished command logs go first beyond this total size"},
     {"max-line", "EXECD_MAX_LINE", "commands", "max_line", K_SIZE, OFF(max_line), "1M", 0, 0,
      "longest stdout/stderr event text; longer lines are split"},
     {"jupyter-idle-poll-interval", "EXECD_JUPYTER_IDLE_POLL_INTERVAL", "jupyter",
      "idle_poll_interval", K_POLL, OFF(jupyter_poll_ms), "100ms", 0, 0,
      "granularity of waiting for a late execute_reply"},
+    {"kernel-pool", "EXECD_KERNEL_POOL", "jupyter", "pool", K_STRING, OFF(kernel_pool), "python:1",
+     0, 0, "warm kernels kept per language, e.g. python:2,bash:1 (empty: none)"},
+    {"kernel-startup-timeout", "EXECD_KERNEL_STARTUP_TIMEOUT", "jupyter", "startup_timeout",
+     K_DURATION, OFF(kernel_startup_ms), "30s", 0, 0,
+     "a kernel that is not ready after this is killed and its request fails"},
+    {"kernelspec-wait", "EXECD_KERNELSPEC_WAIT", "jupyter", "kernelspec_wait", K_DURATION,
+     OFF(kernelspec_wait_ms), "2s", 0, 0,
+     "how long a new context waits for a kernelspec of its language to appear"},
+    {"code-output-limit", "EXECD_CODE_OUTPUT_LIMIT", "jupyter", "output_limit", K_SIZE,
+     OFF(code_output_limit), "256M", 0, 0,
+     "output of one code execution beyond this is dropped after a marker (0: no limit)"},
     {"jupyter-host", "JUPYTER_HOST", "jupyter", "host", K_STRING, OFF(jupyter_host), "", 0, 0,
      "ignored: kernels are driven directly over ZeroMQ"},
-    {"jupyter-token", "JUPYTER_TOKEN", "jupyter", "token", K_STRING, OFF(jupyter_token), "", 0,
-     0, "ignored: kernels are driven directly over ZeroMQ"},
+    {"jupyter-token", "JUPYTER_TOKEN", "jupyter", "token", K_STRING, OFF(jupyter_token), "", 0, 0,
+     "ignored: kernels are driven directly over ZeroMQ"},
 };
 
 static void *field(struct config *cfg, const struct setting *s)
@@ -89,7 +100,7 @@ int config_parse_duration_ms(const char *s, int64_t *out_ms)
     static const struct {
         const char *name;
         double ns;
-    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
+    } units[] = {{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
                  {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
     const char *p = s;
     double sign = 1, total_ns = 0;
@@ -168,6 +179,67 @@ int config_parse_size(const char *s, uint64_t *out)
         return -1;
     *out = v * mult;
     return 0;
+}
+
+#define POOL_MAX_PER_LANGUAGE 64
+
+int config_parse_pool(const char *s, json_object *out, struct strbuf *err)
+{
+    json_object *seen = json_object_new_object();
+    int rc = 0;
+    for (const char *p = s; rc == 0 && *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        const char *b = p, *e = p + len;
+        p = comma != NULL ? comma + 1 : p + len;
+        while (b < e && isspace((unsigned char)*b))
+            b++;
+        while (e > b && isspace((unsigned char)e[-1]))
+            e--;
+        if (b == e)
+            continue; /* "python:1," */
+        const char *colon = memchr(b, ':', (size_t)(e - b));
+        const char *name_end = colon != NULL ? colon : e;
+        while (name_end > b && isspace((unsigned char)name_end[-1]))
+            name_end--;
+        if (colon == NULL || name_end == b) {
+            strbuf_printf(err, "\"%.*s\" is not language:count", (int)(e - b), b);
+            rc = -1;
+            break;
+        }
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(name_end - b), b);
+        const char *num = colon + 1;
+        while (num < e && isspace((unsigned char)*num))
+            num++;
+        long count = 0;
+        bool digits = num < e;
+        for (const char *d = num; d < e; d++) {
+            if (!isdigit((unsigned char)*d) || count > POOL_MAX_PER_LANGUAGE) {
+                digits = false;
+                break;
+            }
+            count = count * 10 + (*d - '0');
+        }
+        if (!digits || count > POOL_MAX_PER_LANGUAGE) {
+            strbuf_printf(err, "the count of %s must be an integer from 0 to %d", name,
+                          POOL_MAX_PER_LANGUAGE);
+            rc = -1;
+        } else if (json_object_object_get_ex(seen, name, NULL)) {
+            strbuf_printf(err, "%s is listed twice", name);
+            rc = -1;
+        } else {
+            json_object_object_add(seen, name, json_object_new_int((int)count));
+        }
+    }
+    if (rc == 0 && out != NULL) {
+        json_object_object_foreach(seen, key, val)
+        {
+            json_object_object_add(out, key, json_object_get(val));
+        }
+    }
+    json_object_put(seen);
+    return rc;
 }
 
 /* Stores text into the setting; returns 0 or -1 with a reason in why. */
@@ -322,8 +394,8 @@ static enum config_rc parse_argv(int argc, char **argv, struct flag_value *vals,
         if ((name_len == 1 && name[0] == 'h') || (name_len == 4 && !strncmp(name, "help", 4)))
             return CONFIG_HELP;
 
-        bool is_config = (name_len == 1 && name[0] == 'c') ||
-                         (name_len == 6 && strncmp(name, "config", 6) == 0);
+        bool is_config =
+            (name_len == 1 && name[0] == 'c') || (name_len == 6 && strncmp(name, "config", 6) == 0);
         const struct setting *s = is_config ? NULL : find_flag(name, name_len);
         if (!is_config && s == NULL) {
             strbuf_printf(err, "flag provided but not defined: -%.*s", (int)name_len, name);
@@ -429,6 +501,13 @@ enum config_rc config_load(struct config *cfg, int argc, char **argv, char **env
         strbuf_append_str(err, "invalid value \"\" for listen: must be an IPv4 address");
         return CONFIG_ERROR;
     }
+    struct strbuf why = STRBUF_INIT;
+    if (config_parse_pool(cfg->kernel_pool, NULL, &why) < 0) {
+        strbuf_printf(err, "invalid value \"%s\" for kernel-pool: %s", cfg->kernel_pool, why.data);
+        strbuf_free(&why);
+        return CONFIG_ERROR;
+    }
+    strbuf_free(&why);
     default_runtime_dir(cfg, envp);
     note_ignored(cfg);
     return CONFIG_OK;

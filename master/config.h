@@ -7,6 +7,7 @@
 #ifndef EXECD_CONFIG_H
 #define EXECD_CONFIG_H
 
+#include <json-c/json.h>
 #include <stdint.h>
 
 #include "log.h"
@@ -16,8 +17,8 @@ struct config {
     char *listen_addr;
     int port;
     char *access_token;
-    int64_t keepalive_ms;     /* idle keep-alive connections are closed after this */
-    uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
+    int64_t keepalive_ms;   /* idle keep-alive connections are closed after this */
+    uint64_t max_body_size; /* JSON request bodies; uploads are streamed */
 
     int log_level;
     char *log_file;
@@ -25,17 +26,21 @@ struct config {
 
     int workers; /* 0 = number of CPUs, at least 2 */
     char *runtime_dir;
-    int64_t grace_ms;         /* -graceful-shutdown-timeout */
-    int64_t shutdown_ms;      /* how long SIGTERM waits before SIGKILL */
-    char *envs_file;          /* EXECD_ENVS */
+    int64_t grace_ms;    /* -graceful-shutdown-timeout */
+    int64_t shutdown_ms; /* how long SIGTERM waits before SIGKILL */
+    char *envs_file;     /* EXECD_ENVS */
 
-    int64_t cmd_retention_ms;       /* finished command records/logs older than this go */
-    uint64_t cmd_retention_bytes;   /* ... or when all logs together exceed this */
-    uint64_t max_line;              /* longest stdout/stderr event text */
+    int64_t cmd_retention_ms;     /* finished command records/logs older than this go */
+    uint64_t cmd_retention_bytes; /* ... or when all logs together exceed this */
+    uint64_t max_line;            /* longest stdout/stderr event text */
 
     int64_t jupyter_poll_ms;
-    char *jupyter_host;  /* accepted for compatibility, unused */
-    char *jupyter_token; /* accepted for compatibility, unused */
+    char *kernel_pool;          /* warm kernels per language: "python:1,bash:1" */
+    int64_t kernel_startup_ms;  /* a kernel not ready by then is killed */
+    int64_t kernelspec_wait_ms; /* a creation waits this long for a kernelspec */
+    uint64_t code_output_limit; /* output bytes per execution; 0: no limit */
+    char *jupyter_host;         /* accepted for compatibility, unused */
+    char *jupyter_token;        /* accepted for compatibility, unused */
 
     char *config_file;
     struct strbuf warnings; /* one line each, logged once logging is up */
@@ -62,5 +67,11 @@ void config_usage(struct strbuf *out, const char *prog);
 /* Parsers shared with tests: Go durations ("1m30s") and byte sizes ("16M"). */
 int config_parse_duration_ms(const char *s, int64_t *out_ms);
 int config_parse_size(const char *s, uint64_t *out);
+/*
+ * The kernel pool setting: comma-separated language:count pairs (spaces
+ * allowed, count 0..64, a language once); "" is no pool. Adds each pair to
+ * out when out is not NULL. Returns 0, or -1 with the reason in err.
+ */
+int config_parse_pool(const char *s, json_object *out, struct strbuf *err);
 
 #endif

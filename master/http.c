@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bodyrelay.h"
 #include "clock.h"
 #include "common.h"
 #include "config.h"
@@ -37,6 +38,11 @@ static struct {
 uint64_t http_max_body(void)
 {
     return srv.max_body;
+}
+
+const struct timeval *http_idle_timeout(void)
+{
+    return srv.idle.tv_sec > 0 || srv.idle.tv_usec > 0 ? &srv.idle : NULL;
 }
 
 const char *http_method_name(const struct http_req *r)
@@ -144,6 +150,7 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 
     if (r->job != NULL)
         job_request_gone(r->job);
+    bodyrelay_free(r);
     log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r), (int)ev->status,
              (double)us / 1000.0, r->exec_id[0] ? " id=" : "", r->exec_id);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
@@ -202,18 +209,22 @@ static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void 
     const char *cl = evhtp_kv_find(headers, "Content-Length");
     if (!streamed && cl != NULL && strtoull(cl, NULL, 10) > srv.max_body)
         reject_early(r, headers);
+    /* A streamed body's job starts now; an unauthorized one is discarded and
+     * answered 401 once complete. */
+    if (streamed && authorized(r))
+        r->route->fn(r);
     return EVHTP_RES_OK;
 }
 
 static evhtp_res on_body(evhtp_request_t *ev, struct evbuffer *buf, void *arg EXECD_UNUSED)
 {
     struct http_req *r = ev->cbarg;
+    if (r->route != NULL && (r->route->flags & ROUTE_STREAMED_BODY))
+        return bodyrelay_feed(r, buf);
     if (r->replied) {
         evbuffer_drain(buf, evbuffer_get_length(buf)); /* rejected: discard */
         return EVHTP_RES_OK;
     }
-    if (r->route != NULL && (r->route->flags & ROUTE_STREAMED_BODY))
-        return EVHTP_RES_OK;
     if (evbuffer_get_length(ev->buffer_in) + evbuffer_get_length(buf) > srv.max_body) {
         evbuffer_drain(buf, evbuffer_get_length(buf));
         reject_early(r, ev->headers_in);
@@ -224,10 +235,16 @@ static evhtp_res on_body(evhtp_request_t *ev, struct evbuffer *buf, void *arg EX
 static void dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
 {
     struct http_req *r = arg;
+    if (r != NULL)
+        r->body_done = true;
     if (r == NULL || r->replied)
         return;
     if (!authorized(r)) {
         reply_json_text(r, 401, UNAUTHORIZED_BODY, strlen(UNAUTHORIZED_BODY));
+        return;
+    }
+    if (r->route != NULL && (r->route->flags & ROUTE_STREAMED_BODY)) {
+        bodyrelay_end(r);
         return;
     }
     if (r->route != NULL) {

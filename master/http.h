@@ -13,6 +13,7 @@
 
 #include "strbuf.h"
 
+struct bodyrelay;
 struct config;
 struct job;
 struct route;
@@ -26,8 +27,10 @@ struct http_req {
     int64_t start_us;
     char exec_id[40]; /* execution id for the access log, if any */
     struct job *job;  /* set while a worker produces the response */
+    struct bodyrelay *relay; /* a streamed body on its way to a worker */
     bool paused;      /* evhtp request paused for an asynchronous answer */
     bool replied;
+    bool body_done;   /* the whole request has been read */
 };
 
 /* Binds and starts serving. Returns 0 or -1 (logged). */
@@ -40,6 +43,8 @@ void http_free(void);
 
 /* Largest JSON body currently accepted. */
 uint64_t http_max_body(void);
+/* The idle (keep-alive) timeout of client connections, NULL when off. */
+const struct timeval *http_idle_timeout(void);
 
 /* Request helpers for handlers. */
 const char *http_method_name(const struct http_req *r);

@@ -74,6 +74,7 @@ size_t job_count(void)
 
 static void job_end(struct job *j)
 {
+    json_object_put(j->then_arg);
     stream_detach(j);
     if (j->req != NULL)
         j->req->job = NULL;
@@ -90,14 +91,10 @@ struct worker *job_pick_worker(struct http_req *r)
     return w;
 }
 
-struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
+/* Registers j (zeroed) for r and sends op; on failure j is freed. Returns 0 or -1. */
+static int job_send_start(struct job *j, struct http_req *r, struct worker *w, const char *op,
+                          json_object *args)
 {
-    struct job *j = calloc(1, sizeof(*j));
-    if (j == NULL) {
-        json_object_put(args);
-        reply_error(r, 500, ERR_RUNTIME_ERROR, "out of memory");
-        return NULL;
-    }
     j->id = new_id();
     j->w = w;
     j->req = r;
@@ -111,11 +108,43 @@ struct job *job_start(struct http_req *r, struct worker *w, const char *op, json
     json_object_put(msg);
     if (rc < 0) {
         job_end(j);
+        return -1;
+    }
+    return 0;
+}
+
+struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        json_object_put(args);
+        reply_error(r, 500, ERR_RUNTIME_ERROR, "out of memory");
+        return NULL;
+    }
+    if (job_send_start(j, r, w, op, args) < 0) {
         reply_error(r, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
         return NULL;
     }
     http_pause(r);
     return j;
+}
+
+struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        json_object_put(args);
+        log_error("job for %s %s: out of memory", http_method_name(r), http_path(r));
+        return NULL;
+    }
+    return job_send_start(j, r, w, op, args) == 0 ? j : NULL;
+}
+
+void job_then(struct job *j, job_then_fn fn, json_object *arg)
+{
+    json_object_put(j->then_arg);
+    j->then = fn;
+    j->then_arg = arg;
 }
 
 void job_send_op(struct job *j, const char *op)
@@ -181,17 +210,10 @@ static void apply_reply(struct job *j, json_object *msg, int fd)
     if (fd >= 0 && jsonreq_int64(msg, "file_offset", &off) == JSONREQ_OK &&
         jsonreq_int64(msg, "file_length", &len) == JSONREQ_OK) {
         jsonreq_string(msg, "content_type", &ctype);
-        reply_header(r, "Content-Type", ctype);
-        if (len == 0) {
-            close(fd);
-            reply_header(r, "Content-Length", "0");
-        } else if (evbuffer_add_file(r->ev->buffer_out, fd, off, len) < 0) {
-            close(fd);
+        if (reply_file(r, (int)status, ctype, fd, off, len) < 0) {
             j->stream.finished = false;
             stream_fail(j, 500, ERR_RUNTIME_ERROR, "cannot send the file");
-            return;
         }
-        reply_send(r, (int)status);
         return;
     }
     if (fd >= 0)
@@ -217,8 +239,21 @@ static void on_control(struct job *j, const struct ipc_msg *msg)
         if (msg->fd >= 0)
             close(msg->fd);
     } else if (strcmp(op, "reply") == 0) {
-        apply_reply(j, obj, msg->fd);
-        job_end(j);
+        int64_t status = 500;
+        jsonreq_int64(obj, "status", &status);
+        if (j->then != NULL && j->req != NULL && !j->stream.started && status < 400) {
+            struct http_req *r = j->req;
+            job_then_fn then = j->then;
+            json_object *arg = json_object_get(j->then_arg);
+            if (msg->fd >= 0)
+                close(msg->fd);
+            job_end(j); /* r stays paused for the next step */
+            then(r, arg);
+            json_object_put(arg);
+        } else {
+            apply_reply(j, obj, msg->fd);
+            job_end(j);
+        }
     } else if (strcmp(op, "end") == 0) {
         stream_finish(j);
         job_end(j);

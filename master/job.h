@@ -19,6 +19,13 @@
 struct http_req;
 struct worker;
 
+/*
+ * The next step of a request answered by several workers in turn (fan-out):
+ * called with the still paused request instead of answering it; it starts
+ * the next job on r or answers r. arg is the json_object given to job_then.
+ */
+typedef void (*job_then_fn)(struct http_req *r, json_object *arg);
+
 struct job {
     uint32_t id;
     struct worker *w;
@@ -26,6 +33,8 @@ struct job {
     struct stream stream;
     struct job *next_in_worker; /* list of the worker's jobs */
     struct job *prev_in_worker;
+    job_then_fn then; /* see job_then */
+    json_object *then_arg;
 };
 
 /*
@@ -34,6 +43,17 @@ struct job {
  * or NULL after answering r with an error itself.
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
+/*
+ * job_start for a request whose body is still arriving (bodyrelay.c): r is
+ * neither paused nor answered. Returns NULL (logged) when nothing was sent.
+ */
+struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args);
+/*
+ * When j's worker answers with a status below 400 (and the client is still
+ * there), fn(request, arg) runs instead of sending that answer; any other
+ * outcome is answered as usual. arg is consumed.
+ */
+void job_then(struct job *j, job_then_fn fn, json_object *arg);
 /* Picks the least loaded worker for r; answers 503 and returns NULL if none. */
 struct worker *job_pick_worker(struct http_req *r);
 

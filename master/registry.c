@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "strmap.h"
@@ -11,11 +12,20 @@ struct entry {
     char kind[16];
     int slot;
     pid_t pid;
+    char *attr; /* NULL: none */
 };
 
 static struct strmap ids;
 
-void registry_put(const char *id, const char *kind, const struct worker *w)
+static void entry_free(void *p)
+{
+    struct entry *e = p;
+    if (e != NULL)
+        free(e->attr);
+    free(e);
+}
+
+void registry_put_attr(const char *id, const char *kind, const char *attr, const struct worker *w)
 {
     struct entry *e = malloc(sizeof(*e));
     if (e == NULL)
@@ -23,12 +33,20 @@ void registry_put(const char *id, const char *kind, const struct worker *w)
     snprintf(e->kind, sizeof(e->kind), "%s", kind);
     e->slot = w->slot;
     e->pid = w->pid;
-    free(strmap_put(&ids, id, e));
+    e->attr = NULL;
+    if (attr != NULL && (e->attr = strdup(attr)) == NULL)
+        abort();
+    entry_free(strmap_put(&ids, id, e));
+}
+
+void registry_put(const char *id, const char *kind, const struct worker *w)
+{
+    registry_put_attr(id, kind, NULL, w);
 }
 
 void registry_del(const char *id)
 {
-    free(strmap_del(&ids, id));
+    entry_free(strmap_del(&ids, id));
 }
 
 const char *registry_lookup(const char *id, struct worker **owner)
@@ -42,6 +60,32 @@ const char *registry_lookup(const char *id, struct worker **owner)
     return e->kind;
 }
 
+const char *registry_attr(const char *id)
+{
+    struct entry *e = strmap_get(&ids, id);
+    return e != NULL ? e->attr : NULL;
+}
+
+struct each_arg {
+    const char *kind;
+    registry_fn fn;
+    void *arg;
+};
+
+static void each_one(const char *id, void *value, void *arg)
+{
+    struct entry *e = value;
+    struct each_arg *a = arg;
+    if (strcmp(e->kind, a->kind) == 0)
+        a->fn(id, e->attr, a->arg);
+}
+
+void registry_each(const char *kind, registry_fn fn, void *arg)
+{
+    struct each_arg a = {kind, fn, arg};
+    strmap_each(&ids, each_one, &a);
+}
+
 size_t registry_count(void)
 {
     return ids.len;
@@ -49,5 +93,5 @@ size_t registry_count(void)
 
 void registry_free(void)
 {
-    strmap_free(&ids, free);
+    strmap_free(&ids, entry_free);
 }

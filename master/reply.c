@@ -1,7 +1,10 @@
 #include "reply.h"
 
+#include <event2/bufferevent.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jsonesc.h"
 #include "log.h"
@@ -19,11 +22,63 @@ void reply_send(struct http_req *r, int status)
         return;
     }
     r->replied = true;
+    /* The unread rest of the body would be taken for the next request. */
+    if (!r->body_done)
+        r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
     evhtp_send_reply(r->ev, (evhtp_res)status);
     if (r->paused) {
         r->paused = false;
         evhtp_request_resume(r->ev);
     }
+}
+
+int reply_file(struct http_req *r, int status, const char *content_type, int fd, int64_t offset,
+               int64_t length)
+{
+    struct evbuffer_file_segment *seg = NULL;
+    if (r->replied) {
+        log_error("second reply to %s %s dropped", http_method_name(r), http_path(r));
+        close(fd);
+        return 0;
+    }
+    if (length > 0) {
+        seg = evbuffer_file_segment_new(fd, offset, length, EVBUF_FS_CLOSE_ON_FREE);
+        if (seg == NULL) {
+            log_error("%s %s: cannot map the file to send", http_method_name(r), http_path(r));
+            close(fd);
+            return -1;
+        }
+    } else {
+        close(fd);
+    }
+    char cl[24];
+    snprintf(cl, sizeof(cl), "%lld", (long long)length);
+    reply_header(r, "Content-Type", content_type);
+    reply_header(r, "Content-Length", cl);
+    r->replied = true;
+    if (!r->body_done)
+        r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
+    evhtp_send_reply_start(r->ev, (evhtp_res)status);
+    if (seg != NULL) {
+        /*
+         * Straight into the socket's own buffer, behind the headers: only a
+         * buffer that drains to a descriptor gets sendfile; added to the
+         * request's buffer_out, libevent would map or read the whole range.
+         */
+        struct bufferevent *bev = evhtp_connection_get_bev(evhtp_request_get_connection(r->ev));
+        if (evbuffer_add_file_segment(bufferevent_get_output(bev), seg, 0, length) < 0) {
+            log_error("%s %s: cannot queue the file; closing the connection",
+                      http_method_name(r), http_path(r));
+            r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE; /* the body is short */
+        }
+        evbuffer_file_segment_free(seg);
+    }
+    evhtp_send_reply_end(r->ev);
+    if (r->paused) {
+        r->paused = false;
+        evhtp_request_resume(r->ev);
+    }
+    return 0;
 }
 
 void reply_body(struct http_req *r, int status, const char *content_type, const char *body,

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -37,5 +38,12 @@ void reply_body(struct http_req *r, int status, const char *content_type, const 
 void reply_header(struct http_req *r, const char *name, const char *value);
 /* Sends whatever was put in the request's output buffer with status. */
 void reply_send(struct http_req *r, int status);
+/*
+ * Sends fd[offset, offset+length) as the body with sendfile, so the master's
+ * memory stays flat for any size. Takes fd. Returns 0, or -1 before anything
+ * was sent or set (the caller answers).
+ */
+int reply_file(struct http_req *r, int status, const char *content_type, int fd, int64_t offset,
+               int64_t length);
 
 #endif

@@ -11,7 +11,11 @@
 
 typedef void (*route_fn)(struct http_req *r);
 
-/* The request body is streamed to a worker rather than buffered (uploads). */
+/*
+ * The request body is streamed to a worker rather than buffered (uploads):
+ * the handler runs as soon as the headers are in (authorized requests only)
+ * and must start the relay with bodyrelay_start, never answer itself.
+ */
 #define ROUTE_STREAMED_BODY 0x1
 
 struct route {

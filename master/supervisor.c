@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "coderoute.h"
 #include "common.h"
 #include "config.h"
 #include "ipc.h"
@@ -105,6 +106,17 @@ static json_object *build_worker_config(const struct config *cfg)
                            json_object_new_int64((int64_t)cfg->cmd_retention_bytes));
     json_object_object_add(o, "max_line", json_object_new_int64((int64_t)cfg->max_line));
     json_object_object_add(o, "jupyter_poll_ms", json_object_new_int64(cfg->jupyter_poll_ms));
+    json_object_object_add(o, "workers", json_object_new_int(config_worker_count(cfg)));
+    json_object *pool = json_object_new_object();
+    struct strbuf err = STRBUF_INIT;
+    if (config_parse_pool(cfg->kernel_pool, pool, &err) < 0)
+        log_error("kernel-pool: %s", err.data); /* checked when the configuration was loaded */
+    strbuf_free(&err);
+    json_object_object_add(o, "kernel_pool", pool);
+    json_object_object_add(o, "kernel_startup_ms", json_object_new_int64(cfg->kernel_startup_ms));
+    json_object_object_add(o, "kernelspec_wait_ms", json_object_new_int64(cfg->kernelspec_wait_ms));
+    json_object_object_add(o, "code_output_limit",
+                           json_object_new_int64((int64_t)cfg->code_output_limit));
     return o;
 }
 
@@ -145,12 +157,27 @@ static void on_control(struct worker *w, const struct ipc_msg *msg)
     } else if (strcmp(op, "ready") == 0) {
         on_ready(w);
     } else if (strcmp(op, "register") == 0) {
+        const char *language = NULL;
+        bool dflt = false;
+        jsonreq_string(obj, "language", &language);
+        jsonreq_bool(obj, "default", &dflt);
         if (jsonreq_string(obj, "id", &id) == JSONREQ_OK &&
-            jsonreq_string(obj, "kind", &kind) == JSONREQ_OK)
-            registry_put(id, kind, w);
+            jsonreq_string(obj, "kind", &kind) == JSONREQ_OK) {
+            registry_put_attr(id, kind, language, w);
+            if (language != NULL && strcmp(kind, "context") == 0)
+                coderoute_registered(id, language, dflt);
+        }
     } else if (strcmp(op, "unregister") == 0) {
-        if (jsonreq_string(obj, "id", &id) == JSONREQ_OK)
+        if (jsonreq_string(obj, "id", &id) == JSONREQ_OK) {
+            coderoute_unregistered(id);
             registry_del(id);
+        }
+    } else if (strcmp(op, "pool") == 0) {
+        const char *language = NULL;
+        int64_t ready = 0;
+        if (jsonreq_string(obj, "language", &language) == JSONREQ_OK &&
+            jsonreq_int64(obj, "ready", &ready) == JSONREQ_OK)
+            coderoute_pool(w, language, (int)ready);
     } else {
         log_warn("worker %d: unknown control op '%s'", w->slot, op);
     }
@@ -507,6 +534,11 @@ int supervisor_worker_count(void)
     return n;
 }
 
+int supervisor_slot_count(void)
+{
+    return sup.n_slots;
+}
+
 void supervisor_free(void)
 {
     while (sup.all != NULL) {
@@ -524,4 +556,5 @@ void supervisor_free(void)
         event_free(sup.kill_ev);
     json_object_put(sup.wcfg);
     sup.wcfg = NULL;
+    coderoute_free();
 }

@@ -55,6 +55,8 @@ void supervisor_reload(const struct config *cfg);
  */
 void supervisor_shutdown(int64_t grace_ms, void (*done)(void));
 int supervisor_worker_count(void);
+/* Number of worker slots. */
+int supervisor_slot_count(void);
 void supervisor_free(void);
 
 int worker_send_json(struct worker *w, uint32_t job, json_object *msg);

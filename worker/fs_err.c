@@ -34,12 +34,13 @@ void fs_err_set(struct fs_err *e, int status, const char *code, const char *fmt,
 
 const char *fs_strerror(int errnum, char *buf)
 {
-    /* GNU strerror_r: returns a string that may or may not be buf. */
-    const char *s = strerror_r(errnum, buf, 128);
-    if (s != buf) {
-        strncpy(buf, s, 127);
-        buf[127] = '\0';
-    }
+    /* A local buffer: with sanitizers GCC 12 wrongly sees buf as possibly null. */
+    char tmp[128];
+    /* GNU strerror_r: returns a string that may or may not be tmp. */
+    const char *s = strerror_r(errnum, tmp, sizeof(tmp));
+    size_t n = strnlen(s, 127);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
     buf[0] = (char)tolower((unsigned char)buf[0]);
     return buf;
 }

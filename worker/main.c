@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include "cmdstore.h"
+#include "code.h"
 #include "command.h"
 #include "common.h"
+#include "context.h"
+#include "fs.h"
 #include "ipc.h"
 #include "jsonreq.h"
+#include "kernel.h"
 #include "log.h"
 #include "out.h"
 #include "worker.h"
@@ -45,7 +49,8 @@ static void get_int64(json_object *cfg, const char *key, int64_t *dst)
 static int apply_config(json_object *cfg)
 {
     const char *runtime_dir = "", *log_file = "", *log_format = "text";
-    int64_t level = LOG_LEVEL_INFO, retention_bytes = 0, max_line = 0;
+    int64_t level = LOG_LEVEL_INFO, retention_bytes = 0, max_line = 0, workers = 1,
+            output_limit = 0;
 
     jsonreq_string(cfg, "runtime_dir", &runtime_dir);
     jsonreq_string(cfg, "log_file", &log_file);
@@ -62,8 +67,18 @@ static int apply_config(json_object *cfg)
     get_int64(cfg, "retention_bytes", &retention_bytes);
     get_int64(cfg, "max_line", &max_line);
     get_int64(cfg, "jupyter_poll_ms", &wk.jupyter_poll_ms);
+    get_int64(cfg, "workers", &workers);
+    get_int64(cfg, "kernel_startup_ms", &wk.kernel_startup_ms);
+    get_int64(cfg, "kernelspec_wait_ms", &wk.kernelspec_wait_ms);
+    get_int64(cfg, "code_output_limit", &output_limit);
     wk.retention_bytes = (uint64_t)retention_bytes;
     wk.max_line = (uint64_t)max_line;
+    wk.workers = (int)workers;
+    wk.code_output_limit = (uint64_t)output_limit;
+    json_object *pool = NULL;
+    if (jsonreq_object(cfg, "kernel_pool", &pool) != JSONREQ_OK)
+        log_warn("configuration: 'kernel_pool' missing");
+    wk.kernel_pool = json_object_get(pool);
     dup_string(&wk.envs_file, cfg, "envs_file");
 
     struct strbuf dir = STRBUF_INIT;
@@ -79,7 +94,15 @@ static int apply_config(json_object *cfg)
     bool adopt = true;
     jsonreq_bool(cfg, "adopt", &adopt);
     command_init(adopt);
-    return 0;
+    struct context_cfg ccfg = {
+        .state_dir = wk.state_dir,
+        .pool = wk.kernel_pool,
+        .workers = wk.workers,
+        .slot = wk.slot,
+        .startup_ms = wk.kernel_startup_ms,
+        .spec_wait_ms = wk.kernelspec_wait_ms,
+    };
+    return context_init(&ccfg, adopt);
 }
 
 static void on_flushed(void *arg EXECD_UNUSED)
@@ -91,7 +114,8 @@ void worker_maybe_exit(void)
 {
     if (!wk.stopping && !wk.draining)
         return;
-    if (wk.stopping ? command_running() > 0 : command_busy())
+    if (wk.stopping ? command_running() > 0 || context_stopping() > 0
+                    : command_busy() || code_busy() || fs_busy())
         return;
     if (out_queued() > 0) {
         out_wait(&self.flushed); /* let the last answers reach the master */
@@ -113,6 +137,7 @@ static void begin_shutdown(int64_t grace_ms)
         return;
     wk.stopping = true;
     command_shutdown(grace_ms);
+    context_shutdown(grace_ms);
     self.exit_ev = evtimer_new(wk.base, on_exit_deadline, NULL);
     int64_t ms = grace_ms + EXIT_SLACK_MS;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -144,6 +169,8 @@ static void on_control(json_object *msg, const char *op)
             command_reaped((pid_t)v, (int)status);
     } else if (strcmp(op, "adopt") == 0) {
         command_adopt();
+        context_adopt();
+        code_adopted();
     } else if (strcmp(op, "drain") == 0) {
         wk.draining = true;
         worker_maybe_exit();
@@ -172,6 +199,8 @@ static void on_job(uint32_t job, json_object *msg, const char *op)
     } else if (strcmp(op, "command.run") == 0) {
         jsonreq_object(msg, "request", &request);
         command_run(job, request);
+    } else if (code_job(job, op, msg) || fs_job(job, op, msg)) {
+        /* handled */
     } else if (jsonreq_string(msg, "id", &id) != JSONREQ_OK) {
         out_reply_error(job, 400, "INVALID_REQUEST_BODY", "missing id");
     } else if (strcmp(op, "command.status") == 0) {
@@ -180,7 +209,12 @@ static void on_job(uint32_t job, json_object *msg, const char *op)
         jsonreq_int64(msg, "cursor", &cursor);
         command_logs(job, id, cursor);
     } else if (strcmp(op, "interrupt") == 0) {
-        command_interrupt(job, id);
+        const char *kind = "command";
+        jsonreq_string(msg, "kind", &kind);
+        if (strcmp(kind, "context") == 0)
+            code_interrupt(job, msg);
+        else
+            command_interrupt(job, id);
     } else {
         out_reply_error(job, 500, "RUNTIME_ERROR", "unknown operation '%s'", op);
     }
@@ -191,6 +225,10 @@ static void on_message(struct ipc_chan *ch EXECD_UNUSED, const struct ipc_msg *m
 {
     if (msg->fd >= 0)
         close(msg->fd);
+    if (msg->type == IPC_DATA && msg->job != 0) {
+        fs_data(msg->job, msg->data, msg->len); /* an upload's body */
+        return;
+    }
     if (msg->type != IPC_MSG) {
         log_warn("unexpected frame type %d from the master", (int)msg->type);
         return;
@@ -257,6 +295,10 @@ int worker_main(int argc, char **argv)
     event_base_dispatch(wk.base);
 
     wjob_free_all();
+    fs_cleanup();
+    code_cleanup();
+    context_cleanup();
+    kernel_cleanup();
     command_cleanup();
     cmdstore_free();
     if (self.ch != NULL)
@@ -268,6 +310,7 @@ int worker_main(int argc, char **argv)
     event_base_free(wk.base);
     free(wk.state_dir);
     free(wk.envs_file);
+    json_object_put(wk.kernel_pool);
     log_close();
     return 0;
 }

@@ -185,3 +185,8 @@ void out_op(const char *op)
 {
     send_json(0, new_op(op));
 }
+
+void out_msg(uint32_t job, json_object *msg)
+{
+    send_json(job, msg);
+}

@@ -36,6 +36,8 @@ void out_register(uint32_t job, const char *kind, const char *id);
 void out_unregister(const char *id);
 /* A bare job-0 message {"op": op}. */
 void out_op(const char *op);
+/* Any message ({"op": ..., ...}) for job (0: the channel); msg is consumed. */
+void out_msg(uint32_t job, json_object *msg);
 
 /* The channel to the master is backed up: producers should stop reading. */
 bool out_congested(void);

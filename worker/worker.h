@@ -8,6 +8,7 @@
 #define EXECD_WORKER_H
 
 #include <event2/event.h>
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,6 +22,11 @@ struct worker_ctx {
     uint64_t retention_bytes;
     uint64_t max_line;
     int64_t jupyter_poll_ms;
+    int workers;                /* daemon-wide worker count (spreads the warm pool) */
+    json_object *kernel_pool;   /* {"language": count}, daemon-wide */
+    int64_t kernel_startup_ms;  /* readiness deadline of a new kernel */
+    int64_t kernelspec_wait_ms; /* a creation waits this long for a kernelspec to appear */
+    uint64_t code_output_limit; /* bytes of output per execution; 0: no limit */
     bool draining;
     bool stopping;
 };

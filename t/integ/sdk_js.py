@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 from execd_test import SRCDIR, Daemon, run_tests
 
@@ -72,4 +73,64 @@ def test_commands(t):
         t.eq(out["interrupted"], {"exitCode": -1, "evalue": "-1"}, "interrupt by the init id")
 
 
-run_tests([test_commands])
+def test_files(t):
+    why = node_ok()
+    if why:
+        t.skip("JS SDK files", why)
+        return
+    err = install_sdk()
+    t.ok(err is None, "the SDK installs from the npm registry", err)
+    if err:
+        return
+    scratch = tempfile.mkdtemp(prefix="execd-sdk-files-")
+    try:
+        with Daemon() as d:
+            env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, FILES_DIR=scratch)
+            p = subprocess.run(["node", os.path.join(SDK_DIR, "files.mjs")], capture_output=True,
+                               text=True, env=env, timeout=120, cwd=SDK_DIR)
+            t.eq(p.returncode, 0, "the SDK files script ran")
+            if p.returncode != 0:
+                t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+                return
+            out = json.loads(p.stdout.strip().splitlines()[-1])
+        s = lambda *names: os.path.join(scratch, *names)
+        t.eq(out["read"], "hello world, hello sdk", "writeFiles + readFile round trip")
+        t.eq(out["readRange"], "world", "readFile with a Range")
+        t.eq(out["readNonAscii"], "non-ascii", "a non-ASCII name with a space")
+        t.eq(out["bytes"], [0, 1, 2, 255], "binary content through readBytes")
+        t.eq(out["streamedSize"], 64 * 64 * 1024,
+             "a streamed (chunked, SDK-built multipart) upload and a streamed download")
+        hello = out["info"][s("hello.txt")]
+        t.eq((hello["type"], hello["size"], hello["owner"], hello["group"],
+              hello["modifiedIsDate"], hello["createdIsDate"]),
+             ("file", 22, "root", "root", True, True), "getFileInfo: fields and dates parse")
+        mask = os.umask(0)
+        os.umask(mask)
+        t.eq((out["info"][s("sub", "deep")]["type"], out["info"][s("sub", "deep")]["mode"],
+              out["info"][s("sub")]["mode"]),
+             ("directory", 750, int(oct(0o777 & ~mask)[2:])),
+             "createDirectories: the mode applies to the leaf, parents get 0777 & ~umask")
+        t.eq(sorted(out["search"]), [s("hello.txt"), s("sub", "测试 file.txt")], "search *.txt")
+        t.eq(len(out["searchAll"]), 4, "search with the default pattern finds every file")
+        t.eq(out["list"], [[s("hello.txt"), "file"], [s("streamed.bin"), "file"],
+                           [s("sub"), "directory"], [s("sub", "bytes.bin"), "file"],
+                           [s("sub", "deep"), "directory"], [s("sub", "测试 file.txt"), "file"]],
+             "listDirectory depth 2, lexical depth-first")
+        t.eq(out["afterReplace"], "bye world, bye sdk", "replaceContents")
+        t.eq(out["replaceDetailed"], [{"path": s("hello.txt"), "replacedCount": 2}],
+             "replaceContentsDetailed counts")
+        t.eq((out["afterChmod"]["mode"], out["afterChmod"]["owner"]), (640, "nobody"),
+             "setPermissions mode and owner")
+        t.eq(sorted(out["afterCleanup"]), [s("moved"), s("moved", "hello.txt"), s("streamed.bin")],
+             "moveFiles, deleteFiles and deleteDirectories")
+        t.ok(out["missingInfo"] and out["missingInfo"]["status"] == 404,
+             "getFileInfo of a missing path raises with 404", out["missingInfo"])
+        t.ok(out["missingRead"] and out["missingRead"]["status"] == 404,
+             "readFile of a missing path raises with 404", out["missingRead"])
+        t.ok(out["dirRead"] and out["dirRead"]["status"] == 400,
+             "readFile of a directory raises with 400", out["dirRead"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+run_tests([test_commands, test_files])

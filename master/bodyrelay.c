@@ -1,0 +1,321 @@
+#include "bodyrelay.h"
+
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "ipc.h"
+#include "job.h"
+#include "log.h"
+#include "reply.h"
+#include "supervisor.h"
+
+/*
+ * While a body arrives the master reads the client socket itself, this much
+ * at a time: libevent 2.1's bufferevents never read more than 4 KiB per
+ * call, and the system calls around each read would be the cost of an
+ * upload. What is read goes into the connection's input buffer and
+ * libevhtp's own read callback parses it (HTTP framing, chunked encoding)
+ * as usual; the body then reaches bodyrelay_feed through the on_read hook.
+ */
+#define READ_CHUNK (1024 * 1024)
+/* ... waking up only once this much (or the rest of a sized body) is there. */
+#define READ_LOWAT (256 * 1024)
+/* Payload of one IPC_DATA datagram. */
+#define FRAME_DATA (IPC_FRAME_MAX - sizeof(struct ipc_hdr))
+
+struct bodyrelay {
+    struct http_req *r;
+    evhtp_connection_t *conn;
+    struct event *rd; /* our reads of the client socket */
+    bool reading;     /* body reads are ours; libevhtp's are switched off */
+    bool *alive;      /* cleared when the relay is freed under our feet */
+    struct worker *w; /* whose channel we wait on; only compared, may be gone */
+    int64_t expected; /* Content-Length; -1 for a chunked body */
+    int64_t received;
+    int lowat;                /* the client socket's SO_RCVLOWAT */
+    struct evbuffer *pending; /* less than a full frame not sent yet */
+    bool waiting;
+    struct bodyrelay *prev, *next; /* relays waiting for a channel to drain */
+    /* Set when no job could start: the answer once the body is complete. */
+    int fail_status;
+    const char *fail_code;
+    const char *fail_msg;
+};
+
+static struct bodyrelay *waiting;
+
+static void unlink_waiting(struct bodyrelay *rel)
+{
+    if (!rel->waiting)
+        return;
+    if (rel->prev != NULL)
+        rel->prev->next = rel->next;
+    else
+        waiting = rel->next;
+    if (rel->next != NULL)
+        rel->next->prev = rel->prev;
+    rel->prev = rel->next = NULL;
+    rel->waiting = false;
+}
+
+/* SO_RCVLOWAT of the client socket (1 restores the default). */
+static void set_lowat(struct bodyrelay *rel, int want)
+{
+    if (rel->lowat == want)
+        return;
+    if (setsockopt(rel->conn->sock, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) != 0) {
+        log_debug("%s %s: SO_RCVLOWAT %d: %s", http_method_name(rel->r), http_path(rel->r), want,
+                  strerror(errno));
+        return;
+    }
+    rel->lowat = want;
+}
+
+/* The rest of a sized body may be less than READ_LOWAT: never wait for more than that. */
+static void tune_lowat(struct bodyrelay *rel)
+{
+    int64_t left = rel->expected - rel->received;
+    set_lowat(rel, rel->expected < 0 || left < 1 ? 1 : left > READ_LOWAT ? READ_LOWAT : (int)left);
+}
+
+static void add_read_event(struct bodyrelay *rel)
+{
+    if (event_add(rel->rd, http_idle_timeout()) != 0)
+        log_error("%s %s: cannot watch the client socket", http_method_name(rel->r),
+                  http_path(rel->r));
+}
+
+/* Hands reading back to libevhtp (body complete, answered, or the client failed). */
+static void give_back(struct bodyrelay *rel)
+{
+    if (!rel->reading)
+        return;
+    rel->reading = false;
+    event_del(rel->rd);
+    unlink_waiting(rel);
+    set_lowat(rel, 1);
+    /* A paused connection gets its reading back from libevhtp when resumed. */
+    if (!(rel->conn->flags & EVHTP_CONN_FLAG_PAUSED) &&
+        bufferevent_enable(rel->conn->bev, EV_READ) != 0)
+        log_error("%s %s: cannot resume reading the connection", http_method_name(rel->r),
+                  http_path(rel->r));
+}
+
+/* A worker channel's queue fell to the low watermark: resume the uploads it held up. */
+static void on_drain(struct ipc_chan *ch EXECD_UNUSED, void *arg)
+{
+    struct worker *w = arg;
+    struct bodyrelay *next;
+    for (struct bodyrelay *rel = waiting; rel != NULL; rel = next) {
+        next = rel->next;
+        if (rel->w != w)
+            continue;
+        unlink_waiting(rel);
+        if (rel->reading)
+            add_read_event(rel);
+    }
+}
+
+/* Reads a chunk of the client socket and lets libevhtp parse it. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct bodyrelay *rel = arg;
+    struct http_req *r = rel->r;
+    struct bufferevent *bev = rel->conn->bev;
+
+    if (what & EV_TIMEOUT) {
+        /* libevhtp's idle timeout is off while we read: end the connection the same way. */
+        log_info("%s %s: the client sent nothing for too long", http_method_name(r),
+                 http_path(r));
+        if (shutdown(fd, SHUT_RDWR) != 0)
+            log_debug("shutdown of a client socket: %s", strerror(errno));
+        give_back(rel); /* libevhtp now reads the end of the stream and fails the request */
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_iovec vec;
+    /* A socket bufferevent keeps its input's end frozen except while it reads itself. */
+    evbuffer_unfreeze(in, 0);
+    if (evbuffer_reserve_space(in, READ_CHUNK, &vec, 1) != 1)
+        abort(); /* out of memory */
+    ssize_t n = read(fd, vec.iov_base, READ_CHUNK);
+    int err = errno;
+    if (n > 0)
+        vec.iov_len = (size_t)n;
+    evbuffer_commit_space(in, &vec, n > 0 ? 1 : 0);
+    evbuffer_freeze(in, 0);
+    if (n < 0 && (err == EAGAIN || err == EINTR))
+        return;
+    if (n <= 0) {
+        /* End of stream or an error: libevhtp reads it again and fails the request. */
+        give_back(rel);
+        return;
+    }
+
+    bufferevent_data_cb parse;
+    void *parse_arg;
+    bufferevent_getcb(bev, &parse, NULL, NULL, &parse_arg);
+    bool alive = true;
+    rel->alive = &alive;
+    parse(bev, parse_arg); /* may free the connection, the request and rel */
+    if (!alive)
+        return;
+    rel->alive = NULL;
+
+    if (r->body_done || r->replied || r->job == NULL) {
+        give_back(rel);
+        return;
+    }
+    tune_lowat(rel);
+    struct worker *w = r->job->w;
+    if (w->ch != NULL && ipc_queued(w->ch) > BODYRELAY_HIGH) {
+        /* The worker is behind: stop reading; the client's TCP window fills up. */
+        event_del(rel->rd);
+        rel->w = w;
+        rel->waiting = true;
+        rel->prev = NULL;
+        rel->next = waiting;
+        if (waiting != NULL)
+            waiting->prev = rel;
+        waiting = rel;
+        ipc_set_drain_cb(w->ch, on_drain, BODYRELAY_LOW);
+    }
+}
+
+static int64_t expected_length(const struct http_req *r)
+{
+    const char *te = http_header(r, "Transfer-Encoding");
+    if (te != NULL && strcasestr(te, "chunked") != NULL)
+        return -1;
+    const char *cl = http_header(r, "Content-Length");
+    return cl != NULL ? strtoll(cl, NULL, 10) : 0;
+}
+
+void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
+{
+    struct bodyrelay *rel = calloc(1, sizeof(*rel));
+    if (rel == NULL)
+        abort();
+    rel->r = r;
+    rel->conn = evhtp_request_get_connection(r->ev);
+    rel->lowat = 1;
+    rel->expected = expected_length(r);
+    rel->pending = evbuffer_new();
+    if (rel->pending == NULL)
+        abort();
+    r->relay = rel;
+
+    struct worker *w = supervisor_pick();
+    if (w == NULL) {
+        json_object_put(args);
+        rel->fail_status = 503;
+        rel->fail_code = ERR_UNAVAILABLE;
+        rel->fail_msg = "no worker is available, try again";
+        return;
+    }
+    if (job_open(r, w, op, args) == NULL) {
+        rel->fail_status = 503;
+        rel->fail_code = ERR_UNAVAILABLE;
+        rel->fail_msg = "the worker is unavailable, try again";
+        return;
+    }
+    /* Without a job the body is only discarded, and libevhtp's reads do. */
+    rel->rd = event_new(bufferevent_get_base(rel->conn->bev), rel->conn->sock,
+                        EV_READ | EV_PERSIST, on_readable, rel);
+    if (rel->rd == NULL)
+        abort();
+    if (bufferevent_disable(rel->conn->bev, EV_READ) != 0)
+        log_error("%s %s: cannot switch libevhtp's reads off", http_method_name(r), http_path(r));
+    rel->reading = true;
+    add_read_event(rel);
+}
+
+/*
+ * Sends the pending bytes in frames while at least min_frame are left.
+ * Returns 0, or -1 when the channel failed (the job then ended and its
+ * client was answered by the channel's close callback).
+ */
+static int send_pending(struct bodyrelay *rel, size_t min_frame)
+{
+    struct job *j = rel->r->job;
+    size_t left;
+    while ((left = evbuffer_get_length(rel->pending)) >= min_frame && left > 0) {
+        size_t n = left < FRAME_DATA ? left : FRAME_DATA;
+        const char *p = (const char *)evbuffer_pullup(rel->pending, (ev_ssize_t)n);
+        if (ipc_send(j->w->ch, IPC_DATA, j->id, p, n) < 0) {
+            log_error("%s %s: cannot relay the body to worker %d", http_method_name(rel->r),
+                      http_path(rel->r), j->w->slot);
+            evbuffer_drain(rel->pending, left);
+            return -1;
+        }
+        evbuffer_drain(rel->pending, n);
+    }
+    return 0;
+}
+
+evhtp_res bodyrelay_feed(struct http_req *r, struct evbuffer *buf)
+{
+    struct bodyrelay *rel = r->relay;
+    size_t len = evbuffer_get_length(buf);
+    struct job *j = r->job;
+
+    if (rel != NULL)
+        rel->received += (int64_t)len;
+    /* Not authorized, no job, or already answered: the rest is discarded. */
+    if (rel == NULL || r->replied || j == NULL || j->w->ch == NULL) {
+        evbuffer_drain(buf, len);
+        return EVHTP_RES_OK;
+    }
+    /* Only full frames go now: every frame costs the worker a wake-up. Flow
+     * control is in on_readable, which decides when the socket is read. */
+    evbuffer_add_buffer(rel->pending, buf);
+    send_pending(rel, FRAME_DATA);
+    return EVHTP_RES_OK;
+}
+
+void bodyrelay_end(struct http_req *r)
+{
+    static const char nothing[1];
+    struct bodyrelay *rel = r->relay;
+
+    if (rel == NULL) {
+        reply_error(r, 500, ERR_RUNTIME_ERROR, "the request body was not relayed");
+        return;
+    }
+    if (rel->fail_status != 0) {
+        reply_error(r, rel->fail_status, rel->fail_code, "%s", rel->fail_msg);
+    } else if (r->job == NULL || r->job->w->ch == NULL) {
+        reply_error(r, 500, ERR_RUNTIME_ERROR, "the worker handling this request went away");
+    } else {
+        struct job *j = r->job;
+        /* The rest, then an empty data frame: the end of the body. */
+        if (send_pending(rel, 1) == 0 && ipc_send(j->w->ch, IPC_DATA, j->id, nothing, 0) < 0)
+            log_error("%s %s: cannot end the body relay", http_method_name(r), http_path(r));
+        if (r->job != NULL)
+            http_pause(r);
+    }
+    give_back(rel);
+}
+
+void bodyrelay_free(struct http_req *r)
+{
+    struct bodyrelay *rel = r->relay;
+    if (rel == NULL)
+        return;
+    if (rel->alive != NULL)
+        *rel->alive = false;
+    if (rel->rd != NULL)
+        event_free(rel->rd);
+    unlink_waiting(rel);
+    evbuffer_free(rel->pending);
+    free(rel);
+    r->relay = NULL;
+}

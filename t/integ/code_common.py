@@ -1,0 +1,103 @@
+"""Helpers for the code-interpreting integration tests (t/integ/code_*.py)."""
+import json
+import os
+import time
+
+from execd_test import cmdline, parse_events, processes_with
+
+HAVE_IPYKERNEL = os.system("/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1") == 0
+
+SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(%s)\n"
+
+
+def run_code(d, src, language="python", ctx_id=None, timeout=120):
+    """POST /code; returns (status, headers, events, raw)."""
+    ctx = {}
+    if language is not None:
+        ctx["language"] = language
+    if ctx_id is not None:
+        ctx["id"] = ctx_id
+    return d.stream("/code", {"context": ctx, "code": src}, timeout=timeout)
+
+
+def create_context(d, language="python", cwd=None, timeout=120):
+    body = {"language": language}
+    if cwd is not None:
+        body["cwd"] = cwd
+    return d.json("POST", "/code/context", body, timeout=timeout)
+
+
+def of_type(events, kind):
+    return [e for e in events if e.get("type") == kind]
+
+
+def stdout_text(events):
+    return "".join(e.get("text", "") for e in of_type(events, "stdout"))
+
+
+def kernel_pids(d, marker=None):
+    """Kernel processes of daemon d (their connection file lives in its runtime dir)."""
+    pids = []
+    for pid in processes_with(marker or d.runtime_dir):
+        argv = cmdline(pid)
+        if b"ipykernel" in argv and d.runtime_dir.encode() in argv:
+            pids.append(pid)
+    return pids
+
+
+def kernel_of(d, ctx_id):
+    pids = kernel_pids(d, ctx_id)
+    return pids[0] if pids else None
+
+
+def parent_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+class CodeStream:
+    """A /code request whose events are read as they arrive."""
+
+    def __init__(self, d, src, ctx_id=None, language="python", timeout=120):
+        ctx = {"language": language}
+        if ctx_id is not None:
+            ctx["id"] = ctx_id
+        self.conn = d.conn(timeout)
+        self.conn.request("POST", "/code", json.dumps({"context": ctx, "code": src}),
+                          headers=d.headers())
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.buf = b""
+        self.events = []
+        self.done = False
+
+    def _read(self):
+        chunk = self.resp.read1(1 << 16)
+        if not chunk:
+            self.done = True
+            return
+        self.buf += chunk
+        while b"\n\n" in self.buf:
+            one, self.buf = self.buf.split(b"\n\n", 1)
+            self.events.extend(parse_events(one + b"\n\n"))
+
+    def wait(self, pred, timeout=60):
+        """Reads until pred(events) holds or the stream ends; returns whether pred holds."""
+        deadline = time.time() + timeout
+        while not pred(self.events) and not self.done and time.time() < deadline:
+            self._read()
+        return pred(self.events)
+
+    def wait_started(self, timeout=60):
+        return self.wait(lambda ev: "started" in stdout_text(ev), timeout)
+
+    def finish(self, timeout=60):
+        deadline = time.time() + timeout
+        while not self.done and time.time() < deadline:
+            self._read()
+        self.close()
+        return self.events
+
+    def close(self):
+        self.conn.close()
