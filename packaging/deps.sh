@@ -8,7 +8,7 @@ PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libevhtp-dev libonig-dev libssl-dev
   libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev
-  bash python3 python3-ipykernel python3-jupyter-client
+  bash python3 python3-ipykernel python3-jupyter-client python3-zmq python3-matplotlib
   procps curl valgrind
 "
 

@@ -3,7 +3,10 @@ import json
 import os
 import time
 
-from execd_test import cmdline, parse_events, processes_with
+from execd_test import Daemon, cmdline, parse_events, processes_with
+
+# The code tests run with the daemon's default warm pool (python:1).
+Daemon.kernel_pool = None
 
 HAVE_IPYKERNEL = os.system("/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1") == 0
 

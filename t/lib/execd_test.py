@@ -96,6 +96,10 @@ def free_port():
 class Daemon:
     """One execd process with its own port, runtime dir and log file."""
 
+    # Warm kernels cost a python process per daemon: only the code tests want the
+    # daemon's default pool (they set this to None); others start without one.
+    kernel_pool = ""
+
     def __init__(self, *args, env=None, workers=2, token=None, token_flag=True, wait=True,
                  config=None, log_file=False, port=None):
         """token: sent with every request (and passed as -access-token when token_flag);
@@ -111,6 +115,8 @@ class Daemon:
                 "-listen", "127.0.0.1"]
         if port is None:
             argv += ["-port", str(self.port)]
+        if Daemon.kernel_pool is not None and "-kernel-pool" not in args:
+            argv += ["-kernel-pool", Daemon.kernel_pool]
         if config is not None:
             path = os.path.join(self.tmp, "execd.conf")
             with open(path, "w") as f:
