@@ -23,6 +23,7 @@
 #include "envmap.h"
 #include "ids.h"
 #include "log.h"
+#include "procstat.h"
 #include "spawn.h"
 
 extern char **environ;
@@ -125,9 +126,12 @@ struct kernel {
     /* Re-entrancy: callbacks may free the handle; the free waits for the unwind. */
     int depth;
     bool doomed;
+
+    struct kernel *prev_all, *next_all; /* every handle, see kernel_cleanup() */
 };
 
 static void *zctx;
+static struct kernel *all_kernels;
 
 static void destroy(struct kernel *k);
 
@@ -197,6 +201,12 @@ static void *zmq_context(void)
 
 void kernel_cleanup(void)
 {
+    /* zmq_ctx_term() waits for every socket to be closed: a handle still open
+     * here (a caller's bug or an aborted test) must not hang the process. */
+    while (all_kernels != NULL) {
+        log_warn("kernel %s: handle still open at cleanup; releasing it", all_kernels->name);
+        destroy(all_kernels);
+    }
     if (zctx != NULL) {
         zmq_ctx_term(zctx);
         zctx = NULL;
@@ -300,18 +310,8 @@ static bool same_process(pid_t pid, unsigned long long start)
 /* The state letter of /proc/<pid>/stat ('Z' for a zombie), or 0. */
 static char proc_state(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold anything */
-    return p != NULL && p[1] == ' ' ? p[2] : 0;
+    struct procstat st;
+    return procstat_read(pid, &st) == 0 ? st.state : 0;
 }
 
 /* Whether the kernel process has exited (a zombie counts as exited). */
@@ -1047,11 +1047,21 @@ static struct kernel *kernel_new(struct event_base *base, const char *dir,
     k->arg = arg;
     ids_uuid_dashed(k->session);
     kernel_run_init(&k->run);
+    k->next_all = all_kernels;
+    if (all_kernels != NULL)
+        all_kernels->prev_all = k;
+    all_kernels = k;
     return k;
 }
 
 static void destroy(struct kernel *k)
 {
+    if (k->prev_all != NULL)
+        k->prev_all->next_all = k->next_all;
+    else
+        all_kernels = k->next_all;
+    if (k->next_all != NULL)
+        k->next_all->prev_all = k->prev_all;
     close_all(k);
     free_event(&k->sd_ev);
     if (k->pidfd >= 0)
