@@ -133,8 +133,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
     if (what & EV_TIMEOUT) {
         /* libevhtp's idle timeout is off while we read: end the connection the same way. */
-        log_info("%s %s: the client sent nothing for too long", http_method_name(r),
-                 http_path(r));
+        log_info("%s %s: the client sent nothing for too long", http_method_name(r), http_path(r));
         if (shutdown(fd, SHUT_RDWR) != 0)
             log_debug("shutdown of a client socket: %s", strerror(errno));
         give_back(rel); /* libevhtp now reads the end of the stream and fails the request */
@@ -228,8 +227,8 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
         return;
     }
     /* Without a job the body is only discarded, and libevhtp's reads do. */
-    rel->rd = event_new(bufferevent_get_base(rel->conn->bev), rel->conn->sock,
-                        EV_READ | EV_PERSIST, on_readable, rel);
+    rel->rd = event_new(bufferevent_get_base(rel->conn->bev), rel->conn->sock, EV_READ | EV_PERSIST,
+                        on_readable, rel);
     if (rel->rd == NULL)
         abort();
     if (bufferevent_disable(rel->conn->bev, EV_READ) != 0)

@@ -25,12 +25,12 @@ struct http_req {
     const struct route *route;
     char *params[HTTP_MAX_PARAMS]; /* decoded {param} path segments */
     int64_t start_us;
-    char exec_id[40]; /* execution id for the access log, if any */
-    struct job *job;  /* set while a worker produces the response */
+    char exec_id[40];        /* execution id for the access log, if any */
+    struct job *job;         /* set while a worker produces the response */
     struct bodyrelay *relay; /* a streamed body on its way to a worker */
-    bool paused;      /* evhtp request paused for an asynchronous answer */
+    bool paused;             /* evhtp request paused for an asynchronous answer */
     bool replied;
-    bool body_done;   /* the whole request has been read */
+    bool body_done; /* the whole request has been read */
 };
 
 /* Binds and starts serving. Returns 0 or -1 (logged). */

@@ -67,8 +67,8 @@ int reply_file(struct http_req *r, int status, const char *content_type, int fd,
          */
         struct bufferevent *bev = evhtp_connection_get_bev(evhtp_request_get_connection(r->ev));
         if (evbuffer_add_file_segment(bufferevent_get_output(bev), seg, 0, length) < 0) {
-            log_error("%s %s: cannot queue the file; closing the connection",
-                      http_method_name(r), http_path(r));
+            log_error("%s %s: cannot queue the file; closing the connection", http_method_name(r),
+                      http_path(r));
             r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE; /* the body is short */
         }
         evbuffer_file_segment_free(seg);

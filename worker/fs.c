@@ -117,7 +117,8 @@ static json_object *item_array(json_object *msg, size_t *n)
 {
     json_object *arr = NULL;
     *n = 0;
-    if (!json_object_object_get_ex(msg, "items", &arr) || !json_object_is_type(arr, json_type_array))
+    if (!json_object_object_get_ex(msg, "items", &arr) ||
+        !json_object_is_type(arr, json_type_array))
         return NULL;
     *n = json_object_array_length(arr);
     return arr;
@@ -354,10 +355,10 @@ static void do_replace(uint32_t job, json_object *msg)
             fs_err_file(&e, 0, "%s", why.data);
             rc = -1;
         } else {
-            rc = fsops_replace(str(&p), json_object_get_string(old),
-                               (size_t)json_object_get_string_len(old),
-                               json_object_get_string(repl),
-                               (size_t)json_object_get_string_len(repl), &res[i].count, &e);
+            rc =
+                fsops_replace(str(&p), json_object_get_string(old),
+                              (size_t)json_object_get_string_len(old), json_object_get_string(repl),
+                              (size_t)json_object_get_string_len(repl), &res[i].count, &e);
         }
     }
     if (rc != 0)

@@ -15,6 +15,7 @@
 #include "fs_info.h"
 #include "glob.h"
 #include "jsonesc.h"
+#include "log.h"
 
 /* Largest passwd/group record buffer tried (the _r lookups need a caller buffer). */
 #define NSS_BUF_MAX (1024 * 1024)
@@ -987,10 +988,11 @@ static void sync_dir_of(const char *file)
     const char *slash = strrchr(file, '/');
     strbuf_append(&dir, file, slash == NULL ? 0 : slash == file ? 1 : (size_t)(slash - file));
     int fd = open(dir.len > 0 ? dir.data : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd); /* best effort: the data itself is already synced */
+    /* Best effort: the data itself is already synced; a failure only risks the rename. */
+    if (fd < 0 || fsync(fd) != 0)
+        log_debug("replace: cannot fsync the directory of %s: %s", file, strerror(errno));
+    if (fd >= 0)
         close(fd);
-    }
     strbuf_free(&dir);
 }
 

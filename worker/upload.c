@@ -21,6 +21,8 @@
 #define CODE_META "INVALID_FILE_METADATA"
 #define CODE_CONTENT "INVALID_FILE_CONTENT"
 
+/* Writeback of a file being uploaded is started every this many bytes. */
+#define WRITEBACK_STEP (8 * 1024 * 1024)
 /* A metadata part is a small JSON object; anything bigger is refused. */
 #define META_MAX (1024 * 1024)
 /* File data is written in blocks of this size (the parser hands out small pieces). */
@@ -59,6 +61,8 @@ struct upload {
     int fd; /* the file part being written (a temporary file or a spool), or -1 */
     char *wbuf;
     size_t wlen;
+    off_t written;          /* bytes of the current file part written so far */
+    off_t flushed;          /* ... of which writeback was started */
     struct fs_err meta_err; /* the first invalid metadata */
     struct fs_err io_err;   /* the first failure to store a file */
 };
@@ -240,10 +244,35 @@ static void file_part_failed(struct upload *u, const char *what, int err)
     remove_tmp(f);
 }
 
+/*
+ * Starts writing back what was written so far: the fsync at the end of the
+ * part then has little left to do, the disk works while the body arrives,
+ * and the page cache does not fill up with one upload's dirty pages.
+ */
+static void start_writeback(struct upload *u)
+{
+    if (u->written - u->flushed < WRITEBACK_STEP)
+        return;
+    if (sync_file_range(u->fd, u->flushed, u->written - u->flushed, SYNC_FILE_RANGE_WRITE) != 0)
+        log_debug("upload job %u: sync_file_range: %s (the final fsync still applies)", u->job,
+                  strerror(errno));
+    u->flushed = u->written;
+}
+
+static void write_data(struct upload *u, const char *data, size_t len)
+{
+    if (write_all(u->fd, data, len) != 0) {
+        file_part_failed(u, "write", errno);
+        return;
+    }
+    u->written += (off_t)len;
+    start_writeback(u);
+}
+
 static void flush_wbuf(struct upload *u)
 {
-    if (u->wlen > 0 && u->fd >= 0 && write_all(u->fd, u->wbuf, u->wlen) != 0)
-        file_part_failed(u, "write", errno);
+    if (u->wlen > 0 && u->fd >= 0)
+        write_data(u, u->wbuf, u->wlen);
     u->wlen = 0;
 }
 
@@ -282,6 +311,7 @@ static int on_part_begin(void *arg, const struct multipart_part *part)
     f->spool = -1;
     u->cur = PART_FILE;
     u->wlen = 0;
+    u->written = u->flushed = 0;
     /* Once the upload is known to fail, file data is only counted, not stored. */
     if (u->meta_err.status != 0 || u->io_err.status != 0)
         return 0;
@@ -311,8 +341,7 @@ static int on_part_data(void *arg, const char *data, size_t len)
         if (u->fd < 0)
             return 0;
         if (len >= WBUF_SIZE) {
-            if (write_all(u->fd, data, len) != 0)
-                file_part_failed(u, "write", errno);
+            write_data(u, data, len);
         } else {
             memcpy(u->wbuf + u->wlen, data, len);
             u->wlen += len;
@@ -548,8 +577,7 @@ static void finish(struct upload *u)
                   u->mp != NULL ? multipart_error(u->mp) : u->type_err.data);
         out_reply_error(job, 400, CODE_FILE, "multipart form is empty");
     } else if (rc != MULTIPART_OK) {
-        out_reply_error(job, 400, CODE_FILE, "invalid multipart form: %s",
-                        multipart_error(u->mp));
+        out_reply_error(job, 400, CODE_FILE, "invalid multipart form: %s", multipart_error(u->mp));
     } else if (u->n_meta == 0) {
         out_reply_error(job, 400, CODE_META, "metadata file is missing");
     } else if (u->n_file == 0) {

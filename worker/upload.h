@@ -8,8 +8,9 @@
  * pair by index: the n-th metadata describes the n-th file. Either may be a
  * file part or a plain field (the Go daemon only saw file parts). A file
  * whose metadata came first (what the SDKs send) is written straight to a
- * temporary file beside its target; one that came first is spooled to the
- * worker's state directory and copied there at the end.
+ * temporary file beside its target; a file that comes before its metadata
+ * is spooled to an unlinked file in the worker's state directory and copied
+ * beside its target at the end.
  *
  * Nothing is put in place before the whole body has been read and checked
  * (counts, metadata): then, pair by pair in order, the temporary file gets

@@ -169,6 +169,32 @@ def test_write_semantics(t):
         t.eq(temp_leftovers(s()), [], "no temporary file is left")
 
 
+def test_keepalive(t):
+    """One connection: uploads (good and bad), pings and downloads in turn."""
+    with Scratch() as s, Daemon() as d:
+        c = d.conn()
+        seen = []
+        for i, good in enumerate([True, False, True]):
+            parts = [meta_part(s("k%d" % i)), file_part(b"%d" % i * 300000)]
+            if not good:
+                parts = parts[:1]
+            ctype, body = multipart(parts)
+            c.request("POST", "/files/upload", body=body, headers={"Content-Type": ctype})
+            r = c.getresponse()
+            r.read()
+            c.request("GET", "/ping")
+            p = c.getresponse()
+            p.read()
+            seen.append((r.status, p.status))
+        c.request("GET", "/files/download?path=" + s("k2"))
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        t.eq(seen, [(200, 200), (400, 200), (200, 200)],
+             "uploads, a failed one included, keep the connection usable")
+        t.eq(data, b"2" * 300000, "and a download on it afterwards")
+
+
 def test_interrupted(t):
     with Scratch() as s, Daemon() as d:
         target = s.write("target.bin", "original")
@@ -196,8 +222,34 @@ def test_interrupted(t):
         sock.close()
         t.ok(wait_for(lambda: temp_leftovers(s()) == [], 10), "an interrupted chunked body too")
         t.eq(open(target).read(), "original", "the target is untouched")
+        sock = raw_request(d.port, chead, [b"%x\r\n" % len(piece) + piece + b"\r\n",
+                                           b"zz-not-a-chunk-size\r\n"])
+        sock.settimeout(10)
+        try:
+            closed = sock.recv(65536) == b""
+        except OSError:
+            closed = True
+        sock.close()
+        t.ok(closed, "broken chunked framing mid-body: the connection is dropped")
+        t.ok(wait_for(lambda: temp_leftovers(s()) == [], 10), "... and nothing is left")
         st, _ = upload(d, [meta_part(target), file_part("after")])
         t.ok(st == 200 and open(target).read() == "after", "the daemon uploads normally afterwards")
+    with Scratch() as s, Daemon("-keepalive-timeout", "1s") as d:
+        target = s.write("target.bin", "original")
+        ctype, body = multipart([meta_part(target), file_part(os.urandom(1 << 20))])
+        head = ("POST /files/upload HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                "Content-Length: %d\r\n\r\n" % (ctype, len(body))).encode()
+        sock = raw_request(d.port, head, [body[:100000]])
+        sock.settimeout(10)
+        t0 = time.time()
+        try:
+            closed = sock.recv(65536) == b""
+        except OSError:
+            closed = True
+        sock.close()
+        t.ok(closed and time.time() - t0 < 5, "a client idle mid-body is dropped after the idle timeout")
+        t.ok(wait_for(lambda: temp_leftovers(s()) == [], 10), "... and its temporary file removed")
+        t.eq(open(target).read(), "original", "the target is untouched")
 
 
 def test_concurrent_same_path(t):
@@ -326,5 +378,5 @@ def test_flow_control(t):
         t.eq(gen.check_file(target, blocks), None, "byte-exact")
 
 
-run_tests([test_sdk_shapes, test_pairing, test_errors, test_write_semantics, test_interrupted,
-           test_concurrent_same_path, test_flow_control, test_big_upload])
+run_tests([test_sdk_shapes, test_pairing, test_errors, test_write_semantics, test_keepalive,
+           test_interrupted, test_concurrent_same_path, test_flow_control, test_big_upload])
