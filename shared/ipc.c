@@ -25,6 +25,7 @@ struct ipc_chan {
     int fd;
     struct event *rd_ev;
     struct event *wr_ev;
+    struct event *drain_ev; /* runs on_drain from the loop, never inside a send */
     ipc_recv_fn on_recv;
     ipc_close_fn on_close;
     ipc_drain_fn on_drain;
@@ -60,6 +61,7 @@ static void chan_destroy(struct ipc_chan *ch)
         close(ch->partial_fd);
     event_free(ch->rd_ev);
     event_free(ch->wr_ev);
+    event_free(ch->drain_ev);
     close(ch->fd);
     strbuf_free(&ch->partial);
     free(ch->rbuf);
@@ -74,6 +76,7 @@ void ipc_chan_free(struct ipc_chan *ch)
         ch->free_pending = true;
         event_del(ch->rd_ev);
         event_del(ch->wr_ev);
+        event_del(ch->drain_ev);
         return;
     }
     chan_destroy(ch);
@@ -122,11 +125,15 @@ static int send_frame(struct ipc_chan *ch, const unsigned char *data, size_t len
 
 static void flush_queue(struct ipc_chan *ch)
 {
+    size_t before = ch->queued;
     while (ch->head != NULL) {
         struct frame *f = ch->head;
         if (send_frame(ch, f->data, f->len, f->fd) < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 event_add(ch->wr_ev, NULL);
+                if (ch->on_drain != NULL && before > ch->low_watermark &&
+                    ch->queued <= ch->low_watermark)
+                    event_active(ch->drain_ev, EV_TIMEOUT, 0);
                 return;
             }
             log_error("ipc: send on fd %d failed: %s", ch->fd, strerror(errno));
@@ -142,19 +149,32 @@ static void flush_queue(struct ipc_chan *ch)
         free(f);
     }
     event_del(ch->wr_ev);
+    /* The queue may empty here from any send, not only when the socket becomes
+     * writable: producers waiting for the drain must hear of it either way. */
+    if (ch->on_drain != NULL && before > ch->low_watermark && !ch->closed)
+        event_active(ch->drain_ev, EV_TIMEOUT, 0);
 }
 
 static void on_writable(evutil_socket_t fd __attribute__((unused)),
                         short what __attribute__((unused)), void *arg)
 {
     struct ipc_chan *ch = arg;
-    size_t before = ch->queued;
 
     ch->busy++;
     flush_queue(ch);
-    if (!ch->closed && ch->on_drain != NULL && before > ch->low_watermark &&
-        ch->queued <= ch->low_watermark)
-        ch->on_drain(ch, ch->arg);
+    ch->busy--;
+    if (ch->free_pending && ch->busy == 0)
+        chan_destroy(ch);
+}
+
+static void on_drained(evutil_socket_t fd __attribute__((unused)),
+                       short what __attribute__((unused)), void *arg)
+{
+    struct ipc_chan *ch = arg;
+    if (ch->closed || ch->on_drain == NULL || ch->queued > ch->low_watermark)
+        return;
+    ch->busy++;
+    ch->on_drain(ch, ch->arg);
     ch->busy--;
     if (ch->free_pending && ch->busy == 0)
         chan_destroy(ch);
@@ -397,13 +417,16 @@ struct ipc_chan *ipc_chan_new(struct event_base *base, int fd, ipc_recv_fn on_re
     ch->rbuf = malloc(IPC_FRAME_MAX);
     ch->rd_ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, ch);
     ch->wr_ev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, ch);
-    if (ch->rbuf == NULL || ch->rd_ev == NULL || ch->wr_ev == NULL ||
+    ch->drain_ev = event_new(base, -1, 0, on_drained, ch);
+    if (ch->rbuf == NULL || ch->rd_ev == NULL || ch->wr_ev == NULL || ch->drain_ev == NULL ||
         event_add(ch->rd_ev, NULL) < 0) {
         log_error("ipc: cannot set up channel on fd %d", fd);
         if (ch->rd_ev)
             event_free(ch->rd_ev);
         if (ch->wr_ev)
             event_free(ch->wr_ev);
+        if (ch->drain_ev)
+            event_free(ch->drain_ev);
         free(ch->rbuf);
         free(ch);
         return NULL;

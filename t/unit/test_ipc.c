@@ -143,6 +143,46 @@ static void test_descriptor_passing(void **state)
     assert_true(fcntl(p->gb.fd, F_GETFD) & FD_CLOEXEC);
 }
 
+static int drained;
+
+static void on_drain(struct ipc_chan *ch, void *arg)
+{
+    (void)ch;
+    (void)arg;
+    drained++;
+}
+
+/*
+ * The queue may empty inside a later send (the socket became writable in the
+ * meantime) rather than in the write callback: the drain must be reported
+ * all the same, or a producer waiting for it would wait forever.
+ */
+static void test_drain_reported_after_send_path_flush(void **state)
+{
+    struct pair *p = *state;
+    size_t n = 8 * IPC_FRAME_MAX;
+    char *big = calloc(1, n);
+    drained = 0;
+    ipc_set_drain_cb(p->a, on_drain, 0);
+    assert_int_equal(ipc_send(p->a, IPC_DATA, 1, big, n), 0);
+    assert_true(ipc_queued(p->a) > 0);
+    /* The peer reads behind the channel's back, so no write event is seen ... */
+    char buf[IPC_FRAME_MAX];
+    int fd = ipc_chan_fd(p->b);
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        ;
+    /* ... and the next send flushes the whole queue itself. */
+    assert_int_equal(ipc_send(p->a, IPC_MSG, 2, "x", 1), 0);
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        ;
+    assert_int_equal(ipc_send(p->a, IPC_MSG, 3, "y", 1), 0);
+    assert_int_equal(ipc_queued(p->a), 0);
+    for (int i = 0; i < 10 && drained == 0; i++)
+        event_base_loop(p->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(drained, 1);
+    free(big);
+}
+
 static void test_peer_close(void **state)
 {
     struct pair *p = *state;
@@ -172,6 +212,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fragmented_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fragment_contents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_descriptor_passing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_reported_after_send_path_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_datagram_closes, setup, teardown),
     };
