@@ -12,7 +12,10 @@ import tempfile
 from execd_test import SRCDIR, Daemon, run_tests
 
 SDK = "@alibaba-group/opensandbox@0.1.11"
-SDK_DIR = os.path.join(SRCDIR, "t", "sdk")
+# Installed in the build tree (the source tree may be read-only, as in distcheck);
+# the scripts are copied beside node_modules so that their imports resolve.
+SDK_DIR = os.path.join(os.environ.get("EXECD_BUILDDIR") or SRCDIR, "t", "sdk")
+SCRIPTS_DIR = os.path.join(SRCDIR, "t", "sdk")
 
 
 def node_ok():
@@ -27,6 +30,10 @@ def node_ok():
 
 
 def install_sdk():
+    os.makedirs(SDK_DIR, exist_ok=True)
+    for name in ("commands.mjs", "files.mjs"):
+        if os.path.realpath(SCRIPTS_DIR) != os.path.realpath(SDK_DIR):
+            shutil.copyfile(os.path.join(SCRIPTS_DIR, name), os.path.join(SDK_DIR, name))
     marker = os.path.join(SDK_DIR, "node_modules", "@alibaba-group", "opensandbox", "package.json")
     if os.path.exists(marker):
         return None

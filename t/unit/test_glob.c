@@ -17,14 +17,17 @@
 #define EXECD_TEST_SRCDIR "."
 #endif
 
-/* The handbook lives beside the repository: $EXECD_SRCDIR/../shared/spec. */
+/* The handbook lives beside the repository ($EXECD_HANDBOOK, set by configure). */
 static FILE *open_vectors(void)
 {
-    const char *srcdir = getenv("EXECD_SRCDIR");
+    const char *handbook = getenv("EXECD_HANDBOOK");
     struct strbuf path = STRBUF_INIT;
     FILE *f;
 
-    strbuf_printf(&path, "%s/../shared/spec/glob-vectors.tsv", srcdir ? srcdir : EXECD_TEST_SRCDIR);
+    if (handbook != NULL && handbook[0] != '\0')
+        strbuf_printf(&path, "%s/spec/glob-vectors.tsv", handbook);
+    else
+        strbuf_printf(&path, "%s/../shared/spec/glob-vectors.tsv", EXECD_TEST_SRCDIR);
     f = fopen(path.data, "r");
     if (f == NULL)
         fprintf(stderr, "# cannot open %s\n", path.data);
