@@ -11,29 +11,11 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "fsutil.h"
 #include "kernel.h"
 #include "log.h"
 #include "procstat.h"
 #include "strbuf.h"
-
-static int mkdir_p(const char *dir, mode_t mode)
-{
-    struct strbuf p = STRBUF_INIT;
-    strbuf_append_str(&p, dir);
-    for (char *c = p.data + 1; *c != '\0'; c++) {
-        if (*c != '/')
-            continue;
-        *c = '\0';
-        if (mkdir(p.data, 0755) < 0 && errno != EEXIST) {
-            strbuf_free(&p);
-            return -1;
-        }
-        *c = '/';
-    }
-    int rc = mkdir(p.data, mode);
-    strbuf_free(&p);
-    return rc < 0 && errno != EEXIST ? -1 : 0;
-}
 
 static int remove_entry(const char *path, const struct stat *st EXECD_UNUSED, int type,
                         struct FTW *ftw EXECD_UNUSED)
@@ -77,7 +59,7 @@ static void kill_kernels(const char *state_dir)
 
 int runtime_prepare(const char *dir)
 {
-    if (mkdir_p(dir, 0700) < 0) {
+    if (fsutil_mkdir_p(dir, 0700) < 0) {
         log_error("cannot create runtime directory %s: %s", dir, strerror(errno));
         return -1;
     }

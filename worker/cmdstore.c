@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "jsonreq.h"
 #include "log.h"
 #include "out.h"
@@ -103,20 +104,6 @@ static json_object *to_json(const struct command *c)
     return o;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int cmdstore_save(const struct command *c)
 {
     struct strbuf tmp = STRBUF_INIT, final = STRBUF_INIT;
@@ -130,7 +117,7 @@ int cmdstore_save(const struct command *c)
     int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         log_error("command %s: cannot write record %s: %s", c->id, tmp.data, strerror(errno));
-    } else if (write_all(fd, text, len) < 0) {
+    } else if (fsutil_write_all(fd, text, len) < 0) {
         log_error("command %s: cannot write record %s: %s", c->id, tmp.data, strerror(errno));
         close(fd);
     } else if (close(fd) < 0 || rename(tmp.data, final.data) < 0) {

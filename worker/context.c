@@ -12,6 +12,7 @@
 #include "common.h"
 #include "envfile.h"
 #include "envmap.h"
+#include "fsutil.h"
 #include "jsonreq.h"
 #include "kspec.h"
 #include "log.h"
@@ -73,25 +74,6 @@ static void arm_ms(struct event *ev, int64_t ms)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     if (ev == NULL || event_add(ev, &tv) < 0)
         log_error("contexts: cannot arm a timer");
-}
-
-static int mkdir_p(const char *dir, mode_t mode)
-{
-    struct strbuf p = STRBUF_INIT;
-    strbuf_append_str(&p, dir);
-    for (char *c = p.data + 1; *c != '\0'; c++) {
-        if (*c != '/')
-            continue;
-        *c = '\0';
-        if (mkdir(p.data, 0755) < 0 && errno != EEXIST) {
-            strbuf_free(&p);
-            return -1;
-        }
-        *c = '/';
-    }
-    int rc = mkdir(p.data, mode);
-    strbuf_free(&p);
-    return rc < 0 && errno != EEXIST ? -1 : 0;
 }
 
 static bool is_dir(const char *path)
@@ -579,7 +561,7 @@ static int expand_cwd(const char *cwd, struct strbuf *out, struct strbuf *err)
         return -1;
     }
     strbuf_free(&why);
-    if (mkdir_p(out->data, 0755) < 0 || !is_dir(out->data)) {
+    if (fsutil_mkdir_p(out->data, 0755) < 0 || !is_dir(out->data)) {
         strbuf_printf(err, "cannot create the working directory %s: %s", out->data,
                       strerror(errno));
         return -1;

@@ -8,6 +8,7 @@
 
 #include "download.h"
 #include "fs_ops.h"
+#include "fsutil.h"
 #include "jsonesc.h"
 #include "jsonreq.h"
 #include "log.h"
@@ -54,21 +55,6 @@ int fs_anon_file(void)
     return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A 200 with a JSON body rendered by fs_ops. */
 static void reply_rendered(uint32_t job, const struct strbuf *json)
 {
@@ -84,7 +70,7 @@ static void reply_rendered(uint32_t job, const struct strbuf *json)
     /* A big listing would make a big IPC message and a big copy in the
      * master: it goes through a file instead, sent with sendfile. */
     int fd = fs_anon_file();
-    if (fd < 0 || write_all(fd, json->data, json->len) != 0) {
+    if (fd < 0 || fsutil_write_all(fd, json->data, json->len) != 0) {
         int e = errno;
         log_error("job %u: cannot buffer a %zu-byte answer: %s", job, json->len, strerror(e));
         if (fd >= 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fs_info.h"
+#include "fsutil.h"
 #include "glob.h"
 #include "jsonesc.h"
 #include "log.h"
@@ -816,24 +817,9 @@ struct writer {
     int err; /* errno of the first failed write */
 };
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void wr_flush(struct writer *wr)
 {
-    if (wr->err == 0 && wr->len > 0 && write_all(wr->fd, wr->buf, wr->len) != 0)
+    if (wr->err == 0 && wr->len > 0 && fsutil_write_all(wr->fd, wr->buf, wr->len) != 0)
         wr->err = errno;
     wr->len = 0;
 }
@@ -844,7 +830,7 @@ static void wr_put(struct writer *wr, const char *p, size_t n)
         return;
     if (n >= sizeof(wr->buf)) {
         wr_flush(wr);
-        if (wr->err == 0 && write_all(wr->fd, p, n) != 0)
+        if (wr->err == 0 && fsutil_write_all(wr->fd, p, n) != 0)
             wr->err = errno;
         return;
     }
@@ -946,7 +932,7 @@ static int copy_fd(int from, int to)
             rc = 0;
             break;
         }
-        if (write_all(to, buf, (size_t)r) != 0)
+        if (fsutil_write_all(to, buf, (size_t)r) != 0)
             break;
     }
     int e = errno;

@@ -10,6 +10,7 @@
 #include "fs.h"
 #include "fs_err.h"
 #include "fs_ops.h"
+#include "fsutil.h"
 #include "jsonreq.h"
 #include "log.h"
 #include "multipart.h"
@@ -78,21 +79,6 @@ static mode_t new_file_mode(void)
     mode_t mask = umask(0);
     umask(mask);
     return 0777 & ~mask;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 static void remove_tmp(struct ufile *f)
@@ -261,7 +247,7 @@ static void start_writeback(struct upload *u)
 
 static void write_data(struct upload *u, const char *data, size_t len)
 {
-    if (write_all(u->fd, data, len) != 0) {
+    if (fsutil_write_all(u->fd, data, len) != 0) {
         file_part_failed(u, "write", errno);
         return;
     }
@@ -481,7 +467,7 @@ static int unspool(struct upload *u, struct ufile *f, const char *target)
         }
         if (n == 0)
             break;
-        if (write_all(fd, u->wbuf, (size_t)n) != 0) {
+        if (fsutil_write_all(fd, u->wbuf, (size_t)n) != 0) {
             store_failed(u, target, "write", errno);
             goto out;
         }
