@@ -270,11 +270,11 @@ int worker_main(int argc, char **argv)
     log_setup(NULL, LOG_LEVEL_INFO, LOG_FORMAT_TEXT, proc);
 
     /* The master coordinates signals; a terminal's ^C must not hit workers. */
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
+    static const int ignored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
+    for (size_t i = 0; i < ARRAY_SIZE(ignored); i++) {
+        if (signal(ignored[i], SIG_IGN) == SIG_ERR)
+            log_warn("cannot ignore signal %d: %s", ignored[i], strerror(errno));
+    }
 
     wk.base = event_base_new();
     if (wk.base == NULL) {
