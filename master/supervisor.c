@@ -97,8 +97,9 @@ static json_object *build_worker_config(const struct config *cfg)
     json_object_object_add(o, "runtime_dir", json_object_new_string(cfg->runtime_dir));
     json_object_object_add(o, "log_level", json_object_new_int(cfg->log_level));
     json_object_object_add(o, "log_file", json_object_new_string(cfg->log_file));
-    json_object_object_add(o, "log_format", json_object_new_string(
-                                                cfg->log_format == LOG_FORMAT_JSON ? "json" : "text"));
+    json_object_object_add(
+        o, "log_format",
+        json_object_new_string(cfg->log_format == LOG_FORMAT_JSON ? "json" : "text"));
     json_object_object_add(o, "grace_ms", json_object_new_int64(cfg->grace_ms));
     json_object_object_add(o, "envs_file", json_object_new_string(cfg->envs_file));
     json_object_object_add(o, "retention_ms", json_object_new_int64(cfg->cmd_retention_ms));

@@ -5,7 +5,7 @@
 #include <sys/types.h>
 
 struct procstat {
-    char state;               /* 'R', 'S', 'Z' (zombie), ... */
+    char state; /* 'R', 'S', 'Z' (zombie), ... */
     pid_t ppid;
     unsigned long long start; /* clock ticks since boot: with the pid, identifies a process */
 };

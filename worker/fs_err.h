@@ -18,7 +18,10 @@ struct fs_err {
     struct strbuf msg;
 };
 
-#define FS_ERR_INIT {0, NULL, STRBUF_INIT}
+#define FS_ERR_INIT                                                                                \
+    {                                                                                              \
+        0, NULL, STRBUF_INIT                                                                       \
+    }
 
 void fs_err_init(struct fs_err *e);
 void fs_err_free(struct fs_err *e);

@@ -119,8 +119,8 @@ static void put_json(struct strbuf *sb, json_object *obj)
 }
 
 int jmsg_build(struct jmsg_out *out, const struct jmsg_auth *auth, const char *session,
-               const char *msg_id, const char *msg_type, json_object *content,
-               json_object *parent, struct strbuf *err)
+               const char *msg_id, const char *msg_type, json_object *content, json_object *parent,
+               struct strbuf *err)
 {
     for (int i = 0; i < JMSG_OUT_FRAMES; i++)
         strbuf_init(&out->frames[i]);

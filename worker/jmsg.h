@@ -56,8 +56,8 @@ struct jmsg_out {
  * with a reason in err (out is then empty). Free out with jmsg_out_free.
  */
 int jmsg_build(struct jmsg_out *out, const struct jmsg_auth *auth, const char *session,
-               const char *msg_id, const char *msg_type, json_object *content,
-               json_object *parent, struct strbuf *err);
+               const char *msg_id, const char *msg_type, json_object *content, json_object *parent,
+               struct strbuf *err);
 void jmsg_out_free(struct jmsg_out *out);
 
 /* A parsed incoming message. The strings point into the owned objects. */

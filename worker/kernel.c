@@ -623,10 +623,9 @@ static int open_sockets(struct kernel *k, struct strbuf *err)
 {
     if (sock_open(k, &k->shell, ZMQ_DEALER, k->ports[P_SHELL], "shell", KERNEL_CHAN_SHELL, err) <
             0 ||
-        sock_open(k, &k->control, ZMQ_DEALER, k->ports[P_CONTROL], "control",
-                  KERNEL_CHAN_CONTROL, err) < 0 ||
-        sock_open(k, &k->iopub, ZMQ_SUB, k->ports[P_IOPUB], "iopub", KERNEL_CHAN_IOPUB, err) <
-            0 ||
+        sock_open(k, &k->control, ZMQ_DEALER, k->ports[P_CONTROL], "control", KERNEL_CHAN_CONTROL,
+                  err) < 0 ||
+        sock_open(k, &k->iopub, ZMQ_SUB, k->ports[P_IOPUB], "iopub", KERNEL_CHAN_IOPUB, err) < 0 ||
         sock_open(k, &k->hb, ZMQ_REQ, k->ports[P_HB], "hb", KERNEL_CHAN_CONTROL, err) < 0)
         return -1;
     return 0;
@@ -727,8 +726,7 @@ static void on_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED
     struct kernel *k = arg;
     enter(k);
     if (k->state == KS_STARTING)
-        startup_failed(k, "kernel did not become ready within %lld ms",
-                       (long long)k->startup_ms);
+        startup_failed(k, "kernel did not become ready within %lld ms", (long long)k->startup_ms);
     leave(k);
 }
 
@@ -990,8 +988,8 @@ static int write_connection(struct kernel *k, const char *key, struct strbuf *er
     json_object_object_add(c, "transport", json_object_new_string(k->transport));
     json_object_object_add(c, "signature_scheme", json_object_new_string("hmac-sha256"));
     json_object_object_add(c, "kernel_name", json_object_new_string(k->spec_name));
-    const char *s = json_object_to_json_string_ext(c, JSON_C_TO_STRING_PRETTY |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(c, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     int rc = write_file(k->conn_path, s, strlen(s), true);
     if (rc < 0)
         strbuf_printf(err, "cannot write %s: %s", k->conn_path, strerror(errno));
@@ -1013,8 +1011,8 @@ static int write_state(struct kernel *k, struct strbuf *err)
                                                       ? "message"
                                                       : "signal"));
     json_object_object_add(s, "meta", json_object_get(k->meta));
-    const char *text = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text =
+        json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     struct strbuf tmp = STRBUF_INIT;
     strbuf_printf(&tmp, "%s.tmp", k->state_path);
     int rc = write_file(tmp.data, text, strlen(text), false);
@@ -1351,8 +1349,8 @@ int kernel_remove_dir(const char *dir)
 
 /* ---- execution ---------------------------------------------------------------- */
 
-int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_cbs *cbs,
-                   void *arg, struct strbuf *err)
+int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_cbs *cbs, void *arg,
+                   struct strbuf *err)
 {
     if (k->state != KS_READY || !live(k)) {
         strbuf_append_str(err, k->state == KS_STARTING ? "kernel is starting" : "kernel is gone");

@@ -98,8 +98,8 @@ struct kernel *kernel_adopt(struct event_base *base, const char *dir, int64_t st
  * or on_fail) follow. -1 with a reason in err when the kernel is not ready
  * or already executing (one cell at a time; the caller decides to reject).
  */
-int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_cbs *cbs,
-                   void *arg, struct strbuf *err);
+int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_cbs *cbs, void *arg,
+                   struct strbuf *err);
 /* No more callbacks for the running cell (client gone); the kernel stays busy until it ends. */
 void kernel_exec_forget(struct kernel *k);
 /*

@@ -54,7 +54,7 @@ struct kernel_run {
     int64_t elapsed_ms; /* send -> idle */
     int64_t count;
     bool idle, replied, saw_error;
-    json_object *reply; /* the execute_reply content, kept until done */
+    json_object *reply;                /* the execute_reply content, kept until done */
     const struct kernel_exec_cbs *cbs; /* NULL: forgotten, outputs dropped */
     void *arg;
 };

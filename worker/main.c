@@ -193,8 +193,7 @@ static void on_job(uint32_t job, json_object *msg, const char *op)
 
     if (!self.configured) {
         out_reply_error(job, 503, "SERVICE_UNAVAILABLE", "worker not configured yet");
-    } else if (strcmp(op, "cancel") == 0 || strcmp(op, "pause") == 0 ||
-               strcmp(op, "resume") == 0) {
+    } else if (strcmp(op, "cancel") == 0 || strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0) {
         wjob_control(job, op);
     } else if (strcmp(op, "command.run") == 0) {
         jsonreq_object(msg, "request", &request);

@@ -183,8 +183,8 @@ static void test_parsers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_errors),         cmocka_unit_test(test_help_and_quirks),
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_help_and_quirks),
         cmocka_unit_test(test_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

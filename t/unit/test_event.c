@@ -57,12 +57,15 @@ static void test_shapes(void **state)
     (void)state;
     render_is(r_text, "{\"type\":\"stdout\",\"text\":\"hi\",\"timestamp\":1767603600123}\n\n");
     render_is(r_empty, "{\"type\":\"ping\",\"timestamp\":5}\n\n");
-    render_is(r_complete, "{\"type\":\"execution_complete\",\"execution_time\":46,\"timestamp\":7}\n\n");
+    render_is(r_complete,
+              "{\"type\":\"execution_complete\",\"execution_time\":46,\"timestamp\":7}\n\n");
     render_is(r_complete0, "{\"type\":\"execution_complete\",\"timestamp\":7}\n\n");
-    render_is(r_error, "{\"type\":\"error\",\"timestamp\":9,\"error\":{\"ename\":\"CommandExecError\","
-                       "\"evalue\":\"2\",\"traceback\":[\"exit status 2\"]}}\n\n");
-    render_is(r_error_null, "{\"type\":\"error\",\"timestamp\":9,\"error\":{\"ename\":\"DBQueryError\","
-                            "\"evalue\":\"boom\",\"traceback\":null}}\n\n");
+    render_is(r_error,
+              "{\"type\":\"error\",\"timestamp\":9,\"error\":{\"ename\":\"CommandExecError\","
+              "\"evalue\":\"2\",\"traceback\":[\"exit status 2\"]}}\n\n");
+    render_is(r_error_null,
+              "{\"type\":\"error\",\"timestamp\":9,\"error\":{\"ename\":\"DBQueryError\","
+              "\"evalue\":\"boom\",\"traceback\":null}}\n\n");
     render_is(r_result, "{\"type\":\"result\",\"timestamp\":3,\"results\":{\"text\":\"4\"}}\n\n");
     render_is(r_count, "{\"type\":\"execution_count\",\"execution_count\":3,\"timestamp\":1}\n\n");
 }

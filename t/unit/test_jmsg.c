@@ -129,8 +129,8 @@ static void test_missing_frames(void **state)
     /* only the delimiter */
     expect_reject(a, f, 2, "frames after the delimiter");
     /* no delimiter at all */
-    struct jmsg_frame nodelim[5] = {fr("id"), fr(VECTOR2), fr(reply_parts[0]),
-                                    fr(reply_parts[1]), fr(reply_parts[2])};
+    struct jmsg_frame nodelim[5] = {fr("id"), fr(VECTOR2), fr(reply_parts[0]), fr(reply_parts[1]),
+                                    fr(reply_parts[2])};
     expect_reject(a, nodelim, 5, "delimiter");
     expect_reject(a, f, 0, "delimiter");
     /* a delimiter-like frame that is longer does not count */

@@ -153,8 +153,7 @@ static void x_fail(void *arg, const char *ename, const char *evalue)
     snprintf(x->fail_evalue, sizeof(x->fail_evalue), "%s", evalue);
 }
 
-static const struct kernel_exec_cbs xcbs = {x_stream, x_result, x_display,
-                                            x_error,  x_done,   x_fail};
+static const struct kernel_exec_cbs xcbs = {x_stream, x_result, x_display, x_error, x_done, x_fail};
 
 static void xrec_init(struct xrec *x)
 {
@@ -571,8 +570,9 @@ static void test_adopt_busy_kernel(void **state)
     struct strbuf err = STRBUF_INIT;
     struct xrec x;
     xrec_init(&x);
-    assert_int_equal(kernel_execute(k, "import time; print('started', flush=True); "
-                                       "time.sleep(4); y = 7",
+    assert_int_equal(kernel_execute(k,
+                                    "import time; print('started', flush=True); "
+                                    "time.sleep(4); y = 7",
                                     &xcbs, &x, &err),
                      0);
     wait_started(&x);
@@ -607,8 +607,9 @@ static void test_adopt_stale_state(void **state)
     snprintf(path, sizeof(path), "%s/" KERNEL_STATE_FILE, dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "{\"pid\":%d,\"pid_start\":1,\"language\":\"python\",\"spec\":\"python3\","
-               "\"connection_file\":\"%s/" KERNEL_CONN_FILE "\"}",
+    fprintf(f,
+            "{\"pid\":%d,\"pid_start\":1,\"language\":\"python\",\"spec\":\"python3\","
+            "\"connection_file\":\"%s/" KERNEL_CONN_FILE "\"}",
             (int)getpid(), dir);
     fclose(f);
     struct strbuf err = STRBUF_INIT;

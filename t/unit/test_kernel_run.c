@@ -87,8 +87,8 @@ static const struct kernel_exec_cbs cbs = {on_stream, on_result, on_display,
 
 /* ---- message helpers ------------------------------------------------------ */
 
-static void feed(struct kernel_run *run, enum kernel_chan ch, const char *type,
-                 const char *parent, const char *content, int64_t now)
+static void feed(struct kernel_run *run, enum kernel_chan ch, const char *type, const char *parent,
+                 const char *content, int64_t now)
 {
     struct jmsg m;
     memset(&m, 0, sizeof(m));
@@ -387,14 +387,10 @@ static void test_mime_rename(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle_then_reply),
-        cmocka_unit_test(test_reply_then_idle),
-        cmocka_unit_test(test_other_msg_ids_ignored),
-        cmocka_unit_test(test_error_outputs),
-        cmocka_unit_test(test_display_and_update),
-        cmocka_unit_test(test_fail_and_forget),
-        cmocka_unit_test(test_restart_from_done),
-        cmocka_unit_test(test_force_done),
+        cmocka_unit_test(test_idle_then_reply),       cmocka_unit_test(test_reply_then_idle),
+        cmocka_unit_test(test_other_msg_ids_ignored), cmocka_unit_test(test_error_outputs),
+        cmocka_unit_test(test_display_and_update),    cmocka_unit_test(test_fail_and_forget),
+        cmocka_unit_test(test_restart_from_done),     cmocka_unit_test(test_force_done),
         cmocka_unit_test(test_mime_rename),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,7 +194,8 @@ static void test_argv_templating(void **state)
     const struct kspec *py = kspec_select(&list, "python");
     char **argv = kspec_argv(py, "/run/k/connection.json", NULL, true, &err);
     assert_non_null(argv);
-    const char *want[] = {"/usr/bin/python3", "-m", "ipykernel_launcher", "-f",
+    const char *want[] = {"/usr/bin/python3",       "-m",
+                          "ipykernel_launcher",     "-f",
                           "/run/k/connection.json", "--InteractiveShell.colors=NoColor"};
     for (size_t i = 0; i < 6; i++)
         assert_string_equal(argv[i], want[i]);

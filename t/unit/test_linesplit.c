@@ -146,10 +146,14 @@ static void test_cap_splits_on_utf8_boundary(void **state)
     struct lines l = {0};
     linesplit_init(&ls, 4);
     /* "ab" then a 3-byte character: the cut must not tear it. */
-    const char *in = "ab\xe2\x82\xac" "cd";
+    const char *in = "ab\xe2\x82\xac"
+                     "cd";
     linesplit_feed(&ls, in, strlen(in), collect, &l);
     linesplit_finish(&ls, collect, &l);
-    const char *want[] = {"ab", "\xe2\x82\xac" "c", "d"};
+    const char *want[] = {"ab",
+                          "\xe2\x82\xac"
+                          "c",
+                          "d"};
     expect(&l, want, 3);
     linesplit_free(&ls);
     clear(&l);

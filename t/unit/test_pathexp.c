@@ -123,8 +123,10 @@ static void test_abs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_variables), cmocka_unit_test(test_undefined),
-        cmocka_unit_test(test_request_overrides), cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_variables),
+        cmocka_unit_test(test_undefined),
+        cmocka_unit_test(test_request_overrides),
+        cmocka_unit_test(test_clean),
         cmocka_unit_test(test_abs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
