@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <event2/bufferevent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
@@ -131,6 +132,36 @@ void http_pause(struct http_req *r)
         return;
     r->paused = true;
     evhtp_request_pause(r->ev);
+}
+
+/*
+ * Resumes a paused request whose answer has just been queued. libevhtp's own
+ * resume works through a deferred event: when the socket's write event runs
+ * first in the same loop turn, the exchange completes (the request is freed
+ * for keep-alive) before that callback, which then re-arms writing on an idle
+ * connection, and libevhtp's next write callback, finding no request, closes
+ * the connection (and marks the answered request 200). With output queued,
+ * resuming is exactly what that callback would do: let the output drain, after
+ * which libevhtp re-enables reading and handles keep-alive.
+ */
+void http_resume(struct http_req *r)
+{
+    if (!r->paused)
+        return;
+    r->paused = false;
+    evhtp_connection_t *c = evhtp_request_get_connection(r->ev);
+    struct bufferevent *bev = evhtp_connection_get_bev(c);
+    if ((c->flags & EVHTP_CONN_FLAG_FREE_CONN) ||
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        evhtp_request_resume(r->ev); /* a failed connection is freed on this path */
+        return;
+    }
+    c->flags &= (uint16_t)~EVHTP_CONN_FLAG_PAUSED;
+    c->flags |= EVHTP_CONN_FLAG_WAITING;
+    if (bufferevent_enable(bev, EV_WRITE) != 0) {
+        log_error("%s %s: cannot resume the connection", http_method_name(r), http_path(r));
+        evhtp_request_resume(r->ev);
+    }
 }
 
 static bool authorized(const struct http_req *r)
@@ -283,6 +314,25 @@ static evhtp_res on_connection_fini(evhtp_connection_t *conn EXECD_UNUSED, void 
     return EVHTP_RES_OK;
 }
 
+/* libevhtp's write callback, wrapped by on_writable (the same for every connection). */
+static bufferevent_data_cb evhtp_writecb;
+
+/*
+ * libevent calls a bufferevent's write callback whenever writing is enabled
+ * and the output is empty, also when nothing was written: libevhtp's resume
+ * re-enables writing on connections that may already be idle between two
+ * keep-alive requests, and libevhtp closes a connection whose write callback
+ * finds no request. On an idle connection with nothing to write there is
+ * nothing to do.
+ */
+static void on_writable(struct bufferevent *bev, void *arg)
+{
+    evhtp_connection_t *c = arg;
+    if (c->request == NULL && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        return;
+    evhtp_writecb(bev, arg);
+}
+
 static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
 {
     int flags = fcntl(conn->sock, F_GETFD);
@@ -302,6 +352,13 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
                               e);
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, NULL);
     evhtp_connection_set_hook(conn, evhtp_hook_on_read, (evhtp_hook)on_body, NULL);
+
+    bufferevent_data_cb readcb, writecb;
+    bufferevent_event_cb eventcb;
+    void *cbarg;
+    bufferevent_getcb(conn->bev, &readcb, &writecb, &eventcb, &cbarg);
+    evhtp_writecb = writecb;
+    bufferevent_setcb(conn->bev, readcb, on_writable, eventcb, cbarg);
     return EVHTP_RES_OK;
 }
 

@@ -62,5 +62,7 @@ const char *http_header(const struct http_req *r, const char *name);
 
 /* Marks the request as answered later (by a job); see reply.c for the rest. */
 void http_pause(struct http_req *r);
+/* Lets libevhtp finish a paused request once its answer is queued. */
+void http_resume(struct http_req *r);
 
 #endif

@@ -26,10 +26,7 @@ void reply_send(struct http_req *r, int status)
     if (!r->body_done)
         r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
     evhtp_send_reply(r->ev, (evhtp_res)status);
-    if (r->paused) {
-        r->paused = false;
-        evhtp_request_resume(r->ev);
-    }
+    http_resume(r);
 }
 
 int reply_file(struct http_req *r, int status, const char *content_type, int fd, int64_t offset,
@@ -74,10 +71,7 @@ int reply_file(struct http_req *r, int status, const char *content_type, int fd,
         evbuffer_file_segment_free(seg);
     }
     evhtp_send_reply_end(r->ev);
-    if (r->paused) {
-        r->paused = false;
-        evhtp_request_resume(r->ev);
-    }
+    http_resume(r);
     return 0;
 }
 

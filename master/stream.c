@@ -157,10 +157,7 @@ void stream_finish(struct job *j)
     s->finished = true;
     stream_detach(j);
     evhtp_send_reply_chunk_end(j->req->ev);
-    if (j->req->paused) {
-        j->req->paused = false;
-        evhtp_request_resume(j->req->ev);
-    }
+    http_resume(j->req);
 }
 
 void stream_fail(struct job *j, int status, const char *code, const char *message)

@@ -2,7 +2,7 @@
 import json
 import socket
 
-from execd_test import Daemon, run_tests
+from execd_test import Daemon, run_tests, wait_for
 
 
 def test_ping(t):
@@ -142,5 +142,33 @@ def test_keepalive_and_log(t):
         t.ok("POST /command 200" in log and " id=" in log, "stream requests log their execution id")
 
 
-run_tests([test_ping, test_routing_errors, test_auth, test_body_validation, test_body_limits,
+def test_many_streams_on_one_connection(t):
+    """A stream's end and the socket's write event in one loop turn used to race: libevhtp
+    re-armed writing on the idle connection and then closed it (seen after ~60 requests)."""
+    with Daemon() as d:
+        c = d.conn()
+        body = json.dumps({"command": "echo hi"})
+        done, last = 0, b""
+        try:
+            for _ in range(400):
+                c.request("POST", "/command", body=body)
+                r = c.getresponse()
+                last = r.read()
+                if b'"execution_complete"' in last:
+                    done += 1
+            # A worker's asynchronous error answer on the same connection.
+            cid = json.loads(last.split(b"\n")[0])["text"]
+            c.request("DELETE", "/command?id=" + cid)
+            r = c.getresponse()
+            r.read()
+            t.eq(r.status, 500, "an interrupt of a finished command answers 500 on the same connection")
+        except OSError as e:
+            t.diag("connection failed after %d requests: %r" % (done, e))
+        c.close()
+        t.eq(done, 400, "400 streams back to back on one kept-alive connection")
+        logged = wait_for(lambda: "DELETE /command 500" in d.logs(), 5)
+        t.ok(logged, "an asynchronous error answer is logged with its status", d.logs()[-300:])
+
+
+run_tests([test_ping, test_many_streams_on_one_connection, test_routing_errors, test_auth, test_body_validation, test_body_limits,
            test_keepalive_and_log])
