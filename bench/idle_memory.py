@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Idle memory of execd: sum of PSS of the master and its workers (smaps_rollup).
 
-Measured after start, and again after a burst of commands (to show it returns to a
-similar idle level). Baseline for scale: an idle `sleep` process started the same way.
+Measured after start, and again after a burst of commands once the daemon has been
+idle for its heap-trim interval (10 s), to show it returns to a similar idle level. Baseline for scale: an idle `sleep` process started the same way.
 """
 import json
 import os
@@ -26,7 +26,7 @@ def main():
         for i in range(200):
             d.run("echo %d" % i)
         d.run("seq 1 100000")
-        time.sleep(2)
+        time.sleep(12)
         after, _ = total(d)
     sleeper = subprocess.Popen(["sleep", "30"])
     time.sleep(0.5)

@@ -1,6 +1,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,7 +37,23 @@ static struct {
     struct event *signals[32];
     int n_signals;
     struct event *drain_ev;
+    struct event *trim_ev;
 } m;
+
+/* How often an idle daemon gives freed heap back to the system. */
+#define TRIM_EVERY_S 10
+
+/*
+ * Bursts (a large stream, an upload) leave freed memory in the heap, which
+ * glibc keeps (the upload path raises the trim threshold for speed): give it
+ * back once nothing is running.
+ */
+static void on_trim_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
+                         void *arg EXECD_UNUSED)
+{
+    if (job_count() == 0)
+        malloc_trim(0);
+}
 
 static void on_final_flush(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
                            void *arg EXECD_UNUSED)
@@ -197,6 +214,8 @@ static void cleanup(void)
         event_free(m.signals[i]);
     if (m.drain_ev != NULL)
         event_free(m.drain_ev);
+    if (m.trim_ev != NULL)
+        event_free(m.trim_ev);
     event_base_free(m.base);
 }
 
@@ -224,6 +243,10 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         cleanup();
         return 1;
     }
+    struct timeval every = {TRIM_EVERY_S, 0};
+    m.trim_ev = event_new(m.base, -1, EV_PERSIST, on_trim_tick, NULL);
+    if (m.trim_ev == NULL || event_add(m.trim_ev, &every) < 0)
+        log_warn("cannot arm the heap trim timer");
     log_info("execd %s started (pid %d, %d workers, runtime dir %s)", PACKAGE_VERSION,
              (int)getpid(), config_worker_count(cfg), cfg->runtime_dir);
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #define WORKER_IPC_FD 3
 /* After a shutdown request, exit at the latest this long after the grace. */
 #define EXIT_SLACK_MS 1000
+/* How often freed heap (after a large stream or upload) is given back. */
+#define TRIM_EVERY_S 10
 
 struct worker_ctx wk;
 
@@ -29,8 +32,15 @@ static struct {
     struct ipc_chan *ch;
     bool configured;
     struct event *exit_ev;
+    struct event *trim_ev;
     struct out_waiter flushed;
 } self;
+
+static void on_trim_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
+                         void *arg EXECD_UNUSED)
+{
+    malloc_trim(0);
+}
 
 static void dup_string(char **dst, json_object *cfg, const char *key)
 {
@@ -290,6 +300,10 @@ int worker_main(int argc, char **argv)
     struct event *term = evsignal_new(wk.base, SIGTERM, on_term, NULL);
     if (term == NULL || evsignal_add(term, NULL) < 0)
         log_error("cannot handle SIGTERM");
+    struct timeval every = {TRIM_EVERY_S, 0};
+    self.trim_ev = event_new(wk.base, -1, EV_PERSIST, on_trim_tick, NULL);
+    if (self.trim_ev == NULL || event_add(self.trim_ev, &every) < 0)
+        log_warn("cannot arm the heap trim timer");
 
     event_base_dispatch(wk.base);
 
@@ -306,6 +320,8 @@ int worker_main(int argc, char **argv)
         event_free(self.exit_ev);
     if (term != NULL)
         event_free(term);
+    if (self.trim_ev != NULL)
+        event_free(self.trim_ev);
     event_base_free(wk.base);
     free(wk.state_dir);
     free(wk.envs_file);
