@@ -457,7 +457,10 @@ static pid_t start_process(struct command *c, const struct run_params *p, int ou
     if (pid > 0) {
         c->pid = c->pgid = pid;
         c->child = true;
-        c->pid_start = spawn_proc_start(pid);
+        /* Only a background command's record is adopted while it runs: only it
+         * needs the start time that tells its leader from a later pid reuse. */
+        if (p->background)
+            c->pid_start = spawn_proc_start(pid);
     }
     return pid;
 }
@@ -575,9 +578,11 @@ static void run_foreground(uint32_t job, struct run_params *p)
     attach_pipe(c, &c->err, errp[0]);
     c->waiter.fn = on_out_drained;
     c->waiter.arg = c;
+    /* The record is in memory from now on (status, interrupt); it reaches the disk
+     * at exit. Writing it here too would cost a file creation before `init`, and a
+     * worker that dies takes its foreground streams with it anyway. */
     cmdstore_add(c);
     c->running = true;
-    cmdstore_save(c);
     wjob_add(job, &stream_ops, c);
     /* Registered before `init`, so an interrupt right after it finds the id. */
     out_register(job, "command", c->id);
