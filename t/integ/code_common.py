@@ -3,7 +3,7 @@ import json
 import os
 import time
 
-from execd_test import Daemon, cmdline, parse_events, processes_with
+from execd_test import Daemon, Stream, cmdline, parse_events, processes_with
 
 # The code tests run with the daemon's default warm pool (python:1).
 Daemon.kernel_pool = None
@@ -59,48 +59,14 @@ def parent_of(pid):
     return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
-class CodeStream:
+class CodeStream(Stream):
     """A /code request whose events are read as they arrive."""
 
     def __init__(self, d, src, ctx_id=None, language="python", timeout=120):
         ctx = {"language": language}
         if ctx_id is not None:
             ctx["id"] = ctx_id
-        self.conn = d.conn(timeout)
-        self.conn.request("POST", "/code", json.dumps({"context": ctx, "code": src}),
-                          headers=d.headers())
-        self.resp = self.conn.getresponse()
-        self.status = self.resp.status
-        self.buf = b""
-        self.events = []
-        self.done = False
-
-    def _read(self):
-        chunk = self.resp.read1(1 << 16)
-        if not chunk:
-            self.done = True
-            return
-        self.buf += chunk
-        while b"\n\n" in self.buf:
-            one, self.buf = self.buf.split(b"\n\n", 1)
-            self.events.extend(parse_events(one + b"\n\n"))
-
-    def wait(self, pred, timeout=60):
-        """Reads until pred(events) holds or the stream ends; returns whether pred holds."""
-        deadline = time.time() + timeout
-        while not pred(self.events) and not self.done and time.time() < deadline:
-            self._read()
-        return pred(self.events)
+        super().__init__(d, "/code", {"context": ctx, "code": src}, timeout)
 
     def wait_started(self, timeout=60):
         return self.wait(lambda ev: "started" in stdout_text(ev), timeout)
-
-    def finish(self, timeout=60):
-        deadline = time.time() + timeout
-        while not self.done and time.time() < deadline:
-            self._read()
-        self.close()
-        return self.events
-
-    def close(self):
-        self.conn.close()

@@ -3,7 +3,7 @@ import json
 import threading
 import time
 
-from execd_test import Daemon, run_tests, texts, wait_for, without_pings
+from execd_test import Daemon, Stream, run_tests, texts, wait_for, without_pings
 
 
 def test_background(t):
@@ -81,23 +81,17 @@ def test_unknown_ids(t):
 
 def test_interrupt(t):
     with Daemon() as d:
-        result = {}
-
-        def run():
-            result["resp"] = d.run("trap 'echo got-term; exit 143' TERM; echo ready; sleep 30 & wait")
-
-        th = threading.Thread(target=run)
-        th.start()
-        cid = wait_for(lambda: _find_running(d, "got-term"), 10)
-        t.ok(cid, "found the running command")
-        time.sleep(0.3)
+        st = Stream(d, "/command", {"command": "trap 'echo got-term; exit 143' TERM; echo ready; "
+                                               "sleep 30 & wait"})
+        cid = st.init_id()
+        t.ok(cid, "the stream's init carries the command id")
+        st.wait(lambda ev: "ready" in texts(ev, "stdout"))
         start = time.time()
         s, h, body = d.request("DELETE", "/command?id=" + cid)
         took = time.time() - start
         t.eq((s, body, h.get("content-length")), (200, b"", "0"), "interrupt answers an empty 200")
         t.ok(took < 3, "a command that handles TERM is interrupted promptly (%.2fs)" % took)
-        th.join(10)
-        ev = result["resp"][2]
+        ev = st.finish()
         t.ok("got-term" in texts(ev, "stdout"), "the command received SIGTERM", texts(ev, "stdout"))
         err = [e for e in ev if e["type"] == "error"]
         t.eq(err[0]["error"]["evalue"] if err else None, "143", "its stream ends with its exit status")
@@ -106,34 +100,16 @@ def test_interrupt(t):
              (500, "error interruptting code context. command session %s is not running" % cid),
              "interrupting a finished command is the contract's 500")
 
-        result.clear()
-        th = threading.Thread(target=lambda: result.setdefault("resp", d.run("trap '' TERM; sleep 60")))
-        th.start()
-        cid = wait_for(lambda: _find_running(d, "trap '' TERM"), 10)
-        time.sleep(0.3)
+        st = Stream(d, "/command", {"command": "trap '' TERM; echo ready; sleep 60"})
+        cid = st.init_id()
+        st.wait(lambda ev: "ready" in texts(ev, "stdout"))
         start = time.time()
         s, _, _ = d.request("DELETE", "/command?id=" + cid)
         took = time.time() - start
-        th.join(10)
+        ev = st.finish()
         t.ok(s == 200 and 2.5 < took < 5, "a command ignoring TERM is killed after the 3 s grace (%.2fs)" % took)
-        err = [e for e in result["resp"][2] if e["type"] == "error"]
+        err = [e for e in ev if e["type"] == "error"]
         t.eq(err[0]["error"]["traceback"] if err else None, ["signal: killed"], "it died of SIGKILL")
-
-
-def _find_running(d, needle):
-    """Id of the running command whose text contains needle, from the record files."""
-    import glob
-    import os
-    for path in sorted(glob.glob(os.path.join(d.runtime_dir, "w*", "commands", "*.json")),
-                       key=os.path.getmtime, reverse=True):
-        try:
-            with open(path) as f:
-                rec = json.load(f)
-        except ValueError:
-            continue
-        if rec.get("running") and needle in rec.get("content", ""):
-            return rec["id"]
-    return None
 
 
 run_tests([test_background, test_background_outlives_parent_group, test_unknown_ids, test_interrupt])

@@ -244,6 +244,51 @@ class Daemon:
         subprocess.run(["rm", "-rf", self.tmp])
 
 
+class Stream:
+    """A streaming POST whose events are read as they arrive."""
+
+    def __init__(self, d, path, body, timeout=120):
+        self.conn = d.conn(timeout)
+        self.conn.request("POST", path, json.dumps(body), headers=d.headers())
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.buf = b""
+        self.events = []
+        self.done = False
+
+    def _read(self):
+        chunk = self.resp.read1(1 << 16)
+        if not chunk:
+            self.done = True
+            return
+        self.buf += chunk
+        while b"\n\n" in self.buf:
+            one, self.buf = self.buf.split(b"\n\n", 1)
+            self.events.extend(parse_events(one + b"\n\n"))
+
+    def wait(self, pred, timeout=60):
+        """Reads until pred(events) holds or the stream ends; returns whether pred holds."""
+        deadline = time.time() + timeout
+        while not pred(self.events) and not self.done and time.time() < deadline:
+            self._read()
+        return pred(self.events)
+
+    def init_id(self, timeout=60):
+        """The id carried by the stream's `init` event."""
+        self.wait(lambda ev: any(e.get("type") == "init" for e in ev), timeout)
+        return next((e["text"] for e in self.events if e.get("type") == "init"), None)
+
+    def finish(self, timeout=60):
+        deadline = time.time() + timeout
+        while not self.done and time.time() < deadline:
+            self._read()
+        self.close()
+        return self.events
+
+    def close(self):
+        self.conn.close()
+
+
 def parse_events(raw):
     """Splits a stream body into events; raises on anything that is not <json>\\n\\n."""
     text = raw.decode("utf-8")
