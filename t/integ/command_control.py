@@ -1,6 +1,4 @@
 """Background commands, status, logs by cursor, interrupt."""
-import json
-import threading
 import time
 
 from execd_test import Daemon, Stream, run_tests, texts, wait_for, without_pings
