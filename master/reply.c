@@ -2,6 +2,7 @@
 
 #include <event2/bufferevent.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,44 @@ void reply_header(struct http_req *r, const char *name, const char *value)
     evhtp_headers_add_header(r->ev->headers_out, evhtp_header_new(name, value, 1, 1));
 }
 
+/* The header line libevhtp adds to every answer that has no Content-Type. */
+static const char default_ctype[] = "\r\nContent-Type: text/plain\r\n";
+
+/*
+ * The contract's empty answers carry no Content-Type, but libevhtp's
+ * serializer always adds one. evhtp_send_reply only queues the serialized
+ * head on the socket's output buffer (the write happens later on the loop),
+ * so when that buffer held nothing else the head is rewritten there without
+ * the line. A socket bufferevent freezes the start of its output buffer (only
+ * its own writer drains it); it is thawed for the rewrite. The stripped copy
+ * is added before the original is drained, so a failure leaves libevhtp's
+ * answer intact.
+ */
+static void strip_default_ctype(struct evbuffer *out)
+{
+    char head[2048];
+    size_t len = evbuffer_get_length(out);
+    struct evbuffer_ptr at = evbuffer_search(out, default_ctype, sizeof(default_ctype) - 1, NULL);
+    if (at.pos < 0 || len > sizeof(head))
+        return;
+    if (evbuffer_unfreeze(out, 1) < 0) {
+        log_error("cannot thaw the output buffer: an empty answer keeps libevhtp's Content-Type");
+        return;
+    }
+    size_t cut = (size_t)at.pos + 2, cut_len = sizeof(default_ctype) - 3;
+    if (evbuffer_copyout(out, head, len) != (ev_ssize_t)len) {
+        log_error("cannot read an empty answer's head back");
+    } else {
+        memmove(head + cut, head + cut + cut_len, len - cut - cut_len);
+        if (evbuffer_add(out, head, len - cut_len) < 0)
+            log_error("out of memory: an empty answer keeps libevhtp's Content-Type");
+        else if (evbuffer_drain(out, len) < 0)
+            log_error("cannot drain an empty answer's original head");
+    }
+    if (evbuffer_freeze(out, 1) < 0)
+        log_error("cannot freeze the output buffer's start again");
+}
+
 void reply_send(struct http_req *r, int status)
 {
     if (r->replied) {
@@ -25,7 +64,14 @@ void reply_send(struct http_req *r, int status)
     /* The unread rest of the body would be taken for the next request. */
     if (!r->body_done)
         r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
+    bool empty = evbuffer_get_length(r->ev->buffer_out) == 0 &&
+                 evhtp_header_find(r->ev->headers_out, "Content-Type") == NULL;
+    struct evbuffer *out =
+        bufferevent_get_output(evhtp_connection_get_bev(evhtp_request_get_connection(r->ev)));
+    empty = empty && evbuffer_get_length(out) == 0; /* else pipelined: left as is */
     evhtp_send_reply(r->ev, (evhtp_res)status);
+    if (empty)
+        strip_default_ctype(out);
     http_resume(r);
 }
 

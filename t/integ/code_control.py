@@ -23,7 +23,8 @@ def test_interrupt_signal(t):
         t.ok(s.wait_started(), "a long cell runs")
         start = time.time()
         status, hdrs, body = d.request("DELETE", "/code?id=" + cid)
-        t.eq((status, body, hdrs.get("content-length")), (200, b"", "0"), "DELETE /code?id=: empty 200")
+        t.eq((status, body, hdrs.get("content-length"), hdrs.get("content-type")), (200, b"", "0", None),
+             "DELETE /code?id=: empty 200")
         ev = without_pings(s.finish(10))
         took = time.time() - start
         errs = of_type(ev, "error")

@@ -11,6 +11,14 @@ def test_ping(t):
         t.eq(status, 200, "GET /ping is 200")
         t.eq(hdrs.get("content-length"), "0", "empty 200 carries Content-Length: 0")
         t.eq(body, b"", "ping body is empty")
+        t.ok("content-type" not in hdrs, "empty 200 carries no Content-Type", hdrs)
+        c = d.conn()
+        for i in range(3):
+            c.request("GET", "/ping")
+            r = c.getresponse()
+            t.ok(r.status == 200 and r.read() == b"" and r.getheader("Content-Type") is None,
+                 "kept-alive empty 200 #%d without Content-Type" % i)
+        c.close()
 
 
 def test_routing_errors(t):
