@@ -239,19 +239,20 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
 
 /*
  * Sends the pending bytes in frames while at least min_frame are left.
- * Returns 0, or -1 when the channel failed (the job then ended and its
- * client was answered by the channel's close callback).
+ * Returns 0, or -1 when the channel failed: its close callback has then
+ * already ended the job (freed, r->job cleared) and answered the client.
  */
 static int send_pending(struct bodyrelay *rel, size_t min_frame)
 {
     struct job *j = rel->r->job;
+    int slot = j->w->slot;
     size_t left;
     while ((left = evbuffer_get_length(rel->pending)) >= min_frame && left > 0) {
         size_t n = left < FRAME_DATA ? left : FRAME_DATA;
         const char *p = (const char *)evbuffer_pullup(rel->pending, (ev_ssize_t)n);
         if (ipc_send(j->w->ch, IPC_DATA, j->id, p, n) < 0) {
             log_error("%s %s: cannot relay the body to worker %d", http_method_name(rel->r),
-                      http_path(rel->r), j->w->slot);
+                      http_path(rel->r), slot);
             evbuffer_drain(rel->pending, left);
             return -1;
         }

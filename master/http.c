@@ -185,8 +185,9 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
     if (r->job != NULL)
         job_request_gone(r->job);
     bodyrelay_free(r);
-    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r), (int)ev->status,
-             (double)us / 1000.0, r->exec_id[0] ? " id=" : "", r->exec_id);
+    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r),
+             r->status != 0 ? r->status : (int)ev->status, (double)us / 1000.0,
+             r->exec_id[0] ? " id=" : "", r->exec_id);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(r->params[i]);
     free(r);

@@ -30,6 +30,7 @@ struct http_req {
     struct bodyrelay *relay; /* a streamed body on its way to a worker */
     bool paused;             /* evhtp request paused for an asynchronous answer */
     bool replied;
+    int status;     /* of the answer sent; libevhtp's own may be overwritten by a body hook */
     bool body_done; /* the whole request has been read */
 };
 

@@ -91,25 +91,29 @@ struct worker *job_pick_worker(struct http_req *r)
     return w;
 }
 
-/* Registers j (zeroed) for r and sends op; on failure j is freed. Returns 0 or -1. */
+/*
+ * Sends op for j (zeroed), then registers it for r: a failed send runs the
+ * channel's close callback, which ends every job registered on w, so j is
+ * registered only once the worker has it. On failure j is freed. Returns 0
+ * or -1.
+ */
 static int job_send_start(struct job *j, struct http_req *r, struct worker *w, const char *op,
                           json_object *args)
 {
     j->id = new_id();
-    j->w = w;
-    j->req = r;
-    r->job = j;
-    table_insert(j);
-    worker_job_link(w, j);
-
     json_object *msg = args != NULL ? args : json_object_new_object();
     json_object_object_add(msg, "op", json_object_new_string(op));
     int rc = worker_send_json(w, j->id, msg);
     json_object_put(msg);
     if (rc < 0) {
-        job_end(j);
+        free(j);
         return -1;
     }
+    j->w = w;
+    j->req = r;
+    r->job = j;
+    table_insert(j);
+    worker_job_link(w, j);
     return 0;
 }
 
@@ -151,10 +155,11 @@ void job_send_op(struct job *j, const char *op)
 {
     if (j->w == NULL)
         return;
+    uint32_t id = j->id; /* a failed send ends j (the channel's close callback) */
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "op", json_object_new_string(op));
-    if (worker_send_json(j->w, j->id, msg) < 0)
-        log_warn("job %u: cannot send %s to worker", j->id, op);
+    if (worker_send_json(j->w, id, msg) < 0)
+        log_warn("job %u: cannot send %s to worker", id, op);
     json_object_put(msg);
 }
 

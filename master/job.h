@@ -65,7 +65,11 @@ void job_worker_lost(struct worker *w, const char *why);
 void job_request_gone(struct job *j);
 /* The client disconnected or the connection failed. */
 void job_client_gone(struct job *j);
-/* Sends a job-scoped control message (pause/resume/cancel) to j's worker. */
+/*
+ * Sends a job-scoped control message (pause/resume/cancel) to j's worker.
+ * When the send fails the channel's close callback has ended j: callers do
+ * not touch j afterwards.
+ */
 void job_send_op(struct job *j, const char *op);
 
 size_t job_count(void);

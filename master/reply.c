@@ -61,6 +61,7 @@ void reply_send(struct http_req *r, int status)
         return;
     }
     r->replied = true;
+    r->status = status;
     /* The unread rest of the body would be taken for the next request. */
     if (!r->body_done)
         r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
@@ -99,6 +100,7 @@ int reply_file(struct http_req *r, int status, const char *content_type, int fd,
     reply_header(r, "Content-Type", content_type);
     reply_header(r, "Content-Length", cl);
     r->replied = true;
+    r->status = status;
     if (!r->body_done)
         r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
     evhtp_send_reply_start(r->ev, (evhtp_res)status);

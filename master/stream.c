@@ -89,6 +89,7 @@ static void start(struct job *j)
     reply_header(j->req, "X-Accel-Buffering", "no");
     evhtp_send_reply_chunk_start(ev, 200);
     j->req->replied = true;
+    j->req->status = 200;
     s->started = true;
 
     /* Streams may stay open for hours: no idle timeout while they run. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -41,6 +42,7 @@ struct meta {
 
 struct ufile {
     char *tmp;    /* temporary file beside the target, until renamed */
+    bool unnamed; /* tmp is only a name template: the data is in an O_TMPFILE file */
     char *target; /* where tmp goes: the metadata's path, symlinks resolved */
     int spool;    /* data that came before its metadata, or -1 */
 };
@@ -83,10 +85,11 @@ static mode_t new_file_mode(void)
 
 static void remove_tmp(struct ufile *f)
 {
-    if (f->tmp != NULL && unlink(f->tmp) != 0 && errno != ENOENT)
+    if (f->tmp != NULL && !f->unnamed && unlink(f->tmp) != 0 && errno != ENOENT)
         log_warn("cannot remove temporary file %s: %s", f->tmp, strerror(errno));
     free(f->tmp);
     f->tmp = NULL;
+    f->unnamed = false;
 }
 
 static void destroy(struct upload *u)
@@ -168,8 +171,10 @@ static void dir_of(const char *path, struct strbuf *out)
 /*
  * Creates f's temporary file beside its target (resolving a symlinked target
  * to the file it names, which Go's open(2) would have written through),
- * creating the missing parent directories. Returns the descriptor, or -1
- * with the failure recorded.
+ * creating the missing parent directories. Where the filesystem has
+ * O_TMPFILE the file has no name while its data arrives, so a worker killed
+ * mid-upload leaves nothing behind; name_tmp names it once it is complete.
+ * Returns the descriptor, or -1 with the failure recorded.
  */
 static int open_beside(struct upload *u, struct ufile *f, const char *target)
 {
@@ -199,7 +204,10 @@ static int open_beside(struct upload *u, struct ufile *f, const char *target)
     strbuf_append_str(&tmp, "/.");
     strbuf_append(&tmp, base, blen > TMP_BASE_MAX ? TMP_BASE_MAX : blen);
     strbuf_append_str(&tmp, ".execd-upload-XXXXXX");
-    fd = mkostemp(tmp.data, O_CLOEXEC);
+    fd = open(dir.data, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    f->unnamed = fd >= 0;
+    if (fd < 0)
+        fd = mkostemp(tmp.data, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         strbuf_reset(&why);
@@ -215,6 +223,44 @@ out:
     return fd;
 }
 
+/* Fills the template's trailing XXXXXX; a clash is retried by the caller. */
+static void fill_template(char *name)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    static uint64_t seq;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = ((uint64_t)ts.tv_nsec << 16) ^ ((uint64_t)getpid() << 40) ^ ++seq;
+    char *p = name + strlen(name) - 6;
+    for (int i = 0; i < 6; i++, x /= 36)
+        p[i] = digits[x % 36];
+}
+
+/*
+ * Links an unnamed temporary file (complete and synced) under a hidden name
+ * from f's template, for the chmod/chown and the rename into place. Without
+ * CAP_DAC_READ_SEARCH, AT_EMPTY_PATH fails and the /proc link is used.
+ * Returns 0, or -1 with errno set.
+ */
+static int name_tmp(struct ufile *f, int fd)
+{
+    if (!f->unnamed)
+        return 0;
+    char proc[32];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    for (int tries = 0; tries < 64; tries++) {
+        fill_template(f->tmp);
+        if (linkat(fd, "", AT_FDCWD, f->tmp, AT_EMPTY_PATH) == 0 ||
+            (errno != EEXIST && linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW) == 0)) {
+            f->unnamed = false;
+            return 0;
+        }
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
 /* Writing the current file part failed: drop what was stored of it. */
 static void file_part_failed(struct upload *u, const char *what, int err)
 {
@@ -223,7 +269,7 @@ static void file_part_failed(struct upload *u, const char *what, int err)
     if (f->spool >= 0) {
         close(f->spool);
         f->spool = -1;
-    } else {
+    } else if (u->fd >= 0) {
         close(u->fd);
     }
     u->fd = -1;
@@ -294,6 +340,7 @@ static int on_part_begin(void *arg, const struct multipart_part *part)
     size_t k = u->n_file++;
     struct ufile *f = &u->files[k];
     f->tmp = f->target = NULL;
+    f->unnamed = false;
     f->spool = -1;
     u->cur = PART_FILE;
     u->wlen = 0;
@@ -431,11 +478,17 @@ static int on_part_end(void *arg)
         flush_wbuf(u);
         if (u->fd >= 0 && fsync(u->fd) != 0) {
             file_part_failed(u, "fsync", errno);
+        } else if (u->files[u->n_file - 1].spool >= 0) {
+            u->fd = -1; /* a spool stays open until its metadata is known */
         } else if (u->fd >= 0) {
-            /* A spool stays open until its metadata is known; a temporary file is complete. */
-            if (u->files[u->n_file - 1].spool < 0 && close(u->fd) != 0)
-                file_part_failed(u, "close", errno);
-            u->fd = -1;
+            int fd = u->fd; /* a temporary file is complete */
+            if (name_tmp(&u->files[u->n_file - 1], fd) != 0) {
+                file_part_failed(u, "name the temporary file", errno);
+            } else {
+                u->fd = -1;
+                if (close(fd) != 0)
+                    file_part_failed(u, "close", errno);
+            }
         }
     }
     u->cur = PART_SKIP;
@@ -474,6 +527,10 @@ static int unspool(struct upload *u, struct ufile *f, const char *target)
     }
     if (fsync(fd) != 0) {
         store_failed(u, target, "fsync", errno);
+        goto out;
+    }
+    if (name_tmp(f, fd) != 0) {
+        store_failed(u, target, "name the temporary file", errno);
         goto out;
     }
     rc = 0;

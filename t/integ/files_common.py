@@ -78,6 +78,25 @@ def upload(d, parts, chunked=False, timeout=120):
     return status, json.loads(data) if data else None
 
 
+def open_files_in(pids, directory):
+    """Files under directory that the processes hold open (unnamed ones included)."""
+    found = []
+    for pid in pids:
+        fd_dir = "/proc/%d/fd" % pid
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith(directory.rstrip("/") + "/"):
+                found.append(target)
+    return found
+
+
 def temp_leftovers(directory):
     """Temporary upload files left in a directory."""
     try:

@@ -9,7 +9,7 @@ import time
 
 from execd_test import SANITIZED, Daemon, run_tests, wait_for
 from files_common import (NOBODY, Block, RssSampler, Scratch, file_part, meta_part, multipart,
-                          part, raw_request, temp_leftovers, upload)
+                          open_files_in, part, raw_request, temp_leftovers, upload)
 
 ODD = "dir with spaces/测试 ü.bin"
 
@@ -203,7 +203,9 @@ def test_interrupted(t):
                 "Content-Length: %d\r\n\r\n" % (ctype, len(body))).encode()
         sock = raw_request(d.port, head, [body[:len(body) // 2]])
         time.sleep(0.3)
-        t.ok(len(temp_leftovers(s())) == 1, "mid-upload: the data goes to a temporary file")
+        held = open_files_in(d.workers(), s())
+        t.ok(len(held) == 1 and held[0].endswith("(deleted)") and temp_leftovers(s()) == [],
+             "mid-upload: the data goes to an unnamed temporary file (O_TMPFILE)", held)
         sock.close()
         t.ok(wait_for(lambda: temp_leftovers(s()) == [], 10),
              "the client went away: the temporary file is removed")
@@ -250,6 +252,35 @@ def test_interrupted(t):
         t.ok(closed and time.time() - t0 < 5, "a client idle mid-body is dropped after the idle timeout")
         t.ok(wait_for(lambda: temp_leftovers(s()) == [], 10), "... and its temporary file removed")
         t.eq(open(target).read(), "original", "the target is untouched")
+
+
+def test_worker_killed(t):
+    """A worker killed mid-upload leaves no file behind: the data was in an unnamed file."""
+    with Scratch() as s, Daemon(workers=1) as d:
+        target = s.write("target.bin", "original")
+        ctype, body = multipart([meta_part(target), file_part(os.urandom(4 << 20))])
+        head = ("POST /files/upload HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                "Content-Length: %d\r\n\r\n" % (ctype, len(body))).encode()
+        sock = raw_request(d.port, head, [body[:len(body) // 2]])
+        worker = d.workers()[0]
+        t.ok(wait_for(lambda: open_files_in([worker], s()) != [], 10),
+             "the worker is writing the upload")
+        os.kill(worker, signal.SIGKILL)
+        sock.settimeout(10)
+        try:
+            answer = sock.recv(65536)
+        except OSError:
+            answer = b""
+        sock.close()
+        t.ok(answer.startswith(b"HTTP/1.1 500 ") and b'"code":"RUNTIME_ERROR"' in answer,
+             "the client gets a 500 JSON error (the master survives the broken relay)", answer[:300])
+        t.eq((sorted(os.listdir(s())), open(target).read()), (["target.bin"], "original"),
+             "nothing is left beside the untouched target")
+        t.ok(wait_for(lambda: d.ready_workers() == 2, 10), "a new worker is started")
+        got = upload(d, [meta_part(target), file_part("after")])
+        t.ok(got[0] == 200 and open(target).read() == "after", "the next upload succeeds", got)
+        t.ok(b"POST /files/upload 500 " in open(d.stdout_path, "rb").read(),
+             "the access log records the 500")
 
 
 def test_concurrent_same_path(t):
@@ -379,4 +410,5 @@ def test_flow_control(t):
 
 
 run_tests([test_sdk_shapes, test_pairing, test_errors, test_write_semantics, test_keepalive,
-           test_interrupted, test_concurrent_same_path, test_flow_control, test_big_upload])
+           test_interrupted, test_worker_killed, test_concurrent_same_path, test_flow_control,
+           test_big_upload])
