@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bodyrelay.h"
@@ -302,9 +303,48 @@ static void dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
     strbuf_free(&allow);
 }
 
-static evhtp_res on_connection_fini(evhtp_connection_t *conn EXECD_UNUSED, void *arg)
+/*
+ * libevhtp drops a connection whose request it cannot parse without a word,
+ * and its parser refuses any header line, URI or chunk line over 8 KiB. Tell
+ * the client why, as Go's server does (431 or 400, then close), unless part
+ * of an answer was already sent. The socket is still open: libevhtp runs
+ * this hook before it frees the connection.
+ */
+static void answer_parse_error(evhtp_connection_t *conn)
+{
+    static const char too_big[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                  "Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Content-Length: 35\r\nConnection: close\r\n\r\n"
+                                  "431 Request Header Fields Too Large";
+    static const char bad[] = "HTTP/1.1 400 Bad Request\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n"
+                              "Content-Length: 15\r\nConnection: close\r\n\r\n"
+                              "400 Bad Request";
+    if (conn->parser == NULL)
+        return;
+    htpparse_error err = htparser_get_error(conn->parser);
+    if (err == htparse_error_none)
+        return;
+    struct http_req *r = conn->request != NULL ? conn->request->cbarg : NULL;
+    if ((r != NULL && r->replied) || evbuffer_get_length(bufferevent_get_output(conn->bev)) != 0)
+        return;
+    bool big = err == htparse_error_too_big;
+    const char *msg = big ? too_big : bad;
+    size_t len = big ? sizeof(too_big) - 1 : sizeof(bad) - 1;
+    log_info("unparsable request (%s): answering %d", htparser_get_strerror(conn->parser),
+             big ? 431 : 400);
+    if (r != NULL) {
+        r->replied = true;
+        r->status = big ? 431 : 400;
+    }
+    if (send(conn->sock, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
+        log_debug("cannot send the parse error answer: %s", strerror(errno));
+}
+
+static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
 {
     struct conn_entry *e = arg;
+    answer_parse_error(conn);
     if (e->prev != NULL)
         e->prev->next = e->next;
     else

@@ -144,7 +144,12 @@ void reply_json(struct http_req *r, int status, json_object *body)
     size_t len;
     const char *s = json_object_to_json_string_length(
         body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    reply_json_text(r, status, s, len);
+    struct strbuf fixed = STRBUF_INIT;
+    if (jsonesc_repair_utf8(s, len, &fixed))
+        reply_json_text(r, status, fixed.data, fixed.len);
+    else
+        reply_json_text(r, status, s, len);
+    strbuf_free(&fixed);
 }
 
 void reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)

@@ -70,3 +70,31 @@ void jsonesc_append(struct strbuf *out, const char *s, size_t len)
     strbuf_append(out, s + run, i - run);
     strbuf_append_char(out, '"');
 }
+
+bool jsonesc_repair_utf8(const char *json, size_t len, struct strbuf *out)
+{
+    const unsigned char *u = (const unsigned char *)json;
+    size_t i = 0, run = 0; /* bytes [run, i) are copied as they are */
+    bool repaired = false;
+
+    while (i < len) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_valid_seq(u + i, len - i);
+        if (n > 0) {
+            i += n;
+            continue;
+        }
+        if (!repaired)
+            strbuf_reserve(out, len + 16);
+        repaired = true;
+        strbuf_append(out, json + run, i - run);
+        strbuf_append_str(out, "\\ufffd");
+        run = ++i;
+    }
+    if (repaired)
+        strbuf_append(out, json + run, len - run);
+    return repaired;
+}

@@ -44,6 +44,7 @@ void strbuf_reserve(struct strbuf *sb, size_t extra)
         cap *= 2;
     sb->data = xrealloc(sb->data, cap);
     sb->cap = cap;
+    sb->data[sb->len] = '\0'; /* a fresh buffer reads as "" before anything is appended */
 }
 
 void strbuf_append(struct strbuf *sb, const void *data, size_t len)

@@ -178,5 +178,42 @@ def test_many_streams_on_one_connection(t):
         t.ok(logged, "an asynchronous error answer is logged with its status", d.logs()[-300:])
 
 
-run_tests([test_ping, test_many_streams_on_one_connection, test_routing_errors, test_auth, test_body_validation, test_body_limits,
-           test_keepalive_and_log])
+def raw_exchange(port, data):
+    """Sends data on a new connection; returns all the daemon sends until it closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            out += got
+    except OSError:
+        pass
+    s.close()
+    return out
+
+
+def test_unparsable(t):
+    """What libevhtp cannot parse is answered as Go does (431 / 400), then the connection closes."""
+    with Daemon() as d:
+        big = raw_exchange(d.port, b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 +
+                           b"\r\n\r\n")
+        t.ok(big.startswith(b"HTTP/1.1 431 ") and big.endswith(b"431 Request Header Fields Too Large"),
+             "a 9000-byte header line: 431", big[:200])
+        bad = raw_exchange(d.port, b"GET /ping HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+        t.ok(bad.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in bad,
+             "a malformed header line: 400", bad[:200])
+        chunk = raw_exchange(d.port, b"POST /command HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+        t.ok(chunk.startswith(b"HTTP/1.1 400 "), "a malformed chunk size: 400", chunk[:200])
+        two = raw_exchange(d.port, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                           b"GET /ping HTTP/1.1\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n")
+        t.eq(two.count(b"HTTP/1.1 "), 2, "after a good answer on the same connection too")
+        t.eq(d.request("GET", "/ping")[0], 200, "the daemon serves on")
+        t.ok("unparsable request" in d.logs(), "the refusals are logged")
+
+
+run_tests([test_ping, test_many_streams_on_one_connection, test_routing_errors, test_unparsable,
+           test_auth, test_body_validation, test_body_limits, test_keepalive_and_log])

@@ -101,10 +101,11 @@ class Daemon:
     kernel_pool = ""
 
     def __init__(self, *args, env=None, workers=2, token=None, token_flag=True, wait=True,
-                 config=None, log_file=False, port=None):
+                 config=None, log_file=False, port=None, cwd=None):
         """token: sent with every request (and passed as -access-token when token_flag);
         config: ini text written to a file passed with -c; log_file: log through -log-file;
-        port: the port the daemon is expected on without a -port flag (env or config)."""
+        port: the port the daemon is expected on without a -port flag (env or config);
+        cwd: the daemon's working directory (relative paths resolve there)."""
         self.port = port or free_port()
         self.tmp = tempfile.mkdtemp(prefix="execd-test-")
         self.runtime_dir = os.path.join(self.tmp, "rt")
@@ -133,7 +134,7 @@ class Daemon:
             full_env.update(env)
         self.log = open(self.stdout_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=cwd)
         if wait:
             self.wait_ready()
 
