@@ -46,8 +46,8 @@ struct bodyrelay {
     struct bodyrelay *prev, *next; /* relays waiting for a channel to drain */
     /* Set when no job could start: the answer once the body is complete. */
     int fail_status;
-    const char *fail_code;
-    const char *fail_msg;
+    const char *fail_code; /* one of reply.h's ERR_ literals */
+    char *fail_msg;
 };
 
 static struct bodyrelay *waiting;
@@ -169,11 +169,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     rel->alive = NULL;
 
-    if (r->body_done || r->replied || r->job == NULL) {
+    if (r->body_done || r->replied || (r->job == NULL && rel->fail_status == 0)) {
         give_back(rel);
         return;
     }
     tune_lowat(rel);
+    if (r->job == NULL)
+        return; /* the job failed: the rest of the body is read and dropped */
     struct worker *w = r->job->w;
     if (w->ch != NULL && ipc_queued(w->ch) > BODYRELAY_HIGH) {
         /* The worker is behind: stop reading; the client's TCP window fills up. */
@@ -198,6 +200,32 @@ static int64_t expected_length(const struct http_req *r)
     return cl != NULL ? strtoll(cl, NULL, 10) : 0;
 }
 
+static void set_fail(struct bodyrelay *rel, int status, const char *code, const char *msg)
+{
+    if (rel->fail_status != 0)
+        return; /* the first failure is the one answered */
+    rel->fail_status = status;
+    rel->fail_code = code;
+    rel->fail_msg = strdup(msg);
+    if (rel->fail_msg == NULL)
+        abort(); /* out of memory */
+}
+
+bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, const char *msg)
+{
+    struct bodyrelay *rel = r->relay;
+    if (rel == NULL || r->body_done || r->replied)
+        return false;
+    log_info("%s %s: %s; answering once the body is in", http_method_name(r), http_path(r), msg);
+    set_fail(rel, status, code, msg);
+    if (rel->reading) {
+        /* No channel to wait for any more: read on (bodyrelay_feed drops it all). */
+        unlink_waiting(rel);
+        add_read_event(rel);
+    }
+    return true;
+}
+
 void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
 {
     struct bodyrelay *rel = calloc(1, sizeof(*rel));
@@ -215,15 +243,11 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
     struct worker *w = supervisor_pick();
     if (w == NULL) {
         json_object_put(args);
-        rel->fail_status = 503;
-        rel->fail_code = ERR_UNAVAILABLE;
-        rel->fail_msg = "no worker is available, try again";
+        set_fail(rel, 503, ERR_UNAVAILABLE, "no worker is available, try again");
         return;
     }
     if (job_open(r, w, op, args) == NULL) {
-        rel->fail_status = 503;
-        rel->fail_code = ERR_UNAVAILABLE;
-        rel->fail_msg = "the worker is unavailable, try again";
+        set_fail(rel, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
         return;
     }
     /* Without a job the body is only discarded, and libevhtp's reads do. */
@@ -316,6 +340,7 @@ void bodyrelay_free(struct http_req *r)
         event_free(rel->rd);
     unlink_waiting(rel);
     evbuffer_free(rel->pending);
+    free(rel->fail_msg);
     free(rel);
     r->relay = NULL;
 }

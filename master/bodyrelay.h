@@ -9,15 +9,16 @@
  * has taken the queued frames.
  *
  * A relayed request is answered only once its body is complete (an answer in
- * the middle of a body would leave the rest to be parsed as a new request),
- * except when the worker dies or answers early; then the connection is
- * closed after the answer.
+ * the middle of a body would leave the rest to be parsed as a new request,
+ * and a client still sending would see the connection reset): when its worker
+ * dies, the rest of the body is read and dropped, then the error answered.
  */
 #ifndef EXECD_BODYRELAY_H
 #define EXECD_BODYRELAY_H
 
 #include <evhtp.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "http.h"
 
@@ -36,6 +37,12 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args);
 evhtp_res bodyrelay_feed(struct http_req *r, struct evbuffer *buf);
 /* The body is complete: tells the worker and waits for its answer. */
 void bodyrelay_end(struct http_req *r);
+/*
+ * The job failed while the body still arrives: answers status/code/msg once
+ * it is complete (code: a reply.h ERR_ literal; msg is copied). Returns false
+ * when r has no unfinished relayed body (the caller answers now).
+ */
+bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, const char *msg);
 /* The request is being freed. */
 void bodyrelay_free(struct http_req *r);
 

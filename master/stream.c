@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bodyrelay.h"
 #include "clock.h"
 #include "common.h"
 #include "event.h"
@@ -167,7 +168,8 @@ void stream_fail(struct job *j, int status, const char *code, const char *messag
         return;
     if (!j->stream.started) {
         j->stream.finished = true;
-        reply_error(j->req, status, code, "%s", message);
+        if (!bodyrelay_defer_error(j->req, status, code, message))
+            reply_error(j->req, status, code, "%s", message);
         return;
     }
     struct strbuf ev = STRBUF_INIT;
