@@ -44,7 +44,7 @@ struct bodyrelay {
     struct evbuffer *pending; /* less than a full frame not sent yet */
     bool waiting;
     struct bodyrelay *prev, *next; /* relays waiting for a channel to drain */
-    /* Set when no job could start: the answer once the body is complete. */
+    /* Set when no job could start or the job failed: answered once the body is in. */
     int fail_status;
     const char *fail_code; /* one of reply.h's ERR_ literals */
     char *fail_msg;
@@ -264,7 +264,8 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
 /*
  * Sends the pending bytes in frames while at least min_frame are left.
  * Returns 0, or -1 when the channel failed: its close callback has then
- * already ended the job (freed, r->job cleared) and answered the client.
+ * already ended the job (freed, r->job cleared) and left its error for
+ * bodyrelay_end to answer (bodyrelay_defer_error).
  */
 static int send_pending(struct bodyrelay *rel, size_t min_frame)
 {
