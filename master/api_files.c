@@ -184,18 +184,23 @@ void api_files_info(struct http_req *r)
     forward(r, "fs.info", args);
 }
 
-/* DELETE /files?path=... and DELETE /directories?path=... */
-static void delete_paths(struct http_req *r, const char *op)
+/* Forwards op with {key: list} (taken), or answers an empty 200 for an empty list. */
+static void forward_list(struct http_req *r, const char *op, const char *key, json_object *list)
 {
-    json_object *paths = query_paths(r);
-    if (json_object_array_length(paths) == 0) {
-        json_object_put(paths);
+    if (json_object_array_length(list) == 0) {
+        json_object_put(list);
         reply_empty(r, 200);
         return;
     }
     json_object *args = json_object_new_object();
-    json_object_object_add(args, "paths", paths);
+    json_object_object_add(args, key, list);
     forward(r, op, args);
+}
+
+/* DELETE /files?path=... and DELETE /directories?path=... */
+static void delete_paths(struct http_req *r, const char *op)
+{
+    forward_list(r, op, "paths", query_paths(r));
 }
 
 void api_files_delete(struct http_req *r)
@@ -218,14 +223,7 @@ static void permissions(struct http_req *r, const char *op)
             reply_empty(r, 200);
         return;
     }
-    if (json_object_array_length(items) == 0) {
-        json_object_put(items);
-        reply_empty(r, 200);
-        return;
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "items", items);
-    forward(r, op, args);
+    forward_list(r, op, "items", items);
 }
 
 void api_files_permissions(struct http_req *r)
@@ -261,14 +259,7 @@ void api_files_mv(struct http_req *r)
             return;
         }
     }
-    if (n == 0) {
-        json_object_put(body);
-        reply_empty(r, 200);
-        return;
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "items", body);
-    forward(r, "fs.mv", args);
+    forward_list(r, "fs.mv", "items", body);
 }
 
 /* GET /files/search?path=...&pattern=... */
