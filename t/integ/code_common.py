@@ -1,9 +1,7 @@
 """Helpers for the code-interpreting integration tests (t/integ/code_*.py)."""
-import json
 import os
-import time
 
-from execd_test import Daemon, Stream, cmdline, parse_events, processes_with
+from execd_test import Daemon, Stream, cmdline, processes_with
 
 # The code tests run with the daemon's default warm pool (python:1).
 Daemon.kernel_pool = None

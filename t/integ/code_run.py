@@ -24,13 +24,18 @@ def test_events_and_state(t):
         t.ok(re.fullmatch(UUID, ev[0]["text"]) is not None, "init names the context (a dashed uuid)")
         t.eq(ev[1]["type"], "ping", "a ping right after init")
         ev = without_pings(ev)
-        t.eq([e["type"] for e in ev],
-             ["init", "stdout", "execution_count", "result", "execution_complete"],
+        # ipykernel may flush print's "Hello" and "\n" as two stream messages (its flush
+        # timer can fire between the writes on a loaded machine): one event per message.
+        outs = [e for e in ev if e["type"] == "stdout"]
+        rest = [e for e in ev if e["type"] != "stdout"]
+        kinds = [e["type"] for i, e in enumerate(ev)
+                 if not (e["type"] == "stdout" and ev[i - 1]["type"] == "stdout")]
+        t.eq(kinds, ["init", "stdout", "execution_count", "result", "execution_complete"],
              "the contract's sequence for print + value")
-        t.eq(ev[1]["text"], "Hello\n", "stdout is the kernel's raw text")
-        t.ok(ev[2]["execution_count"] >= 1, "execution_count is positive")
-        t.eq(ev[3]["results"], {"text": "4"}, "results: text/plain renamed to text")
-        t.ok(isinstance(ev[4].get("execution_time", 0), int), "execution_time is an integer (ms)")
+        t.eq("".join(e["text"] for e in outs), "Hello\n", "stdout is the kernel's raw text")
+        t.ok(rest[1].get("execution_count", 0) >= 1, "execution_count is positive")
+        t.eq(rest[2].get("results"), {"text": "4"}, "results: text/plain renamed to text")
+        t.ok(isinstance(rest[3].get("execution_time", 0), int), "execution_time is an integer (ms)")
         t.ok(all(isinstance(e["timestamp"], int) and e["timestamp"] > 1.7e12 for e in ev),
              "every event has a millisecond timestamp")
         default_id = ev[0]["text"]

@@ -178,23 +178,6 @@ def test_many_streams_on_one_connection(t):
         t.ok(logged, "an asynchronous error answer is logged with its status", d.logs()[-300:])
 
 
-def raw_exchange(port, data):
-    """Sends data on a new connection; returns all the daemon sends until it closes."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(data)
-    out = b""
-    try:
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            out += got
-    except OSError:
-        pass
-    s.close()
-    return out
-
-
 def test_unparsable(t):
     """What libevhtp cannot parse is answered as Go does (431 / 400), then the connection closes."""
     with Daemon() as d:

@@ -271,7 +271,7 @@ def finished(data):
     return False
 
 
-def check_answer(t, n, data, complete):
+def check_answer(data, complete):
     """Returns a problem description, or None."""
     if not data:
         return "no answer to a complete request" if complete else None
@@ -377,7 +377,7 @@ def test_fuzz(t):
                 if leave_early:
                     continue
                 seen[data.split(b" ", 2)[1].decode() if data[:5] == b"HTTP/" else "none"] += 1
-                why = check_answer(t, n, data, complete)
+                why = check_answer(data, complete)
                 if why:
                     problems.append((n, why, raw[:160]))
                 if d.proc.poll() is not None:

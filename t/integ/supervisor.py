@@ -7,8 +7,7 @@ import socket
 import threading
 import time
 
-from execd_test import (Daemon, children_of, cmdline, processes_with, run_tests, texts, wait_for,
-                        without_pings)
+from execd_test import Daemon, children_of, cmdline, processes_with, run_tests, texts, wait_for
 
 
 def bash_running(marker):
@@ -43,7 +42,8 @@ def test_worker_crash_midstream(t):
         t.ok(respawned, "a new worker replaced the dead one")
         _, _, ev, _ = d.run("echo after")
         t.eq(texts(ev, "stdout"), ["after"], "the next request is served")
-        ok = wait_for(lambda: len(d.workers()) == 2 and d.ready_workers() >= 3, 5)
+        t.ok(wait_for(lambda: len(d.workers()) == 2 and d.ready_workers() >= 3, 5),
+             "the new worker is ready")
         for _ in range(4):
             _, _, ev, _ = d.run("echo again")
         t.eq(ev[-1]["type"], "execution_complete", "requests keep working on every worker")
