@@ -1,5 +1,6 @@
 """Streams under pressure: huge output, slow clients, clients that disconnect."""
 import json
+import os
 import socket
 import time
 
@@ -96,6 +97,7 @@ def test_disconnect(t):
         ok = wait_for(lambda: not d.json("GET", "/command/status/" + cid)[2]["running"], 5)
         t.ok(ok, "and finishes")
         t.ok(open(marker).read() == "done\n", "its work completed")
+        os.unlink(marker)
         status, _, _ = d.request("GET", "/ping")
         t.eq(status, 200, "the daemon is healthy")
 

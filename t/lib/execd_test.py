@@ -4,9 +4,11 @@ it, parse its event streams, and report results as TAP.
 Only the Python standard library is used so the suite runs on a fresh Debian
 machine with /usr/bin/python3.
 """
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +110,9 @@ class Daemon:
         cwd: the daemon's working directory (relative paths resolve there)."""
         self.port = port or free_port()
         self.tmp = tempfile.mkdtemp(prefix="execd-test-")
+        # Tests that stop a daemon themselves still read its log afterwards: the
+        # directory goes when the test script ends (or in __exit__).
+        atexit.register(shutil.rmtree, self.tmp, True)
         self.runtime_dir = os.path.join(self.tmp, "rt")
         self.stdout_path = os.path.join(self.tmp, "stdout.log")
         self.log_path = os.path.join(self.tmp, "execd.log") if log_file else self.stdout_path
