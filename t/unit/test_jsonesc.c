@@ -1,4 +1,4 @@
-/* JSON string escaping (Go's rules) and the UTF-8 repair of json-c's output. */
+/* The UTF-8 repair of json-c's output (jsonesc_append itself is tested in test_event.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,27 +9,6 @@
 
 #include "jsonesc.h"
 #include "strbuf.h"
-
-static void check_escape(const char *in, size_t len, const char *want)
-{
-    struct strbuf out = STRBUF_INIT;
-    jsonesc_append(&out, in, len);
-    assert_string_equal(out.data, want);
-    strbuf_free(&out);
-}
-
-static void test_escape(void **state)
-{
-    (void)state;
-    check_escape("plain", 5, "\"plain\"");
-    check_escape("a\"b\\c\n\r\t\x01", 9, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\"");
-    check_escape("<&>", 3, "\"\\u003c\\u0026\\u003e\"");
-    check_escape("\xe2\x80\xa8\xe2\x80\xa9", 6, "\"\\u2028\\u2029\"");
-    check_escape("\xe6\xb5\x8b", 3, "\"\xe6\xb5\x8b\"");
-    check_escape("a\xff"
-                 "b\xc3",
-                 4, "\"a\\ufffdb\\ufffd\"");
-}
 
 static void check_repair(const char *in, const char *want)
 {
@@ -62,7 +41,6 @@ static void test_repair(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escape),
         cmocka_unit_test(test_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
