@@ -1,4 +1,4 @@
-/* The search glob dialect: every vector of spec/glob-vectors.tsv, plus our own cases. */
+/* The search glob dialect: every vector of t/data/glob-vectors.tsv, plus our own cases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,17 +17,15 @@
 #define EXECD_TEST_SRCDIR "."
 #endif
 
-/* The handbook lives beside the repository ($EXECD_HANDBOOK, set by configure). */
+/* The vectors are kept in the repository (t/data), so a clone or a tarball tests itself. */
 static FILE *open_vectors(void)
 {
-    const char *handbook = getenv("EXECD_HANDBOOK");
+    const char *srcdir = getenv("EXECD_SRCDIR");
     struct strbuf path = STRBUF_INIT;
     FILE *f;
 
-    if (handbook != NULL && handbook[0] != '\0')
-        strbuf_printf(&path, "%s/spec/glob-vectors.tsv", handbook);
-    else
-        strbuf_printf(&path, "%s/../shared/spec/glob-vectors.tsv", EXECD_TEST_SRCDIR);
+    strbuf_printf(&path, "%s/t/data/glob-vectors.tsv",
+                  srcdir != NULL && srcdir[0] != '\0' ? srcdir : EXECD_TEST_SRCDIR);
     f = fopen(path.data, "r");
     if (f == NULL)
         fprintf(stderr, "# cannot open %s\n", path.data);

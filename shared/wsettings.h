@@ -1,0 +1,44 @@
+/*
+ * The settings the master hands each worker in its first message (`config`). Both sides
+ * use this one struct and these two functions, so a key is spelled once: the master fills
+ * the struct from its configuration and serializes it, the worker parses it back.
+ */
+#ifndef EXECD_WSETTINGS_H
+#define EXECD_WSETTINGS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "strbuf.h"
+
+struct wsettings {
+    char *runtime_dir;
+    int log_level;
+    char *log_file;
+    enum log_format log_format;
+    int64_t grace_ms;
+    char *envs_file;
+    int64_t retention_ms;
+    uint64_t retention_bytes;
+    uint64_t max_line;
+    int64_t jupyter_poll_ms;
+    int workers;
+    json_object *kernel_pool; /* {language: count}; owned */
+    int64_t kernel_startup_ms;
+    int64_t kernelspec_wait_ms;
+    uint64_t code_output_limit;
+    bool adopt; /* take over the slot's records and kernels at once */
+};
+
+/* Adds every setting to msg (an object). */
+void wsettings_to_json(const struct wsettings *s, json_object *msg);
+/*
+ * Reads every setting from msg into s (whose previous strings are freed). Returns 0, or -1
+ * with the first missing or mistyped key named in err; s is then partly filled.
+ */
+int wsettings_from_json(struct wsettings *s, json_object *msg, struct strbuf *err);
+void wsettings_free(struct wsettings *s);
+
+#endif
