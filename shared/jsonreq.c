@@ -92,3 +92,20 @@ void jsonreq_type_error(struct strbuf *err, const char *key, const char *what)
 {
     strbuf_printf(err, "field '%s' must be %s", key, what);
 }
+
+json_object *jsonreq_read_file(const char *path, struct strbuf *err)
+{
+    json_object *obj = json_object_from_file(path);
+    if (obj == NULL) {
+        strbuf_printf(err, "cannot read %s: %s", path, json_util_get_last_err());
+        while (err->len > 0 && err->data[err->len - 1] == '\n')
+            err->data[--err->len] = '\0';
+        return NULL;
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        strbuf_printf(err, "%s is not a JSON object", path);
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}

@@ -16,6 +16,12 @@
 /* Returns the first JSON value of data, or NULL with a reason in err. */
 json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err);
 
+/*
+ * Reads a whole JSON file of the daemon's own (records, state, connection files) that must
+ * hold an object. Returns it, or NULL with the path and the reason in err.
+ */
+json_object *jsonreq_read_file(const char *path, struct strbuf *err);
+
 enum jsonreq_rc {
     JSONREQ_BADTYPE = -1,
     JSONREQ_ABSENT = 0, /* missing or null */

@@ -31,3 +31,9 @@ int procstat_read(pid_t pid, struct procstat *out)
     out->start = p != NULL ? strtoull(p + 1, NULL, 10) : 0;
     return 0;
 }
+
+bool procstat_same(pid_t pid, unsigned long long start)
+{
+    struct procstat st;
+    return pid > 0 && start != 0 && procstat_read(pid, &st) == 0 && st.start == start;
+}

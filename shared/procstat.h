@@ -2,6 +2,7 @@
 #ifndef EXECD_PROCSTAT_H
 #define EXECD_PROCSTAT_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct procstat {
@@ -12,5 +13,7 @@ struct procstat {
 
 /* Returns 0, or -1 when the process does not exist (or /proc is unreadable). */
 int procstat_read(pid_t pid, struct procstat *out);
+/* Whether pid is still the process that had this start time (not a reuse of its number). */
+bool procstat_same(pid_t pid, unsigned long long start);
 
 #endif
