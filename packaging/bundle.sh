@@ -1,7 +1,7 @@
 #!/bin/sh
-# bundle.sh BINARY OUTDIR: a copy of execd that runs on any glibc system of
-# the same architecture, whatever else it has installed (docs/operations.md,
-# "Injecting execd into an image"):
+# bundle.sh BINARY OUTDIR [LAUNCHER ONEFILE]: a copy of execd that runs on any
+# glibc system of the same architecture, whatever else it has installed
+# (docs/operations.md, "Injecting execd into an image"):
 #
 #   OUTDIR/execd        BINARY, stripped, DT_RPATH $ORIGIN/lib
 #   OUTDIR/lib/*.so.*   every library it loads except glibc's own, each with
@@ -10,6 +10,11 @@
 #   OUTDIR/GLIBC        the newest glibc symbol version any of them needs,
 #                       i.e. the oldest glibc the bundle runs on
 #
+# With LAUNCHER (packaging/bundle-launcher.c, built), ONEFILE is the same
+# bundle as one executable file: the launcher, a ustar archive of OUTDIR and a
+# trailer naming the archive's size and a bundle id (a digest of the archive).
+# Run, it unpacks itself once and executes OUTDIR/execd from there.
+#
 # DT_RPATH rather than DT_RUNPATH: it applies to indirect dependencies and
 # wins over an LD_LIBRARY_PATH the image may set.
 #
@@ -17,13 +22,13 @@
 # no static archive, and libzmq's links against Kerberos, which has none.
 set -eu
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 BINARY OUTDIR" >&2
+if [ $# -ne 2 ] && [ $# -ne 4 ]; then
+    echo "usage: $0 BINARY OUTDIR [LAUNCHER ONEFILE]" >&2
     exit 2
 fi
 bin=$1
 out=$2
-for tool in ldd patchelf objdump strip; do
+for tool in ldd patchelf objdump strip tar sha256sum; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "bundle.sh: $tool not found (apt-get install patchelf binutils)" >&2
         exit 1
@@ -55,11 +60,30 @@ while read -r name path; do
     fi
     cp -L "$path" "$out/lib/$name"
     chmod 0644 "$out/lib/$name"
+    # shellcheck disable=SC2016 # $ORIGIN is for the dynamic loader
     patchelf --force-rpath --set-rpath '$ORIGIN' "$out/lib/$name"
 done < "$out/.libs"
 rm -f "$out/.libs"
+# shellcheck disable=SC2016
 patchelf --force-rpath --set-rpath '$ORIGIN/lib' "$out/execd"
 
 objdump -T "$out/execd" "$out"/lib/*.so.* | grep -o 'GLIBC_[0-9][0-9.]*' | sort -u -V |
     tail -n 1 | sed 's/^GLIBC_//' > "$out/GLIBC"
-echo "bundle.sh: $out: execd and $(ls "$out/lib" | wc -l) libraries; needs glibc >= $(cat "$out/GLIBC")"
+echo "bundle.sh: $out: execd and $(find "$out/lib" -type f | wc -l) libraries; needs glibc >= $(cat "$out/GLIBC")"
+
+if [ $# -eq 4 ]; then
+    launcher=$3
+    onefile=$4
+    tar --format=ustar --owner=0 --group=0 --numeric-owner --sort=name \
+        -C "$out" -cf "$onefile.tar" execd lib GLIBC
+    size=$(wc -c < "$onefile.tar")
+    id=$(sha256sum "$onefile.tar" | cut -c1-28)
+    cp "$launcher" "$onefile.tmp"
+    strip --strip-unneeded "$onefile.tmp"
+    cat "$onefile.tar" >> "$onefile.tmp"
+    printf 'EXECD-BUNDLE-1  %020d%s' "$size" "$id" >> "$onefile.tmp"
+    rm -f "$onefile.tar"
+    chmod 0755 "$onefile.tmp"
+    mv "$onefile.tmp" "$onefile"
+    echo "bundle.sh: $onefile: one file, bundle id $id"
+fi
