@@ -7,7 +7,8 @@ import signal
 import subprocess
 import tempfile
 
-from execd_test import EXECD_BIN, SRCDIR, free_port, parse_events, run_tests, texts, wait_for
+from execd_test import (EXECD_BIN, SRCDIR, children_of, free_port, parse_events, run_tests, texts,
+                        wait_for)
 
 BOOTSTRAP = os.path.join(SRCDIR, "packaging", "bootstrap.sh")
 
@@ -38,27 +39,18 @@ class Bootstrap:
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
-    def path(self, name):
-        return os.path.join(self.tmp, name)
-
     def output(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def daemon_pid(self):
         """The daemon: the script's child running EXECD_BIN."""
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        for pid in children_of(self.proc.pid):
             try:
-                with open("/proc/%s/stat" % entry) as f:
-                    stat = f.read()
-                exe = os.readlink("/proc/%s/exe" % entry)
+                if os.readlink("/proc/%d/exe" % pid) == os.path.realpath(EXECD_BIN):
+                    return pid
             except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            if ppid == self.proc.pid and exe == os.path.realpath(EXECD_BIN):
-                return int(entry)
+                pass
         return None
 
     def run(self, command):
