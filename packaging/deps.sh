@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs everything needed to build execd, run it (python kernels included)
-# and run its whole test suite on Debian 12. (The file throughput benchmark also
+# and run its whole test suite on Debian 12 (debhelper and lintian: `make deb`
+# and its test; patchelf: `make bundle`). (The file throughput benchmark also
 # needs nginx: apt-get install nginx. It is left out here because its package
 # starts a service, which a test machine does not need.) The single list of dependencies:
 # .ci/run and the README's quick start both use it.
@@ -12,6 +13,7 @@ PACKAGES="
   libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev
   bash python3 python3-ipykernel python3-jupyter-client python3-zmq python3-matplotlib
   procps util-linux curl valgrind
+  debhelper lintian patchelf
 "
 
 SUDO=""
