@@ -11,12 +11,12 @@
 
 #include "common.h"
 #include "config.h"
-#include "http.h"
-#include "job.h"
+#include "http/http.h"
+#include "relay/job.h"
 #include "log.h"
-#include "registry.h"
+#include "relay/registry.h"
 #include "runtime.h"
-#include "supervisor.h"
+#include "pool/supervisor.h"
 
 /* Signals the daemon does not act on itself: forwarded to every running
  * foreground command's process group (the Go daemon forwards all signals

@@ -2,11 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "job.h"
+#include "api/api.h"
+#include "relay/job.h"
 #include "jsonreq.h"
-#include "registry.h"
-#include "reply.h"
+#include "relay/registry.h"
+#include "http/reply.h"
 
 json_object *api_parse_object(struct http_req *r, const char *prefix)
 {

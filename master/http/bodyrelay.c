@@ -1,4 +1,4 @@
-#include "bodyrelay.h"
+#include "http/bodyrelay.h"
 
 #include <errno.h>
 #include <event2/bufferevent.h>
@@ -12,10 +12,10 @@
 
 #include "common.h"
 #include "ipc.h"
-#include "job.h"
+#include "relay/job.h"
 #include "log.h"
-#include "reply.h"
-#include "supervisor.h"
+#include "http/reply.h"
+#include "pool/supervisor.h"
 
 /*
  * While a body arrives the master reads the client socket itself, this much

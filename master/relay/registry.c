@@ -1,4 +1,4 @@
-#include "registry.h"
+#include "relay/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <sys/types.h>
 
 #include "strmap.h"
-#include "supervisor.h"
+#include "pool/supervisor.h"
 
 struct entry {
     char kind[16];

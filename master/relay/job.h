@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "ipc.h"
-#include "stream.h"
+#include "http/stream.h"
 
 struct http_req;
 struct worker;

@@ -1,4 +1,4 @@
-#include "http.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <event2/bufferevent.h>
@@ -10,14 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bodyrelay.h"
+#include "http/bodyrelay.h"
 #include "clock.h"
 #include "common.h"
 #include "config.h"
-#include "job.h"
+#include "relay/job.h"
 #include "log.h"
-#include "reply.h"
-#include "router.h"
+#include "http/reply.h"
+#include "http/router.h"
 
 #define AUTH_HEADER "X-EXECD-ACCESS-TOKEN"
 /* Allocations up to this size come from the heap and are reused (see http_start). */

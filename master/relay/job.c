@@ -1,15 +1,15 @@
-#include "job.h"
+#include "relay/job.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "http/http.h"
 #include "jsonreq.h"
 #include "log.h"
-#include "registry.h"
-#include "reply.h"
-#include "supervisor.h"
+#include "relay/registry.h"
+#include "http/reply.h"
+#include "pool/supervisor.h"
 
 #define JOB_BUCKETS 4096
 

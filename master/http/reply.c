@@ -1,4 +1,4 @@
-#include "reply.h"
+#include "http/reply.h"
 
 #include <event2/bufferevent.h>
 #include <stdarg.h>

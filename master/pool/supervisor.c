@@ -1,4 +1,4 @@
-#include "supervisor.h"
+#include "pool/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "coderoute.h"
+#include "relay/coderoute.h"
 #include "common.h"
 #include "config.h"
 #include "ipc.h"
-#include "job.h"
+#include "relay/job.h"
 #include "jsonreq.h"
 #include "log.h"
-#include "registry.h"
+#include "relay/registry.h"
 #include "strbuf.h"
 
 /* The worker reads its channel from this descriptor. */

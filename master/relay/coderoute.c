@@ -1,4 +1,4 @@
-#include "coderoute.h"
+#include "relay/coderoute.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,8 +6,8 @@
 
 #include "common.h"
 #include "log.h"
-#include "registry.h"
-#include "supervisor.h"
+#include "relay/registry.h"
+#include "pool/supervisor.h"
 
 /* What one worker (slot, pid) last said about its warm kernels of a language. */
 struct pool_rep {

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "bodyrelay.h"
-#include "job.h"
+#include "api/api.h"
+#include "http/bodyrelay.h"
+#include "relay/job.h"
 #include "jsonreq.h"
-#include "reply.h"
+#include "http/reply.h"
 
 #define BODY_ERROR "error parsing request, MAYBE invalid body format. "
 

@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "coderoute.h"
-#include "job.h"
+#include "api/api.h"
+#include "relay/coderoute.h"
+#include "relay/job.h"
 #include "jsonesc.h"
 #include "jsonreq.h"
-#include "registry.h"
-#include "reply.h"
-#include "supervisor.h"
+#include "relay/registry.h"
+#include "http/reply.h"
+#include "pool/supervisor.h"
 
 #define PARSE_PREFIX "error parsing request, MAYBE invalid body format. "
 

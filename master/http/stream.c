@@ -1,17 +1,17 @@
-#include "stream.h"
+#include "http/stream.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "bodyrelay.h"
+#include "http/bodyrelay.h"
 #include "clock.h"
 #include "common.h"
 #include "event.h"
-#include "http.h"
-#include "job.h"
+#include "http/http.h"
+#include "relay/job.h"
 #include "log.h"
-#include "reply.h"
+#include "http/reply.h"
 #include "strbuf.h"
 
 static void write_chunk(struct job *j, const char *data, size_t len)
