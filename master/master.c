@@ -1,8 +1,8 @@
 #include "master.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +11,12 @@
 
 #include "common.h"
 #include "config.h"
-#include "http/http.h"
-#include "relay/job.h"
+#include "http/server.h"
 #include "log.h"
+#include "pool/supervisor.h"
+#include "relay/job.h"
 #include "relay/registry.h"
 #include "runtime.h"
-#include "pool/supervisor.h"
 
 /* Signals the daemon does not act on itself: forwarded to every running
  * foreground command's process group (the Go daemon forwards all signals

@@ -4,7 +4,7 @@
 
 #include <json-c/json.h>
 
-#include "http/http.h"
+#include "http/request.h"
 #include "strbuf.h"
 
 /* api_health.c */

@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "relay/coderoute.h"
-#include "relay/job.h"
+#include "http/reply.h"
 #include "jsonesc.h"
 #include "jsonreq.h"
-#include "relay/registry.h"
-#include "http/reply.h"
 #include "pool/supervisor.h"
+#include "relay/coderoute.h"
+#include "relay/job.h"
+#include "relay/registry.h"
 
 #define PARSE_PREFIX "error parsing request, MAYBE invalid body format. "
 

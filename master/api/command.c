@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "relay/job.h"
-#include "jsonreq.h"
-#include "relay/registry.h"
 #include "http/reply.h"
+#include "jsonreq.h"
+#include "relay/job.h"
+#include "relay/registry.h"
 
 json_object *api_parse_object(struct http_req *r, const char *prefix)
 {

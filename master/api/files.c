@@ -13,9 +13,9 @@
 
 #include "api/api.h"
 #include "http/bodyrelay.h"
-#include "relay/job.h"
-#include "jsonreq.h"
 #include "http/reply.h"
+#include "jsonreq.h"
+#include "relay/job.h"
 
 #define BODY_ERROR "error parsing request, MAYBE invalid body format. "
 

@@ -1,7 +1,6 @@
 #include "http/bodyrelay.h"
 
 #include <errno.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,11 +10,14 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "ipc.h"
-#include "relay/job.h"
-#include "log.h"
+#include "http/evhtp_glue.h"
 #include "http/reply.h"
+#include "http/server.h"
+#include "ipc.h"
+#include "log.h"
 #include "pool/supervisor.h"
+#include "relay/job.h"
+#include "xalloc.h"
 
 /*
  * While a body arrives the master reads the client socket itself, this much
@@ -33,7 +35,6 @@
 
 struct bodyrelay {
     struct http_req *r;
-    evhtp_connection_t *conn;
     struct event *rd; /* our reads of the client socket */
     bool reading;     /* body reads are ours; libevhtp's are switched off */
     bool *alive;      /* cleared when the relay is freed under our feet */
@@ -71,7 +72,7 @@ static void set_lowat(struct bodyrelay *rel, int want)
 {
     if (rel->lowat == want)
         return;
-    if (setsockopt(rel->conn->sock, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) != 0) {
+    if (setsockopt(glue_socket(rel->r->ev), SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) != 0) {
         log_debug("%s %s: SO_RCVLOWAT %d: %s", http_method_name(rel->r), http_path(rel->r), want,
                   strerror(errno));
         return;
@@ -102,9 +103,7 @@ static void give_back(struct bodyrelay *rel)
     event_del(rel->rd);
     unlink_waiting(rel);
     set_lowat(rel, 1);
-    /* A paused connection gets its reading back from libevhtp when resumed. */
-    if (!(rel->conn->flags & EVHTP_CONN_FLAG_PAUSED) &&
-        bufferevent_enable(rel->conn->bev, EV_READ) != 0)
+    if (glue_reads_give_back(rel->r->ev) != 0)
         log_error("%s %s: cannot resume reading the connection", http_method_name(rel->r),
                   http_path(rel->r));
 }
@@ -129,7 +128,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct bodyrelay *rel = arg;
     struct http_req *r = rel->r;
-    struct bufferevent *bev = rel->conn->bev;
 
     if (what & EV_TIMEOUT) {
         /* libevhtp's idle timeout is off while we read: end the connection the same way. */
@@ -139,32 +137,17 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         give_back(rel); /* libevhtp now reads the end of the stream and fails the request */
         return;
     }
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_iovec vec;
-    /* A socket bufferevent keeps its input's end frozen except while it reads itself. */
-    evbuffer_unfreeze(in, 0);
-    if (evbuffer_reserve_space(in, READ_CHUNK, &vec, 1) != 1)
-        abort(); /* out of memory */
-    ssize_t n = read(fd, vec.iov_base, READ_CHUNK);
-    int err = errno;
-    if (n > 0)
-        vec.iov_len = (size_t)n;
-    evbuffer_commit_space(in, &vec, n > 0 ? 1 : 0);
-    evbuffer_freeze(in, 0);
-    if (n < 0 && (err == EAGAIN || err == EINTR))
+    ssize_t n = glue_read_input(r->ev, READ_CHUNK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
         /* End of stream or an error: libevhtp reads it again and fails the request. */
         give_back(rel);
         return;
     }
-
-    bufferevent_data_cb parse;
-    void *parse_arg;
-    bufferevent_getcb(bev, &parse, NULL, NULL, &parse_arg);
     bool alive = true;
     rel->alive = &alive;
-    parse(bev, parse_arg); /* may free the connection, the request and rel */
+    glue_parse_input(r->ev); /* may free the connection, the request and rel */
     if (!alive)
         return;
     rel->alive = NULL;
@@ -232,7 +215,6 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
     if (rel == NULL)
         abort();
     rel->r = r;
-    rel->conn = evhtp_request_get_connection(r->ev);
     rel->lowat = 1;
     rel->expected = expected_length(r);
     rel->pending = evbuffer_new();
@@ -251,11 +233,10 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
         return;
     }
     /* Without a job the body is only discarded, and libevhtp's reads do. */
-    rel->rd = event_new(bufferevent_get_base(rel->conn->bev), rel->conn->sock, EV_READ | EV_PERSIST,
-                        on_readable, rel);
+    rel->rd = glue_socket_event(r->ev, EV_READ | EV_PERSIST, on_readable, rel);
     if (rel->rd == NULL)
-        abort();
-    if (bufferevent_disable(rel->conn->bev, EV_READ) != 0)
+        xalloc_die("a client read event");
+    if (glue_reads_take(r->ev) != 0)
         log_error("%s %s: cannot switch libevhtp's reads off", http_method_name(r), http_path(r));
     rel->reading = true;
     add_read_event(rel);

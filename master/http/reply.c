@@ -1,12 +1,12 @@
 #include "http/reply.h"
 
-#include <event2/bufferevent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "http/evhtp_glue.h"
 #include "jsonesc.h"
 #include "log.h"
 #include "strbuf.h"
@@ -16,63 +16,34 @@ void reply_header(struct http_req *r, const char *name, const char *value)
     evhtp_headers_add_header(r->ev->headers_out, evhtp_header_new(name, value, 1, 1));
 }
 
-/* The header line libevhtp adds to every answer that has no Content-Type. */
-static const char default_ctype[] = "\r\nContent-Type: text/plain\r\n";
-
-/*
- * The contract's empty answers carry no Content-Type, but libevhtp's
- * serializer always adds one. evhtp_send_reply only queues the serialized
- * head on the socket's output buffer (the write happens later on the loop),
- * so when that buffer held nothing else the head is rewritten there without
- * the line. A socket bufferevent freezes the start of its output buffer (only
- * its own writer drains it); it is thawed for the rewrite. The stripped copy
- * is added before the original is drained, so a failure leaves libevhtp's
- * answer intact.
- */
-static void strip_default_ctype(struct evbuffer *out)
+/* A request is answered once; a second answer is a bug, logged and dropped. */
+static bool answered(const struct http_req *r)
 {
-    char head[2048];
-    size_t len = evbuffer_get_length(out);
-    struct evbuffer_ptr at = evbuffer_search(out, default_ctype, sizeof(default_ctype) - 1, NULL);
-    if (at.pos < 0 || len > sizeof(head))
-        return;
-    if (evbuffer_unfreeze(out, 1) < 0) {
-        log_error("cannot thaw the output buffer: an empty answer keeps libevhtp's Content-Type");
-        return;
-    }
-    size_t cut = (size_t)at.pos + 2, cut_len = sizeof(default_ctype) - 3;
-    if (evbuffer_copyout(out, head, len) != (ev_ssize_t)len) {
-        log_error("cannot read an empty answer's head back");
-    } else {
-        memmove(head + cut, head + cut + cut_len, len - cut - cut_len);
-        if (evbuffer_add(out, head, len - cut_len) < 0)
-            log_error("out of memory: an empty answer keeps libevhtp's Content-Type");
-        else if (evbuffer_drain(out, len) < 0)
-            log_error("cannot drain an empty answer's original head");
-    }
-    if (evbuffer_freeze(out, 1) < 0)
-        log_error("cannot freeze the output buffer's start again");
+    if (r->replied)
+        log_error("second reply to %s %s dropped", http_method_name(r), http_path(r));
+    return r->replied;
 }
 
-void reply_send(struct http_req *r, int status)
+static void mark_answered(struct http_req *r, int status)
 {
-    if (r->replied) {
-        log_error("second reply to %s %s dropped", http_method_name(r), http_path(r));
-        return;
-    }
     r->replied = true;
     r->status = status;
     /* The unread rest of the body would be taken for the next request. */
     if (!r->body_done)
-        r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
-    bool empty = evbuffer_get_length(r->ev->buffer_out) == 0 &&
-                 evhtp_header_find(r->ev->headers_out, "Content-Type") == NULL;
-    struct evbuffer *out =
-        bufferevent_get_output(evhtp_connection_get_bev(evhtp_request_get_connection(r->ev)));
-    empty = empty && evbuffer_get_length(out) == 0; /* else pipelined: left as is */
-    evhtp_send_reply(r->ev, (evhtp_res)status);
-    if (empty)
-        strip_default_ctype(out);
+        glue_close_after(r->ev);
+}
+
+void reply_send(struct http_req *r, int status)
+{
+    if (answered(r))
+        return;
+    mark_answered(r, status);
+    /* The contract's empty answers carry no Content-Type, which libevhtp would add. */
+    if (evbuffer_get_length(r->ev->buffer_out) == 0 &&
+        evhtp_header_find(r->ev->headers_out, "Content-Type") == NULL)
+        glue_send_bare(r->ev, (evhtp_res)status);
+    else
+        evhtp_send_reply(r->ev, (evhtp_res)status);
     http_resume(r);
 }
 
@@ -80,8 +51,7 @@ int reply_file(struct http_req *r, int status, const char *content_type, int fd,
                int64_t length)
 {
     struct evbuffer_file_segment *seg = NULL;
-    if (r->replied) {
-        log_error("second reply to %s %s dropped", http_method_name(r), http_path(r));
+    if (answered(r)) {
         close(fd);
         return 0;
     }
@@ -99,26 +69,12 @@ int reply_file(struct http_req *r, int status, const char *content_type, int fd,
     snprintf(cl, sizeof(cl), "%lld", (long long)length);
     reply_header(r, "Content-Type", content_type);
     reply_header(r, "Content-Length", cl);
-    r->replied = true;
-    r->status = status;
-    if (!r->body_done)
-        r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
-    evhtp_send_reply_start(r->ev, (evhtp_res)status);
-    if (seg != NULL) {
-        /*
-         * Straight into the socket's own buffer, behind the headers: only a
-         * buffer that drains to a descriptor gets sendfile; added to the
-         * request's buffer_out, libevent would map or read the whole range.
-         */
-        struct bufferevent *bev = evhtp_connection_get_bev(evhtp_request_get_connection(r->ev));
-        if (evbuffer_add_file_segment(bufferevent_get_output(bev), seg, 0, length) < 0) {
-            log_error("%s %s: cannot queue the file; closing the connection", http_method_name(r),
-                      http_path(r));
-            r->ev->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE; /* the body is short */
-        }
+    mark_answered(r, status);
+    if (glue_send_file(r->ev, (evhtp_res)status, seg, length) < 0)
+        log_error("%s %s: cannot queue the file; closing the connection", http_method_name(r),
+                  http_path(r));
+    if (seg != NULL)
         evbuffer_file_segment_free(seg);
-    }
-    evhtp_send_reply_end(r->ev);
     http_resume(r);
     return 0;
 }

@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "relay/coderoute.h"
 #include "common.h"
 #include "config.h"
 #include "ipc.h"
-#include "relay/job.h"
 #include "jsonreq.h"
 #include "log.h"
+#include "relay/coderoute.h"
+#include "relay/job.h"
 #include "relay/registry.h"
 #include "strbuf.h"
 

@@ -6,8 +6,8 @@
 
 #include "common.h"
 #include "log.h"
-#include "relay/registry.h"
 #include "pool/supervisor.h"
+#include "relay/registry.h"
 
 /* What one worker (slot, pid) last said about its warm kernels of a language. */
 struct pool_rep {

@@ -4,12 +4,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/http.h"
+#include "http/reply.h"
+#include "http/request.h"
 #include "jsonreq.h"
 #include "log.h"
-#include "relay/registry.h"
-#include "http/reply.h"
 #include "pool/supervisor.h"
+#include "relay/registry.h"
 
 #define JOB_BUCKETS 4096
 

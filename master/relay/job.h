@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ipc.h"
 #include "http/stream.h"
+#include "ipc.h"
 
 struct http_req;
 struct worker;

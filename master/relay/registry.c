@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "strmap.h"
 #include "pool/supervisor.h"
+#include "strmap.h"
 
 struct entry {
     char kind[16];
