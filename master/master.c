@@ -15,7 +15,7 @@
 #include "log.h"
 #include "pool/supervisor.h"
 #include "relay/job.h"
-#include "relay/registry.h"
+#include "relay/relay.h"
 #include "runtime.h"
 
 /* Signals the daemon does not act on itself: forwarded to every running
@@ -209,7 +209,7 @@ static void cleanup(void)
     http_free();
     job_free_all();
     supervisor_free();
-    registry_free();
+    relay_free();
     for (int i = 0; i < m.n_signals; i++)
         event_free(m.signals[i]);
     if (m.drain_ev != NULL)
@@ -238,7 +238,8 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_error("cannot create the event loop");
         return 1;
     }
-    if (watch_signals() < 0 || supervisor_start(m.base, cfg) < 0 || http_start(m.base, cfg) < 0) {
+    if (watch_signals() < 0 || supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
+        http_start(m.base, cfg) < 0) {
         runtime_kill_descendants();
         cleanup();
         return 1;

@@ -16,6 +16,7 @@
 #include "relay/coderoute.h"
 #include "relay/job.h"
 #include "relay/registry.h"
+#include "xalloc.h"
 
 #define PARSE_PREFIX "error parsing request, MAYBE invalid body format. "
 
@@ -43,16 +44,13 @@ static bool opt_string(struct http_req *r, json_object *obj, const char *key, co
 /* No language: the code is a shell command, run exactly like POST /command. */
 static void run_shell(struct http_req *r, const char *src, bool background)
 {
-    struct worker *w = job_pick_worker(r);
-    if (w == NULL)
-        return;
-    json_object *request = json_object_new_object();
+    json_object *request = xjson_object();
     json_object_object_add(request, "command", json_object_new_string(src));
     if (background)
         json_object_object_add(request, "background", json_object_new_boolean(1));
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object_object_add(args, "request", request);
-    job_start(r, w, "command.run", args);
+    job_start_any(r, "command.run", args);
 }
 
 static void run_in_context(struct http_req *r, const char *src, const char *id)

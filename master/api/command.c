@@ -7,6 +7,7 @@
 #include "jsonreq.h"
 #include "relay/job.h"
 #include "relay/registry.h"
+#include "xalloc.h"
 
 json_object *api_parse_object(struct http_req *r, const char *prefix)
 {
@@ -109,14 +110,9 @@ void api_command_run(struct http_req *r)
         return;
     }
     strbuf_free(&err);
-    struct worker *w = job_pick_worker(r);
-    if (w == NULL) {
-        json_object_put(req);
-        return;
-    }
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object_object_add(args, "request", req);
-    job_start(r, w, "command.run", args);
+    job_start_any(r, "command.run", args);
 }
 
 /* Forwards op for a command id to its owner; answers itself when the id is unknown. */

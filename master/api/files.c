@@ -16,18 +16,9 @@
 #include "http/reply.h"
 #include "jsonreq.h"
 #include "relay/job.h"
+#include "xalloc.h"
 
 #define BODY_ERROR "error parsing request, MAYBE invalid body format. "
-
-static void forward(struct http_req *r, const char *op, json_object *args)
-{
-    struct worker *w = job_pick_worker(r);
-    if (w == NULL) {
-        json_object_put(args);
-        return;
-    }
-    job_start(r, w, op, args);
-}
 
 static void add_value(const char *value, void *arg)
 {
@@ -181,7 +172,7 @@ void api_files_info(struct http_req *r)
     }
     json_object *args = json_object_new_object();
     json_object_object_add(args, "paths", paths);
-    forward(r, "fs.info", args);
+    job_start_any(r, "fs.info", args);
 }
 
 /* Forwards op with {key: list} (taken), or answers an empty 200 for an empty list. */
@@ -194,7 +185,7 @@ static void forward_list(struct http_req *r, const char *op, const char *key, js
     }
     json_object *args = json_object_new_object();
     json_object_object_add(args, key, list);
-    forward(r, op, args);
+    job_start_any(r, op, args);
 }
 
 /* DELETE /files?path=... and DELETE /directories?path=... */
@@ -271,7 +262,7 @@ void api_files_search(struct http_req *r)
         json_object_object_add(args, "path", json_object_new_string(path.data));
         if (http_query_get(r, "pattern", &pattern) && pattern.len > 0)
             json_object_object_add(args, "pattern", json_object_new_string(pattern.data));
-        forward(r, "fs.search", args);
+        job_start_any(r, "fs.search", args);
     }
     strbuf_free(&path);
     strbuf_free(&pattern);
@@ -325,7 +316,7 @@ void api_files_replace(struct http_req *r)
     json_object *args = json_object_new_object();
     json_object_object_add(args, "items", items);
     json_object_object_add(args, "verbose", json_object_new_boolean(is_verbose));
-    forward(r, "fs.replace", args);
+    job_start_any(r, "fs.replace", args);
 }
 
 static void copy_header(struct http_req *r, const char *name, const char *key, json_object *args)
@@ -345,7 +336,7 @@ void api_files_download(struct http_req *r)
         copy_header(r, "Range", "range", args);
         copy_header(r, "If-Modified-Since", "if_modified_since", args);
         copy_header(r, "If-Unmodified-Since", "if_unmodified_since", args);
-        forward(r, "fs.download", args);
+        job_start_any(r, "fs.download", args);
     }
     strbuf_free(&path);
 }
@@ -387,7 +378,7 @@ void api_directories_list(struct http_req *r)
     json_object *args = json_object_new_object();
     json_object_object_add(args, "path", json_object_new_string(path.data));
     json_object_object_add(args, "depth", json_object_new_int64(depth));
-    forward(r, "fs.list", args);
+    job_start_any(r, "fs.list", args);
     strbuf_free(&path);
     strbuf_free(&raw);
 }

@@ -14,6 +14,7 @@
 #include "http/reply.h"
 #include "http/server.h"
 #include "ipc.h"
+#include "list.h"
 #include "log.h"
 #include "pool/supervisor.h"
 #include "relay/job.h"
@@ -43,29 +44,14 @@ struct bodyrelay {
     int64_t received;
     int lowat;                /* the client socket's SO_RCVLOWAT */
     struct evbuffer *pending; /* less than a full frame not sent yet */
-    bool waiting;
-    struct bodyrelay *prev, *next; /* relays waiting for a channel to drain */
+    struct list waiting;      /* in waiters while waiting for w's channel to drain */
     /* Set when no job could start or the job failed: answered once the body is in. */
     int fail_status;
     const char *fail_code; /* one of reply.h's ERR_ literals */
     char *fail_msg;
 };
 
-static struct bodyrelay *waiting;
-
-static void unlink_waiting(struct bodyrelay *rel)
-{
-    if (!rel->waiting)
-        return;
-    if (rel->prev != NULL)
-        rel->prev->next = rel->next;
-    else
-        waiting = rel->next;
-    if (rel->next != NULL)
-        rel->next->prev = rel->prev;
-    rel->prev = rel->next = NULL;
-    rel->waiting = false;
-}
+static struct list waiters = LIST_HEAD_INIT(waiters);
 
 /* SO_RCVLOWAT of the client socket (1 restores the default). */
 static void set_lowat(struct bodyrelay *rel, int want)
@@ -101,7 +87,7 @@ static void give_back(struct bodyrelay *rel)
         return;
     rel->reading = false;
     event_del(rel->rd);
-    unlink_waiting(rel);
+    list_del(&rel->waiting);
     set_lowat(rel, 1);
     if (glue_reads_give_back(rel->r->ev) != 0)
         log_error("%s %s: cannot resume reading the connection", http_method_name(rel->r),
@@ -109,15 +95,14 @@ static void give_back(struct bodyrelay *rel)
 }
 
 /* A worker channel's queue fell to the low watermark: resume the uploads it held up. */
-static void on_drain(struct ipc_chan *ch EXECD_UNUSED, void *arg)
+static void on_drain(struct worker *w)
 {
-    struct worker *w = arg;
-    struct bodyrelay *next;
-    for (struct bodyrelay *rel = waiting; rel != NULL; rel = next) {
-        next = rel->next;
+    list_each_safe(&waiters, it, nx)
+    {
+        struct bodyrelay *rel = list_entry(it, struct bodyrelay, waiting);
         if (rel->w != w)
             continue;
-        unlink_waiting(rel);
+        list_del(&rel->waiting);
         if (rel->reading)
             add_read_event(rel);
     }
@@ -160,17 +145,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (r->job == NULL)
         return; /* the job failed: the rest of the body is read and dropped */
     struct worker *w = r->job->w;
-    if (w->ch != NULL && ipc_queued(w->ch) > BODYRELAY_HIGH) {
+    if (worker_queued(w) > BODYRELAY_HIGH) {
         /* The worker is behind: stop reading; the client's TCP window fills up. */
         event_del(rel->rd);
         rel->w = w;
-        rel->waiting = true;
-        rel->prev = NULL;
-        rel->next = waiting;
-        if (waiting != NULL)
-            waiting->prev = rel;
-        waiting = rel;
-        ipc_set_drain_cb(w->ch, on_drain, BODYRELAY_LOW);
+        list_add_tail(&waiters, &rel->waiting);
+        worker_on_drain(w, on_drain, BODYRELAY_LOW);
     }
 }
 
@@ -189,9 +169,7 @@ static void set_fail(struct bodyrelay *rel, int status, const char *code, const 
         return; /* the first failure is the one answered */
     rel->fail_status = status;
     rel->fail_code = code;
-    rel->fail_msg = strdup(msg);
-    if (rel->fail_msg == NULL)
-        abort(); /* out of memory */
+    rel->fail_msg = xstrdup(msg);
 }
 
 bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, const char *msg)
@@ -203,7 +181,7 @@ bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, con
     set_fail(rel, status, code, msg);
     if (rel->reading) {
         /* No channel to wait for any more: read on (bodyrelay_feed drops it all). */
-        unlink_waiting(rel);
+        list_del(&rel->waiting);
         add_read_event(rel);
     }
     return true;
@@ -211,15 +189,14 @@ bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, con
 
 void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
 {
-    struct bodyrelay *rel = calloc(1, sizeof(*rel));
-    if (rel == NULL)
-        abort();
+    struct bodyrelay *rel = xcalloc(1, sizeof(*rel));
     rel->r = r;
     rel->lowat = 1;
     rel->expected = expected_length(r);
     rel->pending = evbuffer_new();
     if (rel->pending == NULL)
-        abort();
+        xalloc_die("a request body buffer");
+    list_init(&rel->waiting);
     r->relay = rel;
 
     struct worker *w = supervisor_pick();
@@ -256,7 +233,7 @@ static int send_pending(struct bodyrelay *rel, size_t min_frame)
     while ((left = evbuffer_get_length(rel->pending)) >= min_frame && left > 0) {
         size_t n = left < FRAME_DATA ? left : FRAME_DATA;
         const char *p = (const char *)evbuffer_pullup(rel->pending, (ev_ssize_t)n);
-        if (ipc_send(j->w->ch, IPC_DATA, j->id, p, n) < 0) {
+        if (worker_send_data(j->w, j->id, p, n) < 0) {
             log_error("%s %s: cannot relay the body to worker %d", http_method_name(rel->r),
                       http_path(rel->r), slot);
             evbuffer_drain(rel->pending, left);
@@ -276,7 +253,7 @@ evhtp_res bodyrelay_feed(struct http_req *r, struct evbuffer *buf)
     if (rel != NULL)
         rel->received += (int64_t)len;
     /* Not authorized, no job, or already answered: the rest is discarded. */
-    if (rel == NULL || r->replied || j == NULL || j->w->ch == NULL) {
+    if (rel == NULL || r->replied || j == NULL || !worker_connected(j->w)) {
         evbuffer_drain(buf, len);
         return EVHTP_RES_OK;
     }
@@ -298,12 +275,12 @@ void bodyrelay_end(struct http_req *r)
     }
     if (rel->fail_status != 0) {
         reply_error(r, rel->fail_status, rel->fail_code, "%s", rel->fail_msg);
-    } else if (r->job == NULL || r->job->w->ch == NULL) {
+    } else if (r->job == NULL || !worker_connected(r->job->w)) {
         reply_error(r, 500, ERR_RUNTIME_ERROR, "the worker handling this request went away");
     } else {
         struct job *j = r->job;
         /* The rest, then an empty data frame: the end of the body. */
-        if (send_pending(rel, 1) == 0 && ipc_send(j->w->ch, IPC_DATA, j->id, nothing, 0) < 0)
+        if (send_pending(rel, 1) == 0 && worker_send_data(j->w, j->id, nothing, 0) < 0)
             log_error("%s %s: cannot end the body relay", http_method_name(r), http_path(r));
         if (r->job != NULL)
             http_pause(r);
@@ -320,7 +297,7 @@ void bodyrelay_free(struct http_req *r)
         *rel->alive = false;
     if (rel->rd != NULL)
         event_free(rel->rd);
-    unlink_waiting(rel);
+    list_del(&rel->waiting);
     evbuffer_free(rel->pending);
     free(rel->fail_msg);
     free(rel);

@@ -10,52 +10,23 @@
 #include "log.h"
 #include "pool/supervisor.h"
 #include "relay/registry.h"
-
-#define JOB_BUCKETS 4096
+#include "strmap.h"
+#include "xalloc.h"
 
 static uint32_t next_id = 1;
-static size_t n_jobs;
+static struct strmap jobs; /* "id" -> struct job: a frame from a worker finds its job */
+static struct list all = LIST_HEAD_INIT(all);
 
-/* Jobs are chained per worker (next_in_worker) and hashed by id here, so a
- * frame from a worker finds its job in O(1). */
-struct job_node {
-    struct job *job;
-    struct job_node *next;
-};
-
-static struct job_node *table[JOB_BUCKETS];
+static const char *key_of(uint32_t id, char key[static 11])
+{
+    snprintf(key, 11, "%u", id);
+    return key;
+}
 
 static struct job *lookup(uint32_t id)
 {
-    for (struct job_node *n = table[id % JOB_BUCKETS]; n != NULL; n = n->next) {
-        if (n->job->id == id)
-            return n->job;
-    }
-    return NULL;
-}
-
-static void table_insert(struct job *j)
-{
-    struct job_node *n = malloc(sizeof(*n));
-    if (n == NULL)
-        abort();
-    n->job = j;
-    n->next = table[j->id % JOB_BUCKETS];
-    table[j->id % JOB_BUCKETS] = n;
-    n_jobs++;
-}
-
-static void table_remove(struct job *j)
-{
-    for (struct job_node **pp = &table[j->id % JOB_BUCKETS]; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->job == j) {
-            struct job_node *dead = *pp;
-            *pp = dead->next;
-            free(dead);
-            n_jobs--;
-            return;
-        }
-    }
+    char key[11];
+    return strmap_get(&jobs, key_of(id, key));
 }
 
 static uint32_t new_id(void)
@@ -69,7 +40,7 @@ static uint32_t new_id(void)
 
 size_t job_count(void)
 {
-    return n_jobs;
+    return jobs.len;
 }
 
 static void job_end(struct job *j)
@@ -78,54 +49,44 @@ static void job_end(struct job *j)
     stream_detach(j);
     if (j->req != NULL)
         j->req->job = NULL;
-    worker_job_unlink(j->w, j);
-    table_remove(j);
+    worker_job_unlink(j->w, &j->in_worker);
+    char key[11];
+    strmap_del(&jobs, key_of(j->id, key));
+    list_del(&j->in_all);
     free(j);
 }
 
-struct worker *job_pick_worker(struct http_req *r)
-{
-    struct worker *w = supervisor_pick();
-    if (w == NULL)
-        reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
-    return w;
-}
-
 /*
- * Sends op for j (zeroed), then registers it for r: a failed send runs the
- * channel's close callback, which ends every job registered on w, so j is
- * registered only once the worker has it. On failure j is freed. Returns 0
- * or -1.
+ * Sends op as a new job for r to w, then registers it: a failed send runs the channel's
+ * close callback, which ends every job registered on w, so the job is registered only once
+ * the worker has it. Returns the job, or NULL (nothing sent). args is consumed.
  */
-static int job_send_start(struct job *j, struct http_req *r, struct worker *w, const char *op,
-                          json_object *args)
+static struct job *send_start(struct http_req *r, struct worker *w, const char *op,
+                              json_object *args)
 {
-    j->id = new_id();
-    json_object *msg = args != NULL ? args : json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string(op));
-    int rc = worker_send_json(w, j->id, msg);
+    uint32_t id = new_id();
+    json_object *msg = args != NULL ? args : xjson_object();
+    json_object_object_add(msg, "op", xjson_string(op));
+    int rc = worker_send_json(w, id, msg);
     json_object_put(msg);
-    if (rc < 0) {
-        free(j);
-        return -1;
-    }
+    if (rc < 0)
+        return NULL;
+    struct job *j = xcalloc(1, sizeof(*j));
+    j->id = id;
     j->w = w;
     j->req = r;
     r->job = j;
-    table_insert(j);
-    worker_job_link(w, j);
-    return 0;
+    char key[11];
+    strmap_put(&jobs, key_of(id, key), j);
+    list_add_tail(&all, &j->in_all);
+    worker_job_link(w, &j->in_worker);
+    return j;
 }
 
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
 {
-    struct job *j = calloc(1, sizeof(*j));
+    struct job *j = send_start(r, w, op, args);
     if (j == NULL) {
-        json_object_put(args);
-        reply_error(r, 500, ERR_RUNTIME_ERROR, "out of memory");
-        return NULL;
-    }
-    if (job_send_start(j, r, w, op, args) < 0) {
         reply_error(r, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
         return NULL;
     }
@@ -133,15 +94,20 @@ struct job *job_start(struct http_req *r, struct worker *w, const char *op, json
     return j;
 }
 
-struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args)
+struct job *job_start_any(struct http_req *r, const char *op, json_object *args)
 {
-    struct job *j = calloc(1, sizeof(*j));
-    if (j == NULL) {
+    struct worker *w = supervisor_pick();
+    if (w == NULL) {
         json_object_put(args);
-        log_error("job for %s %s: out of memory", http_method_name(r), http_path(r));
+        reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
         return NULL;
     }
-    return job_send_start(j, r, w, op, args) == 0 ? j : NULL;
+    return job_start(r, w, op, args);
+}
+
+struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args)
+{
+    return send_start(r, w, op, args);
 }
 
 void job_then(struct job *j, job_then_fn fn, json_object *arg)
@@ -156,8 +122,8 @@ void job_send_op(struct job *j, const char *op)
     if (j->w == NULL)
         return;
     uint32_t id = j->id; /* a failed send ends j (the channel's close callback) */
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string(op));
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string(op));
     if (worker_send_json(j->w, id, msg) < 0)
         log_warn("job %u: cannot send %s to worker", id, op);
     json_object_put(msg);
@@ -304,7 +270,7 @@ void job_on_message(struct worker *w, const struct ipc_msg *msg)
 void job_worker_lost(struct worker *w, const char *why)
 {
     struct job *j;
-    while ((j = worker_first_job(w)) != NULL) {
+    while ((j = list_first(&w->jobs, struct job, in_worker)) != NULL) {
         stream_fail(j, 500, ERR_RUNTIME_ERROR, why);
         job_end(j);
     }
@@ -328,8 +294,8 @@ void job_client_gone(struct job *j)
 
 void job_free_all(void)
 {
-    for (size_t b = 0; b < JOB_BUCKETS; b++) {
-        while (table[b] != NULL)
-            job_end(table[b]->job);
-    }
+    struct job *j;
+    while ((j = list_first(&all, struct job, in_all)) != NULL)
+        job_end(j);
+    strmap_free(&jobs, NULL);
 }

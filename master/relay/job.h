@@ -15,6 +15,7 @@
 
 #include "http/stream.h"
 #include "ipc.h"
+#include "list.h"
 
 struct http_req;
 struct worker;
@@ -31,9 +32,9 @@ struct job {
     struct worker *w;
     struct http_req *req; /* NULL once the client is gone */
     struct stream stream;
-    struct job *next_in_worker; /* list of the worker's jobs */
-    struct job *prev_in_worker;
-    job_then_fn then; /* see job_then */
+    struct list in_worker; /* in w->jobs */
+    struct list in_all;    /* every job, for job_free_all */
+    job_then_fn then;      /* see job_then */
     json_object *then_arg;
 };
 
@@ -43,6 +44,8 @@ struct job {
  * or NULL after answering r with an error itself.
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
+/* job_start on the least loaded worker; answers 503 when none is ready. */
+struct job *job_start_any(struct http_req *r, const char *op, json_object *args);
 /*
  * job_start for a request whose body is still arriving (bodyrelay.c): r is
  * neither paused nor answered. Returns NULL (logged) when nothing was sent.
@@ -54,8 +57,6 @@ struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_
  * outcome is answered as usual. arg is consumed.
  */
 void job_then(struct job *j, job_then_fn fn, json_object *arg);
-/* Picks the least loaded worker for r; answers 503 and returns NULL if none. */
-struct worker *job_pick_worker(struct http_req *r);
 
 /* A frame with a non-zero job id arrived from w. */
 void job_on_message(struct worker *w, const struct ipc_msg *msg);
