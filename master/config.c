@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "xalloc.h"
 
 enum kind {
     K_STRING,
@@ -185,7 +186,7 @@ int config_parse_size(const char *s, uint64_t *out)
 
 int config_parse_pool(const char *s, json_object *out, struct strbuf *err)
 {
-    json_object *seen = json_object_new_object();
+    json_object *seen = xjson_object();
     int rc = 0;
     for (const char *p = s; rc == 0 && *p != '\0';) {
         const char *comma = strchr(p, ',');
@@ -229,7 +230,7 @@ int config_parse_pool(const char *s, json_object *out, struct strbuf *err)
             strbuf_printf(err, "%s is listed twice", name);
             rc = -1;
         } else {
-            json_object_object_add(seen, name, json_object_new_int((int)count));
+            json_object_object_add(seen, name, xjson_int64(count));
         }
     }
     if (rc == 0 && out != NULL) {
@@ -249,9 +250,7 @@ static int apply_value(struct config *cfg, const struct setting *s, const char *
     void *f = field(cfg, s);
     switch (s->kind) {
     case K_STRING: {
-        char *dup = strdup(text);
-        if (dup == NULL)
-            abort();
+        char *dup = xstrdup(text);
         free(*(char **)f);
         *(char **)f = dup;
         return 0;
@@ -458,14 +457,12 @@ static void note_ignored(struct config *cfg)
 enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,
                            struct strbuf *err)
 {
-    struct flag_value *vals = calloc((size_t)argc + 1, sizeof(*vals));
+    struct flag_value *vals = xcalloc((size_t)argc + 1, sizeof(*vals));
     size_t n_vals;
     const char *config_path = NULL;
 
     memset(cfg, 0, sizeof(*cfg));
     strbuf_init(&cfg->warnings);
-    if (vals == NULL)
-        abort();
     enum config_rc rc = parse_argv(argc, argv, vals, &n_vals, &config_path, err);
 
     for (size_t i = 0; rc == CONFIG_OK && i < ARRAY_SIZE(settings); i++) {
@@ -473,7 +470,7 @@ enum config_rc config_load(struct config *cfg, int argc, char **argv, char **env
             rc = CONFIG_ERROR;
     }
     if (rc == CONFIG_OK && config_path != NULL) {
-        cfg->config_file = strdup(config_path);
+        cfg->config_file = xstrdup(config_path);
         if (load_file(cfg, config_path, err) < 0)
             rc = CONFIG_ERROR;
     }

@@ -43,10 +43,4 @@ void api_interrupt(struct http_req *r);
  */
 int api_command_validate(json_object *req, struct strbuf *err);
 
-/*
- * Parses the request body as a JSON object; on failure answers 400 with
- * prefix + the parse error and returns NULL.
- */
-json_object *api_parse_object(struct http_req *r, const char *prefix);
-
 #endif
