@@ -1,4 +1,4 @@
-/* Route handlers, one file per API area (api_<area>.c); routes.c maps paths to them. */
+/* Route handlers, one file per route family (api/<family>.c); http/routes.c maps paths to them. */
 #ifndef EXECD_API_H
 #define EXECD_API_H
 
@@ -7,10 +7,10 @@
 #include "http/request.h"
 #include "strbuf.h"
 
-/* api_health.c */
+/* api/health.c */
 void api_ping(struct http_req *r);
 
-/* api_code.c */
+/* api/code.c */
 void api_code_run(struct http_req *r);
 void api_code_context_create(struct http_req *r);
 void api_code_contexts_list(struct http_req *r);
@@ -18,7 +18,7 @@ void api_code_contexts_delete(struct http_req *r);
 void api_code_context_get(struct http_req *r);
 void api_code_context_delete(struct http_req *r);
 
-/* api_files.c: /files/... and /directories... (api_files_upload streams its body) */
+/* api/files.c: /files/... and /directories... (api_files_upload streams its body) */
 void api_files_info(struct http_req *r);
 void api_files_delete(struct http_req *r);
 void api_files_permissions(struct http_req *r);
@@ -31,7 +31,7 @@ void api_directories_list(struct http_req *r);
 void api_directories_create(struct http_req *r);
 void api_directories_delete(struct http_req *r);
 
-/* api_command.c */
+/* api/command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);
 void api_command_logs(struct http_req *r);

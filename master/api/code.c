@@ -3,7 +3,7 @@
  * /code/contexts[/{id}]. The master validates, answers what the registry
  * knows (listing and getting contexts) and routes the rest: shell-mode runs
  * like POST /command, everything about a context to the worker that owns its
- * kernel (coderoute.c picks the worker for new and default contexts).
+ * kernel (relay/coderoute.c picks the worker for new and default contexts).
  */
 #include <stdlib.h>
 #include <string.h>

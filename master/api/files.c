@@ -2,8 +2,8 @@
  * The file and directory API (/files/..., /directories...): the master checks
  * what is cheap (required query parameters, the JSON shape of bodies) and
  * hands everything else to a worker as an "fs.*" job; path expansion and all
- * filesystem work happen there (worker/fs.c). Uploads stream their body to
- * the worker (bodyrelay.c); downloads come back as a descriptor the master
+ * filesystem work happen there. Uploads stream their body to the worker
+ * (http/bodyrelay.c); downloads come back as a descriptor the master
  * sends with sendfile.
  */
 #include <ctype.h>
@@ -220,6 +220,39 @@ void api_files_search(struct http_req *r)
     strbuf_free(&pattern);
 }
 
+/* A {path: {"old","new"}} body as an array of items in request order, or NULL (answered). */
+static json_object *replace_items(struct http_req *r, json_object *body)
+{
+    json_object *items = xjson_array();
+    json_object_object_foreach(body, path, spec)
+    {
+        const char *old = "", *repl = "";
+        if (spec == NULL || !json_object_is_type(spec, json_type_object) ||
+            jsonreq_string(spec, "old", &old) == JSONREQ_BADTYPE ||
+            jsonreq_string(spec, "new", &repl) == JSONREQ_BADTYPE) {
+            reply_error(r, 400, ERR_INVALID_REQUEST_BODY,
+                        API_BODY_ERROR "'%s': expected {\"old\": string, \"new\": string}", path);
+            json_object_put(items);
+            return NULL;
+        }
+        json_object *item = xjson_object();
+        json_object_object_add(item, "path", xjson_string(path));
+        json_object_object_add(item, "old", xjson_string(old));
+        json_object_object_add(item, "new", xjson_string(repl));
+        json_object_array_add(items, item);
+    }
+    return items;
+}
+
+/* Nothing to replace: the verbose form answers an empty report. */
+static void reply_nothing_replaced(struct http_req *r, bool verbose)
+{
+    if (verbose)
+        reply_json_text(r, 200, "{}", 2);
+    else
+        reply_empty(r, 200);
+}
+
 /* POST /files/replace[?verbose=true]: {path: {"old","new"}}. */
 void api_files_replace(struct http_req *r)
 {
@@ -231,38 +264,17 @@ void api_files_replace(struct http_req *r)
     bool is_null;
     json_object *body = api_parse_body(r, json_type_object, &is_null);
     if (body == NULL) {
-        if (is_null && is_verbose)
-            reply_json_text(r, 200, "{}", 2);
-        else if (is_null)
-            reply_empty(r, 200);
+        if (is_null)
+            reply_nothing_replaced(r, is_verbose);
         return;
     }
-    json_object *items = xjson_array();
-    json_object_object_foreach(body, path, spec)
-    {
-        const char *old = "", *repl = "";
-        if (spec == NULL || !json_object_is_type(spec, json_type_object) ||
-            jsonreq_string(spec, "old", &old) == JSONREQ_BADTYPE ||
-            jsonreq_string(spec, "new", &repl) == JSONREQ_BADTYPE) {
-            reply_error(r, 400, ERR_INVALID_REQUEST_BODY,
-                        API_BODY_ERROR "'%s': expected {\"old\": string, \"new\": string}", path);
-            json_object_put(items);
-            json_object_put(body);
-            return;
-        }
-        json_object *item = xjson_object();
-        json_object_object_add(item, "path", xjson_string(path));
-        json_object_object_add(item, "old", xjson_string(old));
-        json_object_object_add(item, "new", xjson_string(repl));
-        json_object_array_add(items, item);
-    }
+    json_object *items = replace_items(r, body);
     json_object_put(body);
+    if (items == NULL)
+        return;
     if (json_object_array_length(items) == 0) {
         json_object_put(items);
-        if (is_verbose)
-            reply_json_text(r, 200, "{}", 2);
-        else
-            reply_empty(r, 200);
+        reply_nothing_replaced(r, is_verbose);
         return;
     }
     json_object *args = xjson_object();

@@ -108,6 +108,30 @@ static void on_drain(struct worker *w)
     }
 }
 
+/*
+ * After a chunk was parsed: reading goes back to libevhtp (body done or answered, nothing
+ * to relay it to), or goes on, unless the worker is behind: then it waits for its channel
+ * to drain while the client's TCP window fills up.
+ */
+static void after_chunk(struct bodyrelay *rel)
+{
+    struct http_req *r = rel->r;
+    if (r->body_done || r->replied || (r->job == NULL && rel->fail_status == 0)) {
+        give_back(rel);
+        return;
+    }
+    tune_lowat(rel);
+    if (r->job == NULL)
+        return; /* the job failed: the rest of the body is read and dropped */
+    struct worker *w = r->job->w;
+    if (worker_queued(w) > BODYRELAY_HIGH) {
+        event_del(rel->rd);
+        rel->w = w;
+        list_add_tail(&waiters, &rel->waiting);
+        worker_on_drain(w, on_drain, BODYRELAY_LOW);
+    }
+}
+
 /* Reads a chunk of the client socket and lets libevhtp parse it. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -136,22 +160,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (!alive)
         return;
     rel->alive = NULL;
-
-    if (r->body_done || r->replied || (r->job == NULL && rel->fail_status == 0)) {
-        give_back(rel);
-        return;
-    }
-    tune_lowat(rel);
-    if (r->job == NULL)
-        return; /* the job failed: the rest of the body is read and dropped */
-    struct worker *w = r->job->w;
-    if (worker_queued(w) > BODYRELAY_HIGH) {
-        /* The worker is behind: stop reading; the client's TCP window fills up. */
-        event_del(rel->rd);
-        rel->w = w;
-        list_add_tail(&waiters, &rel->waiting);
-        worker_on_drain(w, on_drain, BODYRELAY_LOW);
-    }
+    after_chunk(rel);
 }
 
 static int64_t expected_length(const struct http_req *r)

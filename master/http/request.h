@@ -1,7 +1,8 @@
 /*
  * One HTTP request as the handlers see it. Every request gets a struct http_req that lives
  * until libevhtp frees the request (lifecycle.c); the router fills in the route and path
- * parameters, handlers answer directly (reply.c) or hand the request to a worker (job.c).
+ * parameters, handlers answer directly (http/reply.c) or hand the request to a worker
+ * (relay/job.c).
  */
 #ifndef EXECD_HTTP_REQUEST_H
 #define EXECD_HTTP_REQUEST_H

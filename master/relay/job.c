@@ -140,6 +140,55 @@ static void add_headers(struct http_req *r, json_object *headers)
     }
 }
 
+static void close_fd(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Too late for a status line: a failure becomes an error event, anything else ends the stream. */
+static void end_started_stream(struct job *j, int status, json_object *body)
+{
+    const char *code = ERR_RUNTIME_ERROR, *message = "request failed";
+    jsonreq_string(body, "code", &code);
+    jsonreq_string(body, "message", &message);
+    if (status >= 400)
+        stream_fail(j, status, code, message);
+    else
+        stream_finish(j);
+}
+
+/* A reply carrying a file range: sent with sendfile. Returns false when it carries none. */
+static bool answer_file(struct job *j, int status, json_object *msg, int fd)
+{
+    const char *ctype = "text/plain; charset=utf-8";
+    int64_t off = 0, len = 0;
+    if (fd < 0 || jsonreq_int64(msg, "file_offset", &off) != JSONREQ_OK ||
+        jsonreq_int64(msg, "file_length", &len) != JSONREQ_OK)
+        return false;
+    jsonreq_string(msg, "content_type", &ctype);
+    if (reply_file(j->req, status, ctype, fd, off, len) < 0) {
+        j->stream.finished = false;
+        stream_fail(j, 500, ERR_RUNTIME_ERROR, "cannot send the file");
+    }
+    return true;
+}
+
+/* A reply with a JSON value, a text, or nothing as the body. */
+static void answer_body(struct http_req *r, int status, json_object *msg)
+{
+    const char *text = NULL, *ctype = "text/plain; charset=utf-8";
+    json_object *body = NULL;
+    if (json_object_object_get_ex(msg, "json", &body) && body != NULL) {
+        reply_json(r, status, body);
+    } else if (jsonreq_string(msg, "text", &text) == JSONREQ_OK) {
+        jsonreq_string(msg, "content_type", &ctype);
+        reply_body(r, status, ctype, text, strlen(text));
+    } else {
+        reply_empty(r, status);
+    }
+}
+
 /*
  * A complete answer from the worker:
  *   {"op":"reply","status":N,"headers":{...},"json":<value>}
@@ -149,54 +198,52 @@ static void add_headers(struct http_req *r, json_object *headers)
  */
 static void apply_reply(struct job *j, json_object *msg, int fd)
 {
-    struct http_req *r = j->req;
     int64_t status = 500;
     jsonreq_int64(msg, "status", &status);
-    json_object *body = NULL;
-    json_object_object_get_ex(msg, "json", &body);
-
-    if (r == NULL || j->stream.finished) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    if (j->stream.started) {
-        /* Too late for a status line: the failure becomes an error event. */
-        const char *code = ERR_RUNTIME_ERROR, *message = "request failed";
-        jsonreq_string(body, "code", &code);
-        jsonreq_string(body, "message", &message);
-        if (fd >= 0)
-            close(fd);
-        if (status >= 400)
-            stream_fail(j, (int)status, code, message);
-        else
-            stream_finish(j);
-        return;
-    }
-    j->stream.finished = true;
-    add_headers(r, json_object_object_get(msg, "headers"));
-
-    const char *text = NULL, *ctype = "text/plain; charset=utf-8";
-    int64_t off = 0, len = 0;
-    if (fd >= 0 && jsonreq_int64(msg, "file_offset", &off) == JSONREQ_OK &&
-        jsonreq_int64(msg, "file_length", &len) == JSONREQ_OK) {
-        jsonreq_string(msg, "content_type", &ctype);
-        if (reply_file(r, (int)status, ctype, fd, off, len) < 0) {
-            j->stream.finished = false;
-            stream_fail(j, 500, ERR_RUNTIME_ERROR, "cannot send the file");
-        }
-        return;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (body != NULL) {
-        reply_json(r, (int)status, body);
-    } else if (jsonreq_string(msg, "text", &text) == JSONREQ_OK) {
-        jsonreq_string(msg, "content_type", &ctype);
-        reply_body(r, (int)status, ctype, text, strlen(text));
+    if (j->req == NULL || j->stream.finished) {
+        close_fd(fd);
+    } else if (j->stream.started) {
+        close_fd(fd);
+        end_started_stream(j, (int)status, json_object_object_get(msg, "json"));
     } else {
-        reply_empty(r, (int)status);
+        j->stream.finished = true;
+        add_headers(j->req, json_object_object_get(msg, "headers"));
+        if (!answer_file(j, (int)status, msg, fd)) {
+            close_fd(fd);
+            answer_body(j->req, (int)status, msg);
+        }
     }
+}
+
+/* reply: the answer, or the next step of a request answered by several workers in turn. */
+static void on_reply(struct job *j, json_object *msg, int fd)
+{
+    int64_t status = 500;
+    jsonreq_int64(msg, "status", &status);
+    if (j->then == NULL || j->req == NULL || j->stream.started || status >= 400) {
+        apply_reply(j, msg, fd);
+        job_end(j);
+        return;
+    }
+    struct http_req *r = j->req;
+    job_then_fn then = j->then;
+    json_object *arg = json_object_get(j->then_arg);
+    close_fd(fd);
+    job_end(j); /* r stays paused for the next step */
+    then(r, arg);
+    json_object_put(arg);
+}
+
+/* register {kind, id} on a job: id lives in this worker and names the job in the access log. */
+static void on_register(struct job *j, json_object *msg)
+{
+    const char *id = NULL, *kind = NULL;
+    if (jsonreq_string(msg, "id", &id) != JSONREQ_OK ||
+        jsonreq_string(msg, "kind", &kind) != JSONREQ_OK)
+        return;
+    registry_put(id, kind, j->w);
+    if (j->req != NULL)
+        snprintf(j->req->exec_id, sizeof(j->req->exec_id), "%s", id);
 }
 
 static void on_control(struct job *j, const struct ipc_msg *msg)
@@ -207,35 +254,14 @@ static void on_control(struct job *j, const struct ipc_msg *msg)
 
     if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK) {
         log_error("job %u: malformed message from worker: %s", j->id, err.data ? err.data : "");
-        if (msg->fd >= 0)
-            close(msg->fd);
+        close_fd(msg->fd);
     } else if (strcmp(op, "reply") == 0) {
-        int64_t status = 500;
-        jsonreq_int64(obj, "status", &status);
-        if (j->then != NULL && j->req != NULL && !j->stream.started && status < 400) {
-            struct http_req *r = j->req;
-            job_then_fn then = j->then;
-            json_object *arg = json_object_get(j->then_arg);
-            if (msg->fd >= 0)
-                close(msg->fd);
-            job_end(j); /* r stays paused for the next step */
-            then(r, arg);
-            json_object_put(arg);
-        } else {
-            apply_reply(j, obj, msg->fd);
-            job_end(j);
-        }
+        on_reply(j, obj, msg->fd);
     } else if (strcmp(op, "end") == 0) {
         stream_finish(j);
         job_end(j);
     } else if (strcmp(op, "register") == 0) {
-        const char *id = NULL, *kind = NULL;
-        if (jsonreq_string(obj, "id", &id) == JSONREQ_OK &&
-            jsonreq_string(obj, "kind", &kind) == JSONREQ_OK) {
-            registry_put(id, kind, j->w);
-            if (j->req != NULL)
-                snprintf(j->req->exec_id, sizeof(j->req->exec_id), "%s", id);
-        }
+        on_register(j, obj);
     } else {
         log_warn("job %u: unknown op '%s' from worker", j->id, op);
     }
@@ -248,8 +274,7 @@ void job_on_message(struct worker *w, const struct ipc_msg *msg)
     struct job *j = lookup(msg->job);
     if (j == NULL || j->w != w) {
         /* The job already ended (e.g. cancelled and answered); drop late frames. */
-        if (msg->fd >= 0)
-            close(msg->fd);
+        close_fd(msg->fd);
         return;
     }
     switch (msg->type) {
@@ -261,8 +286,7 @@ void job_on_message(struct worker *w, const struct ipc_msg *msg)
         break;
     case IPC_DATA:
         log_warn("job %u: unexpected data frame from worker", j->id);
-        if (msg->fd >= 0)
-            close(msg->fd);
+        close_fd(msg->fd);
         break;
     }
 }

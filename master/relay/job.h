@@ -2,7 +2,7 @@
  * A job is one HTTP request being answered by a worker. The master keeps a
  * table of jobs by id (the id travels in every IPC frame of the job); frames
  * from the worker are routed here and become either a single reply or a
- * stream (stream.c). A job ends when the worker says so or dies; the HTTP
+ * stream (http/stream.c). A job ends when the worker says so or dies; the HTTP
  * request may go away earlier (client gone), in which case the worker is told
  * to cancel and later output is dropped.
  */
@@ -47,7 +47,7 @@ struct job *job_start(struct http_req *r, struct worker *w, const char *op, json
 /* job_start on the least loaded worker; answers 503 when none is ready. */
 struct job *job_start_any(struct http_req *r, const char *op, json_object *args);
 /*
- * job_start for a request whose body is still arriving (bodyrelay.c): r is
+ * job_start for a request whose body is still arriving (http/bodyrelay.c): r is
  * neither paused nor answered. Returns NULL (logged) when nothing was sent.
  */
 struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args);
