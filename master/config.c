@@ -1,6 +1,5 @@
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdbool.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "xalloc.h"
 
 enum kind {
     K_STRING,
@@ -95,151 +95,49 @@ static void *field(struct config *cfg, const struct setting *s)
     return (char *)cfg + s->offset;
 }
 
-int config_parse_duration_ms(const char *s, int64_t *out_ms)
-{
-    static const struct {
-        const char *name;
-        double ns;
-    } units[] = {{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
-                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-    const char *p = s;
-    double sign = 1, total_ns = 0;
-
-    if (*p == '-' || *p == '+')
-        sign = *p++ == '-' ? -1 : 1;
-    if (strcmp(p, "0") == 0) {
-        *out_ms = 0;
-        return 0;
-    }
-    if (*p == '\0')
-        return -1;
-    while (*p != '\0') {
-        if (!isdigit((unsigned char)*p) && *p != '.')
-            return -1;
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno != 0)
-            return -1;
-        p = end;
-        size_t best = 0;
-        double mult = 0;
-        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-            size_t n = strlen(units[i].name);
-            if (strncmp(p, units[i].name, n) == 0 && n > best) {
-                best = n;
-                mult = units[i].ns;
-            }
-        }
-        if (best == 0)
-            return -1; /* Go requires a unit on every number */
-        p += best;
-        total_ns += v * mult;
-    }
-    if (total_ns > 9.2e18)
-        return -1;
-    *out_ms = (int64_t)(sign * total_ns / 1e6);
-    return 0;
-}
-
-int config_parse_size(const char *s, uint64_t *out)
+static int set_int(const struct setting *s, const char *text, int *f, const char **why)
 {
     char *end;
-    if (!isdigit((unsigned char)s[0]))
-        return -1;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return -1;
-    uint64_t mult = 1;
-    switch (toupper((unsigned char)*end)) {
-    case '\0':
-        break;
-    case 'K':
-        mult = 1ull << 10;
-        break;
-    case 'M':
-        mult = 1ull << 20;
-        break;
-    case 'G':
-        mult = 1ull << 30;
-        break;
-    case 'T':
-        mult = 1ull << 40;
-        break;
-    default:
+    long long v = strtoll(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno != 0) {
+        *why = "not an integer";
         return -1;
     }
-    if (*end != '\0') {
-        end++;
-        if (strcasecmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
-            return -1;
-    }
-    if (v > UINT64_MAX / mult)
+    if (v < s->min || v > s->max) {
+        *why = "out of range";
         return -1;
-    *out = v * mult;
+    }
+    *f = (int)v;
     return 0;
 }
 
-#define POOL_MAX_PER_LANGUAGE 64
-
-int config_parse_pool(const char *s, json_object *out, struct strbuf *err)
+static int set_duration(const struct setting *s, const char *text, int64_t *f, const char **why)
 {
-    json_object *seen = json_object_new_object();
-    int rc = 0;
-    for (const char *p = s; rc == 0 && *p != '\0';) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        const char *b = p, *e = p + len;
-        p = comma != NULL ? comma + 1 : p + len;
-        while (b < e && isspace((unsigned char)*b))
-            b++;
-        while (e > b && isspace((unsigned char)e[-1]))
-            e--;
-        if (b == e)
-            continue; /* "python:1," */
-        const char *colon = memchr(b, ':', (size_t)(e - b));
-        const char *name_end = colon != NULL ? colon : e;
-        while (name_end > b && isspace((unsigned char)name_end[-1]))
-            name_end--;
-        if (colon == NULL || name_end == b) {
-            strbuf_printf(err, "\"%.*s\" is not language:count", (int)(e - b), b);
-            rc = -1;
-            break;
-        }
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", (int)(name_end - b), b);
-        const char *num = colon + 1;
-        while (num < e && isspace((unsigned char)*num))
-            num++;
-        long count = 0;
-        bool digits = num < e;
-        for (const char *d = num; d < e; d++) {
-            if (!isdigit((unsigned char)*d) || count > POOL_MAX_PER_LANGUAGE) {
-                digits = false;
-                break;
-            }
-            count = count * 10 + (*d - '0');
-        }
-        if (!digits || count > POOL_MAX_PER_LANGUAGE) {
-            strbuf_printf(err, "the count of %s must be an integer from 0 to %d", name,
-                          POOL_MAX_PER_LANGUAGE);
-            rc = -1;
-        } else if (json_object_object_get_ex(seen, name, NULL)) {
-            strbuf_printf(err, "%s is listed twice", name);
-            rc = -1;
-        } else {
-            json_object_object_add(seen, name, json_object_new_int((int)count));
-        }
+    int64_t ms;
+    if (config_parse_duration_ms(text, &ms) < 0) {
+        *why = "not a duration (examples: 500ms, 1s, 1m30s)";
+        return -1;
     }
-    if (rc == 0 && out != NULL) {
-        json_object_object_foreach(seen, key, val)
-        {
-            json_object_object_add(out, key, json_object_get(val));
-        }
+    if (ms < 0 && s->kind == K_DURATION) {
+        *why = "must not be negative";
+        return -1;
     }
-    json_object_put(seen);
-    return rc;
+    *f = ms <= 0 && s->kind == K_POLL ? 100 : ms;
+    return 0;
+}
+
+static int set_log_format(const char *text, enum log_format *f, const char **why)
+{
+    if (strcmp(text, "text") == 0) {
+        *f = LOG_FORMAT_TEXT;
+    } else if (strcmp(text, "json") == 0) {
+        *f = LOG_FORMAT_JSON;
+    } else {
+        *why = "must be text or json";
+        return -1;
+    }
+    return 0;
 }
 
 /* Stores text into the setting; returns 0 or -1 with a reason in why. */
@@ -248,59 +146,22 @@ static int apply_value(struct config *cfg, const struct setting *s, const char *
 {
     void *f = field(cfg, s);
     switch (s->kind) {
-    case K_STRING: {
-        char *dup = strdup(text);
-        if (dup == NULL)
-            abort();
+    case K_STRING:
         free(*(char **)f);
-        *(char **)f = dup;
+        *(char **)f = xstrdup(text);
         return 0;
-    }
-    case K_INT: {
-        char *end;
-        errno = 0;
-        long long v = strtoll(text, &end, 10);
-        if (text[0] == '\0' || *end != '\0' || errno != 0) {
-            *why = "not an integer";
-            return -1;
-        }
-        if (v < s->min || v > s->max) {
-            *why = "out of range";
-            return -1;
-        }
-        *(int *)f = (int)v;
-        return 0;
-    }
+    case K_INT:
+        return set_int(s, text, f, why);
     case K_DURATION:
-    case K_POLL: {
-        int64_t ms;
-        if (config_parse_duration_ms(text, &ms) < 0) {
-            *why = "not a duration (examples: 500ms, 1s, 1m30s)";
-            return -1;
-        }
-        if (ms < 0 && s->kind == K_DURATION) {
-            *why = "must not be negative";
-            return -1;
-        }
-        *(int64_t *)f = ms <= 0 && s->kind == K_POLL ? 100 : ms;
-        return 0;
-    }
+    case K_POLL:
+        return set_duration(s, text, f, why);
     case K_SIZE:
-        if (config_parse_size(text, (uint64_t *)f) < 0) {
-            *why = "not a size (examples: 1048576, 64K, 16M, 1G)";
-            return -1;
-        }
-        return 0;
+        if (config_parse_size(text, (uint64_t *)f) == 0)
+            return 0;
+        *why = "not a size (examples: 1048576, 64K, 16M, 1G)";
+        return -1;
     case K_LOG_FORMAT:
-        if (strcmp(text, "text") == 0) {
-            *(enum log_format *)f = LOG_FORMAT_TEXT;
-        } else if (strcmp(text, "json") == 0) {
-            *(enum log_format *)f = LOG_FORMAT_JSON;
-        } else {
-            *why = "must be text or json";
-            return -1;
-        }
-        return 0;
+        return set_log_format(text, f, why);
     }
     return -1;
 }
@@ -455,17 +316,45 @@ static void note_ignored(struct config *cfg)
                                           "directly over ZeroMQ\n");
 }
 
-enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,
-                           struct strbuf *err)
+/* Settings given in the environment. Returns 0 or -1 (err). */
+static int apply_env(struct config *cfg, char **envp, struct strbuf *err)
 {
-    struct flag_value *vals = calloc((size_t)argc + 1, sizeof(*vals));
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        const char *v = settings[i].env ? env_get(envp, settings[i].env) : NULL;
+        if (v == NULL)
+            continue;
+        struct strbuf origin = STRBUF_INIT;
+        strbuf_printf(&origin, "environment variable %s", settings[i].env);
+        int rc = apply_or_explain(cfg, &settings[i], v, origin.data, err);
+        strbuf_free(&origin);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Settings given as flags. Returns 0 or -1 (err). */
+static int apply_flags(struct config *cfg, const struct flag_value *vals, size_t n,
+                       struct strbuf *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct strbuf origin = STRBUF_INIT;
+        strbuf_printf(&origin, "flag -%s", vals[i].s->flag);
+        int rc = apply_or_explain(cfg, vals[i].s, vals[i].value, origin.data, err);
+        strbuf_free(&origin);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Defaults, then the file, the environment and the flags, each overriding the one before. */
+static enum config_rc apply_all(struct config *cfg, int argc, char **argv, char **envp,
+                                struct strbuf *err)
+{
+    struct flag_value *vals = xcalloc((size_t)argc + 1, sizeof(*vals));
     size_t n_vals;
     const char *config_path = NULL;
-
-    memset(cfg, 0, sizeof(*cfg));
-    strbuf_init(&cfg->warnings);
-    if (vals == NULL)
-        abort();
     enum config_rc rc = parse_argv(argc, argv, vals, &n_vals, &config_path, err);
 
     for (size_t i = 0; rc == CONFIG_OK && i < ARRAY_SIZE(settings); i++) {
@@ -473,41 +362,42 @@ enum config_rc config_load(struct config *cfg, int argc, char **argv, char **env
             rc = CONFIG_ERROR;
     }
     if (rc == CONFIG_OK && config_path != NULL) {
-        cfg->config_file = strdup(config_path);
+        cfg->config_file = xstrdup(config_path);
         if (load_file(cfg, config_path, err) < 0)
             rc = CONFIG_ERROR;
     }
-    for (size_t i = 0; rc == CONFIG_OK && i < ARRAY_SIZE(settings); i++) {
-        const char *v = settings[i].env ? env_get(envp, settings[i].env) : NULL;
-        if (v == NULL)
-            continue;
-        struct strbuf origin = STRBUF_INIT;
-        strbuf_printf(&origin, "environment variable %s", settings[i].env);
-        if (apply_or_explain(cfg, &settings[i], v, origin.data, err) < 0)
-            rc = CONFIG_ERROR;
-        strbuf_free(&origin);
-    }
-    for (size_t i = 0; rc == CONFIG_OK && i < n_vals; i++) {
-        struct strbuf origin = STRBUF_INIT;
-        strbuf_printf(&origin, "flag -%s", vals[i].s->flag);
-        if (apply_or_explain(cfg, vals[i].s, vals[i].value, origin.data, err) < 0)
-            rc = CONFIG_ERROR;
-        strbuf_free(&origin);
-    }
+    if (rc == CONFIG_OK &&
+        (apply_env(cfg, envp, err) < 0 || apply_flags(cfg, vals, n_vals, err) < 0))
+        rc = CONFIG_ERROR;
     free(vals);
-    if (rc != CONFIG_OK)
-        return rc;
+    return rc;
+}
+
+/* What one setting alone cannot tell. Returns 0 or -1 (err). */
+static int check_values(const struct config *cfg, struct strbuf *err)
+{
     if (strcmp(cfg->listen_addr, "") == 0) {
         strbuf_append_str(err, "invalid value \"\" for listen: must be an IPv4 address");
-        return CONFIG_ERROR;
+        return -1;
     }
     struct strbuf why = STRBUF_INIT;
-    if (config_parse_pool(cfg->kernel_pool, NULL, &why) < 0) {
+    int rc = config_parse_pool(cfg->kernel_pool, NULL, &why);
+    if (rc < 0)
         strbuf_printf(err, "invalid value \"%s\" for kernel-pool: %s", cfg->kernel_pool, why.data);
-        strbuf_free(&why);
-        return CONFIG_ERROR;
-    }
     strbuf_free(&why);
+    return rc;
+}
+
+enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,
+                           struct strbuf *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    strbuf_init(&cfg->warnings);
+    enum config_rc rc = apply_all(cfg, argc, argv, envp, err);
+    if (rc != CONFIG_OK)
+        return rc;
+    if (check_values(cfg, err) < 0)
+        return CONFIG_ERROR;
     default_runtime_dir(cfg, envp);
     note_ignored(cfg);
     return CONFIG_OK;

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "entry.h"
 #include "log.h"
 #include "master.h"
-#include "worker.h"
 
 extern char **environ;
 

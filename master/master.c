@@ -1,8 +1,8 @@
 #include "master.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +11,13 @@
 
 #include "common.h"
 #include "config.h"
-#include "http.h"
-#include "job.h"
+#include "http/server.h"
 #include "log.h"
-#include "registry.h"
+#include "pool/supervisor.h"
+#include "relay/job.h"
+#include "relay/relay.h"
 #include "runtime.h"
-#include "supervisor.h"
+#include "xalloc.h"
 
 /* Signals the daemon does not act on itself: forwarded to every running
  * foreground command's process group (the Go daemon forwards all signals
@@ -119,10 +120,10 @@ static void reload(void)
         strcmp(fresh.runtime_dir, m.cfg->runtime_dir) != 0)
         log_warn("SIGHUP: listen address, port and runtime dir change only at restart");
     free(fresh.listen_addr);
-    fresh.listen_addr = strdup(m.cfg->listen_addr);
+    fresh.listen_addr = xstrdup(m.cfg->listen_addr);
     fresh.port = m.cfg->port;
     free(fresh.runtime_dir);
-    fresh.runtime_dir = strdup(m.cfg->runtime_dir);
+    fresh.runtime_dir = xstrdup(m.cfg->runtime_dir);
 
     if (log_setup(fresh.log_file, fresh.log_level, fresh.log_format, "master") < 0)
         log_error("SIGHUP: cannot open log file %s: %s", fresh.log_file, strerror(errno));
@@ -135,9 +136,9 @@ static void reload(void)
 
 static void forward(int signo)
 {
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string("signal"));
-    json_object_object_add(msg, "signo", json_object_new_int(signo));
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("signal"));
+    json_object_object_add(msg, "signo", xjson_int64(signo));
     supervisor_broadcast(msg);
     json_object_put(msg);
 }
@@ -166,8 +167,8 @@ static void on_signal(evutil_socket_t signo, short what EXECD_UNUSED, void *arg 
         break;
     case SIGUSR1: {
         log_reopen();
-        json_object *msg = json_object_new_object();
-        json_object_object_add(msg, "op", json_object_new_string("reopen_log"));
+        json_object *msg = xjson_object();
+        json_object_object_add(msg, "op", xjson_string("reopen_log"));
         supervisor_broadcast(msg);
         json_object_put(msg);
         log_info("SIGUSR1: log file reopened");
@@ -209,7 +210,7 @@ static void cleanup(void)
     http_free();
     job_free_all();
     supervisor_free();
-    registry_free();
+    relay_free();
     for (int i = 0; i < m.n_signals; i++)
         event_free(m.signals[i]);
     if (m.drain_ev != NULL)
@@ -238,7 +239,8 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_error("cannot create the event loop");
         return 1;
     }
-    if (watch_signals() < 0 || supervisor_start(m.base, cfg) < 0 || http_start(m.base, cfg) < 0) {
+    if (watch_signals() < 0 || supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
+        http_start(m.base, cfg) < 0) {
         runtime_kill_descendants();
         cleanup();
         return 1;

@@ -10,9 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "common.h"
 #include "fsutil.h"
-#include "kernel.h"
+#include "jsonreq.h"
 #include "log.h"
 #include "procstat.h"
 #include "strbuf.h"
@@ -31,7 +32,49 @@ int runtime_remove_tree(const char *path)
     return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Kernels of a previous instance run in their own session: kill them before their files go. */
+/* A SIGKILLed kernel is gone within this; the tree is removed after it either way. */
+#define KERNEL_KILL_WAIT_MS 1000
+
+/* Whether the recorded kernel process still runs (a zombie has stopped). */
+static bool kernel_running(pid_t pid, unsigned long long start)
+{
+    struct procstat st;
+    return procstat_same(pid, start) && procstat_read(pid, &st) == 0 && st.state != 'Z';
+}
+
+/*
+ * A kernel of a previous instance outlives its worker. It leads its own session, so its
+ * pid is its process group, which it cannot leave: one kill takes it and its children. Its
+ * state.json names it by pid and start time, so a pid that was reused since is left alone.
+ */
+static void kill_kernel(const char *kernel_dir)
+{
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&path, "%s/state.json", kernel_dir);
+    json_object *state = jsonreq_read_file(path.data, &err);
+    int64_t pid = 0, start = 0;
+    if (state == NULL) {
+        log_debug("leftover kernel %s: %s", kernel_dir, err.data);
+    } else if (jsonreq_int64(state, "pid", &pid) != JSONREQ_OK ||
+               jsonreq_int64(state, "pid_start", &start) != JSONREQ_OK || pid <= 0 ||
+               pid > INT32_MAX) {
+        log_warn("leftover kernel %s: %s has no valid pid and pid_start", kernel_dir, path.data);
+    } else if (kernel_running((pid_t)pid, (unsigned long long)start)) {
+        log_info("leftover kernel %s: killing pid %d", kernel_dir, (int)pid);
+        if (kill(-(pid_t)pid, SIGKILL) < 0 && errno != ESRCH)
+            log_warn("leftover kernel %s: kill(-%d): %s", kernel_dir, (int)pid, strerror(errno));
+        int64_t until = clock_mono_ms() + KERNEL_KILL_WAIT_MS;
+        while (kernel_running((pid_t)pid, (unsigned long long)start) && clock_mono_ms() < until)
+            usleep(5000);
+        if (kernel_running((pid_t)pid, (unsigned long long)start))
+            log_warn("leftover kernel %s: pid %d still there after SIGKILL", kernel_dir, (int)pid);
+    }
+    json_object_put(state);
+    strbuf_free(&path);
+    strbuf_free(&err);
+}
+
+/* Kernels of a previous instance: killed before their files go. */
 static void kill_kernels(const char *state_dir)
 {
     struct strbuf kdir = STRBUF_INIT;
@@ -49,8 +92,7 @@ static void kill_kernels(const char *state_dir)
             continue;
         struct strbuf k = STRBUF_INIT;
         strbuf_printf(&k, "%s/%s", kdir.data, e->d_name);
-        if (kernel_remove_dir(k.data) < 0)
-            log_warn("leftover kernel %s not fully removed", k.data);
+        kill_kernel(k.data);
         strbuf_free(&k);
     }
     closedir(d);

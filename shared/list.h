@@ -14,7 +14,8 @@ struct list {
     struct list *prev, *next;
 };
 
-#define LIST_INIT(name)                                                                            \
+/* A static list head (not LIST_INIT: <sys/queue.h>, which evhtp.h includes, has that). */
+#define LIST_HEAD_INIT(name)                                                                       \
     {                                                                                              \
         &(name), &(name)                                                                           \
     }

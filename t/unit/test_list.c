@@ -16,7 +16,7 @@ struct item {
 static void test_order_and_removal(void **state)
 {
     (void)state;
-    struct list head = LIST_INIT(head);
+    struct list head = LIST_HEAD_INIT(head);
     struct item it[4] = {{0, {0}}, {1, {0}}, {2, {0}}, {3, {0}}};
     assert_true(list_empty(&head));
     assert_null(list_first(&head, struct item, node));

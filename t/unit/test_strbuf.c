@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router.h"
+#include "http/router.h"
 #include "strbuf.h"
 
 /* Leaves a dirty chunk of the size a new buffer gets, for malloc to hand out again. */

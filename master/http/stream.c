@@ -1,17 +1,17 @@
-#include "stream.h"
+#include "http/stream.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include "bodyrelay.h"
 #include "clock.h"
 #include "common.h"
 #include "event.h"
-#include "http.h"
-#include "job.h"
+#include "http/bodyrelay.h"
+#include "http/evhtp_glue.h"
+#include "http/reply.h"
+#include "http/request.h"
+#include "http/server.h"
 #include "log.h"
-#include "reply.h"
+#include "relay/job.h"
 #include "strbuf.h"
 
 static void write_chunk(struct job *j, const char *data, size_t len)
@@ -41,30 +41,15 @@ static void on_ping(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, vo
         write_ping(j);
 }
 
-/*
- * While the connection is paused libevhtp does not read it, so a client that
- * hangs up would only be noticed at the next failed write. Watch the socket:
- * EOF means the client is gone; data means a pipelined request, which we
- * leave alone (and stop watching).
- */
-static void on_watch(evutil_socket_t fd, short what EXECD_UNUSED, void *arg)
+/* The client hung up while the stream was idle (a failed write goes to the error hook). */
+static void on_client_gone(void *arg)
 {
     struct job *j = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) {
-        event_del(j->stream.watch_ev);
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
     log_debug("job %u: client disconnected", j->id);
     struct http_req *r = j->req;
     job_client_gone(j);
-    if (r != NULL && r->paused) {
-        r->paused = false;
-        evhtp_request_resume(r->ev);
-    }
+    if (r != NULL)
+        http_release(r);
 }
 
 static void on_output_change(struct evbuffer *buf, const struct evbuffer_cb_info *info EXECD_UNUSED,
@@ -80,12 +65,11 @@ static void on_output_change(struct evbuffer *buf, const struct evbuffer_cb_info
 static void start(struct job *j)
 {
     evhtp_request_t *ev = j->req->ev;
-    evhtp_connection_t *conn = evhtp_request_get_connection(ev);
     struct stream *s = &j->stream;
 
     reply_header(j->req, "Content-Type", "text/event-stream");
     reply_header(j->req, "Cache-Control", "no-cache");
-    if (ev->flags & EVHTP_REQ_FLAG_KEEPALIVE)
+    if (glue_keepalive(ev))
         reply_header(j->req, "Connection", "keep-alive");
     reply_header(j->req, "X-Accel-Buffering", "no");
     evhtp_send_reply_chunk_start(ev, 200);
@@ -94,15 +78,14 @@ static void start(struct job *j)
     s->started = true;
 
     /* Streams may stay open for hours: no idle timeout while they run. */
-    bufferevent_set_timeouts(conn->bev, NULL, NULL);
+    glue_stream_mode(ev);
 
     struct timeval every = {STREAM_PING_SECS, 0};
-    s->ping_ev = event_new(conn->evbase, -1, EV_PERSIST, on_ping, j);
-    s->watch_ev = event_new(conn->evbase, conn->sock, EV_READ | EV_PERSIST, on_watch, j);
-    if (s->ping_ev == NULL || s->watch_ev == NULL || event_add(s->ping_ev, &every) < 0 ||
-        event_add(s->watch_ev, NULL) < 0)
+    s->ping_ev = event_new(http_base(), -1, EV_PERSIST, on_ping, j);
+    s->watch = glue_watch_disconnect(ev, on_client_gone, j);
+    if (s->ping_ev == NULL || s->watch == NULL || event_add(s->ping_ev, &every) < 0)
         log_error("job %u: cannot arm the stream timers", j->id);
-    s->out = bufferevent_get_output(conn->bev);
+    s->out = glue_output(ev);
     s->out_cb = evbuffer_add_cb(s->out, on_output_change, j);
 }
 
@@ -136,10 +119,8 @@ void stream_detach(struct job *j)
         event_free(s->ping_ev);
         s->ping_ev = NULL;
     }
-    if (s->watch_ev != NULL) {
-        event_free(s->watch_ev);
-        s->watch_ev = NULL;
-    }
+    glue_watch_free(s->watch);
+    s->watch = NULL;
     if (s->out_cb != NULL) {
         evbuffer_remove_cb_entry(s->out, s->out_cb);
         s->out_cb = NULL;

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+#include "http/request.h"
 
 /* Error codes of the contract (§1.6). */
 #define ERR_INVALID_REQUEST_BODY "INVALID_REQUEST_BODY"

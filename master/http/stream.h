@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct glue_watch;
 struct job;
 
 /* Output above this makes the master ask the worker to pause the job ... */
@@ -27,8 +28,8 @@ struct stream {
     bool finished;
     bool worker_paused;
     struct event *ping_ev;
-    struct event *watch_ev;
-    struct evbuffer *out; /* the connection's output buffer while streaming */
+    struct glue_watch *watch; /* the client hanging up */
+    struct evbuffer *out;     /* the connection's output buffer while streaming */
     struct evbuffer_cb_entry *out_cb;
 };
 

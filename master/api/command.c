@@ -2,28 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "job.h"
+#include "api/api.h"
+#include "api/params.h"
+#include "http/reply.h"
 #include "jsonreq.h"
-#include "registry.h"
-#include "reply.h"
-
-json_object *api_parse_object(struct http_req *r, const char *prefix)
-{
-    size_t len;
-    const char *body = http_body(r, &len);
-    struct strbuf err = STRBUF_INIT;
-    json_object *obj = jsonreq_parse(body, len, &err);
-    if (obj != NULL && !json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        obj = NULL;
-        strbuf_append_str(&err, "the body must be a JSON object");
-    }
-    if (obj == NULL)
-        reply_error(r, 400, ERR_INVALID_REQUEST_BODY, "%s%s", prefix, err.data);
-    strbuf_free(&err);
-    return obj;
-}
+#include "relay/job.h"
+#include "relay/registry.h"
+#include "xalloc.h"
 
 static int check_envs(json_object *req, struct strbuf *err)
 {
@@ -97,7 +82,7 @@ int api_command_validate(json_object *req, struct strbuf *err)
 
 void api_command_run(struct http_req *r)
 {
-    json_object *req = api_parse_object(r, "error parsing request, MAYBE invalid body format. ");
+    json_object *req = api_parse_object(r);
     if (req == NULL)
         return;
     struct strbuf err = STRBUF_INIT;
@@ -109,14 +94,9 @@ void api_command_run(struct http_req *r)
         return;
     }
     strbuf_free(&err);
-    struct worker *w = job_pick_worker(r);
-    if (w == NULL) {
-        json_object_put(req);
-        return;
-    }
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object_object_add(args, "request", req);
-    job_start(r, w, "command.run", args);
+    job_start_any(r, "command.run", args);
 }
 
 /* Forwards op for a command id to its owner; answers itself when the id is unknown. */
@@ -137,13 +117,13 @@ static void forward_command(struct http_req *r, const char *op, int unknown_stat
         reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning command %s is restarting", id);
         return;
     }
-    json_object_object_add(args, "id", json_object_new_string(id));
+    json_object_object_add(args, "id", xjson_string(id));
     job_start(r, w, op, args);
 }
 
 void api_command_status(struct http_req *r)
 {
-    forward_command(r, "command.status", 404, json_object_new_object());
+    forward_command(r, "command.status", 404, xjson_object());
 }
 
 void api_command_logs(struct http_req *r)
@@ -164,16 +144,15 @@ void api_command_logs(struct http_req *r)
                     cursor);
         return;
     }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "cursor", json_object_new_int64(cursor));
+    json_object *args = xjson_object();
+    json_object_object_add(args, "cursor", xjson_int64(cursor));
     forward_command(r, "command.logs", 400, args);
 }
 
 void api_interrupt(struct http_req *r)
 {
     struct strbuf id = STRBUF_INIT;
-    if (!http_query_get(r, "id", &id) || id.len == 0) {
-        reply_error(r, 400, ERR_MISSING_QUERY, "missing query parameter 'id'");
+    if (!api_required_query(r, "id", &id)) {
         strbuf_free(&id);
         return;
     }
@@ -184,9 +163,9 @@ void api_interrupt(struct http_req *r)
     } else if (w == NULL) {
         reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning %s is restarting", id.data);
     } else {
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "id", json_object_new_string(id.data));
-        json_object_object_add(args, "kind", json_object_new_string(kind));
+        json_object *args = xjson_object();
+        json_object_object_add(args, "id", xjson_string(id.data));
+        json_object_object_add(args, "kind", xjson_string(kind));
         job_start(r, w, "interrupt", args);
     }
     strbuf_free(&id);

@@ -1,7 +1,7 @@
 /* Every endpoint of the daemon, in one table. */
-#include "api.h"
+#include "api/api.h"
 #include "common.h"
-#include "router.h"
+#include "http/router.h"
 
 const struct route routes[] = {
     {"GET", "/ping", api_ping, 0},

@@ -6,7 +6,7 @@
 #ifndef EXECD_ROUTER_H
 #define EXECD_ROUTER_H
 
-#include "http.h"
+#include "http/request.h"
 #include "strbuf.h"
 
 typedef void (*route_fn)(struct http_req *r);

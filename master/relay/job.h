@@ -2,7 +2,7 @@
  * A job is one HTTP request being answered by a worker. The master keeps a
  * table of jobs by id (the id travels in every IPC frame of the job); frames
  * from the worker are routed here and become either a single reply or a
- * stream (stream.c). A job ends when the worker says so or dies; the HTTP
+ * stream (http/stream.c). A job ends when the worker says so or dies; the HTTP
  * request may go away earlier (client gone), in which case the worker is told
  * to cancel and later output is dropped.
  */
@@ -13,8 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "http/stream.h"
 #include "ipc.h"
-#include "stream.h"
+#include "list.h"
 
 struct http_req;
 struct worker;
@@ -31,9 +32,9 @@ struct job {
     struct worker *w;
     struct http_req *req; /* NULL once the client is gone */
     struct stream stream;
-    struct job *next_in_worker; /* list of the worker's jobs */
-    struct job *prev_in_worker;
-    job_then_fn then; /* see job_then */
+    struct list in_worker; /* in w->jobs */
+    struct list in_all;    /* every job, for job_free_all */
+    job_then_fn then;      /* see job_then */
     json_object *then_arg;
 };
 
@@ -43,8 +44,10 @@ struct job {
  * or NULL after answering r with an error itself.
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
+/* job_start on the least loaded worker; answers 503 when none is ready. */
+struct job *job_start_any(struct http_req *r, const char *op, json_object *args);
 /*
- * job_start for a request whose body is still arriving (bodyrelay.c): r is
+ * job_start for a request whose body is still arriving (http/bodyrelay.c): r is
  * neither paused nor answered. Returns NULL (logged) when nothing was sent.
  */
 struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args);
@@ -54,8 +57,6 @@ struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_
  * outcome is answered as usual. arg is consumed.
  */
 void job_then(struct job *j, job_then_fn fn, json_object *arg);
-/* Picks the least loaded worker for r; answers 503 and returns NULL if none. */
-struct worker *job_pick_worker(struct http_req *r);
 
 /* A frame with a non-zero job id arrived from w. */
 void job_on_message(struct worker *w, const struct ipc_msg *msg);

@@ -1,4 +1,4 @@
-#include "coderoute.h"
+#include "relay/coderoute.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,79 +6,70 @@
 
 #include "common.h"
 #include "log.h"
-#include "registry.h"
-#include "supervisor.h"
+#include "pool/supervisor.h"
+#include "relay/registry.h"
+#include "strmap.h"
+#include "xalloc.h"
 
-/* What one worker (slot, pid) last said about its warm kernels of a language. */
+/* What the worker of a slot (by pid) last said about its warm kernels of a language. */
 struct pool_rep {
-    int slot;
-    pid_t pid;
-    char *language;
+    pid_t pid; /* 0: no report */
     int ready;
-    struct pool_rep *next;
 };
 
 struct lang {
-    char *language;
-    char *default_id; /* the registered default context, NULL: none yet */
-    int creator_slot; /* slot creating the default context, -1: none chosen */
-    struct lang *next;
+    char *default_id;      /* the registered default context, NULL: none yet */
+    int creator_slot;      /* slot creating the default context, -1: none chosen */
+    struct pool_rep *reps; /* one per slot */
+    int n_slots;
 };
 
-static struct {
-    struct pool_rep *pools;
-    struct lang *langs;
-} cr;
+static struct strmap langs; /* language -> struct lang */
 
-static char *xstrdup(const char *s)
+static void lang_free(void *p)
 {
-    char *d = strdup(s);
-    if (d == NULL)
-        abort();
-    return d;
+    struct lang *l = p;
+    free(l->default_id);
+    free(l->reps);
+    free(l);
 }
 
-static struct lang *lang_get(const char *language, bool create)
+static struct lang *lang_get(const char *language)
 {
-    for (struct lang *l = cr.langs; l != NULL; l = l->next) {
-        if (strcmp(l->language, language) == 0)
-            return l;
-    }
-    if (!create)
-        return NULL;
-    struct lang *l = calloc(1, sizeof(*l));
-    if (l == NULL)
-        abort();
-    l->language = xstrdup(language);
+    struct lang *l = strmap_get(&langs, language);
+    if (l != NULL)
+        return l;
+    l = xcalloc(1, sizeof(*l));
     l->creator_slot = -1;
-    l->next = cr.langs;
-    cr.langs = l;
+    l->n_slots = supervisor_slot_count();
+    l->reps = xcalloc((size_t)l->n_slots + 1, sizeof(*l->reps));
+    strmap_put(&langs, language, l);
     return l;
 }
 
 void coderoute_pool(const struct worker *w, const char *language, int ready)
 {
-    struct pool_rep *p = cr.pools;
-    while (p != NULL && (p->slot != w->slot || strcmp(p->language, language) != 0))
-        p = p->next;
-    if (p == NULL) {
-        p = calloc(1, sizeof(*p));
-        if (p == NULL)
-            abort();
-        p->slot = w->slot;
-        p->language = xstrdup(language);
-        p->next = cr.pools;
-        cr.pools = p;
+    struct lang *l = lang_get(language);
+    if (w->slot >= l->n_slots) {
+        log_warn("%s: a pool report of worker slot %d, beyond the %d slots", language, w->slot,
+                 l->n_slots);
+        return;
     }
-    p->pid = w->pid;
-    p->ready = ready;
+    l->reps[w->slot].pid = w->pid;
+    l->reps[w->slot].ready = ready;
+}
+
+static void set_default(struct lang *l, const char *id)
+{
+    free(l->default_id);
+    l->default_id = id != NULL ? xstrdup(id) : NULL;
 }
 
 void coderoute_registered(const char *id, const char *language, bool dflt)
 {
     if (!dflt)
         return;
-    struct lang *l = lang_get(language, true);
+    struct lang *l = lang_get(language);
     struct worker *owner;
     if (l->default_id != NULL && strcmp(l->default_id, id) != 0 &&
         registry_lookup(l->default_id, &owner) != NULL) {
@@ -86,20 +77,22 @@ void coderoute_registered(const char *id, const char *language, bool dflt)
                  id, l->default_id, l->default_id);
         return;
     }
-    free(l->default_id);
-    l->default_id = xstrdup(id);
+    set_default(l, id);
+}
+
+static void forget_default(const char *language EXECD_UNUSED, void *value, void *arg)
+{
+    struct lang *l = value;
+    if (l->default_id != NULL && strcmp(l->default_id, arg) == 0) {
+        set_default(l, NULL);
+        /* The next default may be created where a warm kernel is. */
+        l->creator_slot = -1;
+    }
 }
 
 void coderoute_unregistered(const char *id)
 {
-    for (struct lang *l = cr.langs; l != NULL; l = l->next) {
-        if (l->default_id != NULL && strcmp(l->default_id, id) == 0) {
-            free(l->default_id);
-            l->default_id = NULL;
-            /* The next default may be created where a warm kernel is. */
-            l->creator_slot = -1;
-        }
-    }
+    strmap_each(&langs, forget_default, (void *)id);
 }
 
 struct ctx_count {
@@ -119,10 +112,8 @@ static void count_one(const char *id, const char *attr EXECD_UNUSED, void *arg)
 /* The ready worker with the fewest contexts (then the least loaded): kernels spread out. */
 static struct worker *fewest_contexts(void)
 {
-    struct ctx_count c = {calloc((size_t)supervisor_slot_count() + 1, sizeof(int)),
+    struct ctx_count c = {xcalloc((size_t)supervisor_slot_count() + 1, sizeof(int)),
                           supervisor_slot_count()};
-    if (c.per_slot == NULL)
-        abort();
     registry_each("context", count_one, &c);
     struct worker *best = NULL;
     for (int slot = 0; slot < c.n; slot++) {
@@ -139,12 +130,14 @@ static struct worker *fewest_contexts(void)
 
 struct worker *coderoute_pick(const char *language)
 {
+    struct lang *l = strmap_get(&langs, language);
     struct pool_rep *best = NULL;
     struct worker *best_w = NULL;
-    for (struct pool_rep *p = cr.pools; p != NULL; p = p->next) {
-        if (p->ready <= 0 || strcmp(p->language, language) != 0)
+    for (int slot = 0; l != NULL && slot < l->n_slots; slot++) {
+        struct pool_rep *p = &l->reps[slot];
+        if (p->ready <= 0)
             continue;
-        struct worker *w = supervisor_resolve(p->slot, p->pid);
+        struct worker *w = supervisor_resolve(slot, p->pid);
         /* A report of a previous worker of the slot says nothing about this one. */
         if (w == NULL || w->pid != p->pid || w->state != WORKER_READY)
             continue;
@@ -163,15 +156,14 @@ struct worker *coderoute_pick(const char *language)
 struct worker *coderoute_default(const char *language, const char **id)
 {
     *id = NULL;
-    struct lang *l = lang_get(language, true);
+    struct lang *l = lang_get(language);
     if (l->default_id != NULL) {
         struct worker *owner;
         if (registry_lookup(l->default_id, &owner) != NULL) {
             *id = l->default_id;
             return owner;
         }
-        free(l->default_id);
-        l->default_id = NULL;
+        set_default(l, NULL);
     }
     if (l->creator_slot >= 0) {
         /* pid 0 matches no worker: the slot's current one. */
@@ -186,17 +178,5 @@ struct worker *coderoute_default(const char *language, const char **id)
 
 void coderoute_free(void)
 {
-    while (cr.pools != NULL) {
-        struct pool_rep *p = cr.pools;
-        cr.pools = p->next;
-        free(p->language);
-        free(p);
-    }
-    while (cr.langs != NULL) {
-        struct lang *l = cr.langs;
-        cr.langs = l->next;
-        free(l->language);
-        free(l->default_id);
-        free(l);
-    }
+    strmap_free(&langs, lang_free);
 }

@@ -1,11 +1,11 @@
 /*
- * The master's HTTP server: libevhtp on the master's event base. Every request
- * gets a struct http_req that lives until libevhtp frees the request; the
- * router fills in the route and path parameters, handlers answer directly
- * (reply.c) or hand the request to a worker (job.c).
+ * One HTTP request as the handlers see it. Every request gets a struct http_req that lives
+ * until libevhtp frees the request (lifecycle.c); the router fills in the route and path
+ * parameters, handlers answer directly (http/reply.c) or hand the request to a worker
+ * (relay/job.c).
  */
-#ifndef EXECD_HTTP_H
-#define EXECD_HTTP_H
+#ifndef EXECD_HTTP_REQUEST_H
+#define EXECD_HTTP_REQUEST_H
 
 #include <evhtp.h>
 #include <stdbool.h>
@@ -14,7 +14,6 @@
 #include "strbuf.h"
 
 struct bodyrelay;
-struct config;
 struct job;
 struct route;
 
@@ -34,26 +33,12 @@ struct http_req {
     bool body_done; /* the whole request has been read */
 };
 
-/* Binds and starts serving. Returns 0 or -1 (logged). */
-int http_start(struct event_base *base, const struct config *cfg);
-/* Applies settings that can change on reload (token, limits, timeouts). */
-void http_reconfigure(const struct config *cfg);
-/* Stops accepting new connections (shutdown). */
-void http_stop_accepting(void);
-void http_free(void);
-
-/* Largest JSON body currently accepted. */
-uint64_t http_max_body(void);
-/* The idle (keep-alive) timeout of client connections, NULL when off. */
-const struct timeval *http_idle_timeout(void);
-
-/* Request helpers for handlers. */
 const char *http_method_name(const struct http_req *r);
 const char *http_path(const struct http_req *r);
 /* The request body as a contiguous buffer (owned by libevhtp). */
 const char *http_body(const struct http_req *r, size_t *len);
 /*
- * Decoded query values: the first value of name (NULL if absent), or every
+ * Decoded query values: the first value of name (false if absent), or every
  * value through the callback, in order.
  */
 bool http_query_get(const struct http_req *r, const char *name, struct strbuf *out);
@@ -65,5 +50,7 @@ const char *http_header(const struct http_req *r, const char *name);
 void http_pause(struct http_req *r);
 /* Lets libevhtp finish a paused request once its answer is queued. */
 void http_resume(struct http_req *r);
+/* The client is gone or the connection failed: lets libevhtp free a paused connection. */
+void http_release(struct http_req *r);
 
 #endif

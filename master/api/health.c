@@ -1,5 +1,5 @@
-#include "api.h"
-#include "reply.h"
+#include "api/api.h"
+#include "http/reply.h"
 
 void api_ping(struct http_req *r)
 {

@@ -3,21 +3,21 @@
  * /code/contexts[/{id}]. The master validates, answers what the registry
  * knows (listing and getting contexts) and routes the rest: shell-mode runs
  * like POST /command, everything about a context to the worker that owns its
- * kernel (coderoute.c picks the worker for new and default contexts).
+ * kernel (relay/coderoute.c picks the worker for new and default contexts).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "coderoute.h"
-#include "job.h"
+#include "api/api.h"
+#include "api/params.h"
+#include "http/reply.h"
 #include "jsonesc.h"
 #include "jsonreq.h"
-#include "registry.h"
-#include "reply.h"
-#include "supervisor.h"
-
-#define PARSE_PREFIX "error parsing request, MAYBE invalid body format. "
+#include "pool/supervisor.h"
+#include "relay/coderoute.h"
+#include "relay/job.h"
+#include "relay/registry.h"
+#include "xalloc.h"
 
 /* "Languages" that are not kernels: they have no contexts. */
 static bool non_kernel(const char *language)
@@ -43,34 +43,38 @@ static bool opt_string(struct http_req *r, json_object *obj, const char *key, co
 /* No language: the code is a shell command, run exactly like POST /command. */
 static void run_shell(struct http_req *r, const char *src, bool background)
 {
-    struct worker *w = job_pick_worker(r);
-    if (w == NULL)
-        return;
-    json_object *request = json_object_new_object();
-    json_object_object_add(request, "command", json_object_new_string(src));
+    json_object *request = xjson_object();
+    json_object_object_add(request, "command", xjson_string(src));
     if (background)
-        json_object_object_add(request, "background", json_object_new_boolean(1));
-    json_object *args = json_object_new_object();
+        json_object_object_add(request, "background", xjson_bool(1));
+    json_object *args = xjson_object();
     json_object_object_add(args, "request", request);
-    job_start(r, w, "command.run", args);
+    job_start_any(r, "command.run", args);
+}
+
+/* Sends op {id[, code]} to w, the owner of context id; 503 while that worker restarts. */
+static void to_context_owner(struct http_req *r, struct worker *w, const char *id, const char *op,
+                             const char *code)
+{
+    if (w == NULL) {
+        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting", id);
+        return;
+    }
+    json_object *args = xjson_object();
+    json_object_object_add(args, "id", xjson_string(id));
+    if (code != NULL)
+        json_object_object_add(args, "code", xjson_string(code));
+    job_start(r, w, op, args);
 }
 
 static void run_in_context(struct http_req *r, const char *src, const char *id)
 {
     struct worker *w;
     const char *kind = registry_lookup(id, &w);
-    if (kind == NULL || strcmp(kind, "context") != 0) {
+    if (kind == NULL || strcmp(kind, "context") != 0)
         reply_error(r, 500, ERR_RUNTIME_ERROR, "error running codes context not found");
-        return;
-    }
-    if (w == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting", id);
-        return;
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "id", json_object_new_string(id));
-    json_object_object_add(args, "code", json_object_new_string(src));
-    job_start(r, w, "code.run", args);
+    else
+        to_context_owner(r, w, id, "code.run", src);
 }
 
 /* No context id: the language's default context, created on first use. */
@@ -85,20 +89,20 @@ static void run_default(struct http_req *r, const char *src, const char *languag
             reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
         return;
     }
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     if (id != NULL) {
-        json_object_object_add(args, "id", json_object_new_string(id));
+        json_object_object_add(args, "id", xjson_string(id));
     } else {
-        json_object_object_add(args, "language", json_object_new_string(language));
-        json_object_object_add(args, "default", json_object_new_boolean(1));
+        json_object_object_add(args, "language", xjson_string(language));
+        json_object_object_add(args, "default", xjson_bool(1));
     }
-    json_object_object_add(args, "code", json_object_new_string(src));
+    json_object_object_add(args, "code", xjson_string(src));
     job_start(r, w, "code.run", args);
 }
 
 void api_code_run(struct http_req *r)
 {
-    json_object *req = api_parse_object(r, PARSE_PREFIX);
+    json_object *req = api_parse_object(r);
     if (req == NULL)
         return;
     const char *src = NULL, *id = "", *language = "";
@@ -132,7 +136,7 @@ void api_code_run(struct http_req *r)
 
 void api_code_context_create(struct http_req *r)
 {
-    json_object *req = api_parse_object(r, PARSE_PREFIX);
+    json_object *req = api_parse_object(r);
     if (req == NULL)
         return;
     const char *language = "", *cwd = "";
@@ -149,9 +153,9 @@ void api_code_context_create(struct http_req *r)
             if (w == NULL) {
                 reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
             } else {
-                json_object *args = json_object_new_object();
-                json_object_object_add(args, "language", json_object_new_string(language));
-                json_object_object_add(args, "cwd", json_object_new_string(cwd));
+                json_object *args = xjson_object();
+                json_object_object_add(args, "language", xjson_string(language));
+                json_object_object_add(args, "cwd", xjson_string(cwd));
                 job_start(r, w, "code.context.create", args);
             }
         }
@@ -186,10 +190,8 @@ static void list_one(const char *id, const char *attr, void *arg)
         return;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
-        l->ids = realloc(l->ids, l->cap * sizeof(*l->ids));
-        l->langs = realloc(l->langs, l->cap * sizeof(*l->langs));
-        if (l->ids == NULL || l->langs == NULL)
-            abort();
+        l->ids = xrealloc(l->ids, l->cap * sizeof(*l->ids));
+        l->langs = xrealloc(l->langs, l->cap * sizeof(*l->langs));
     }
     l->ids[l->n] = id;
     l->langs[l->n] = attr;
@@ -253,15 +255,8 @@ void api_code_context_delete(struct http_req *r)
 {
     struct worker *w;
     const char *id = context_param(r, &w);
-    if (id == NULL)
-        return;
-    if (w == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting", id);
-        return;
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "id", json_object_new_string(id));
-    job_start(r, w, "code.context.delete", args);
+    if (id != NULL)
+        to_context_owner(r, w, id, "code.context.delete", NULL);
 }
 
 struct owners {
@@ -287,9 +282,9 @@ static void owner_one(const char *id, const char *attr, void *arg)
         if (json_object_get_int(json_object_array_get_idx(pair, 1)) == (int)w->pid)
             return;
     }
-    json_object *pair = json_object_new_array();
-    json_object_array_add(pair, json_object_new_int(w->slot));
-    json_object_array_add(pair, json_object_new_int((int)w->pid));
+    json_object *pair = xjson_array();
+    json_object_array_add(pair, xjson_int64(w->slot));
+    json_object_array_add(pair, xjson_int64((int)w->pid));
     json_object_array_add(o->list, pair);
 }
 
@@ -315,8 +310,8 @@ static void delete_step(struct http_req *r, json_object *arg)
         reply_error(r, 503, ERR_UNAVAILABLE, "a worker owning %s contexts is restarting", language);
         return;
     }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "language", json_object_new_string(language));
+    json_object *args = xjson_object();
+    json_object_object_add(args, "language", xjson_string(language));
     struct job *j = job_start(r, w, "code.contexts.delete", args);
     if (j != NULL)
         job_then(j, delete_step, json_object_get(arg));
@@ -325,20 +320,19 @@ static void delete_step(struct http_req *r, json_object *arg)
 void api_code_contexts_delete(struct http_req *r)
 {
     struct strbuf language = STRBUF_INIT;
-    if (!http_query_get(r, "language", &language) || language.len == 0) {
-        reply_error(r, 400, ERR_MISSING_QUERY, "missing query parameter 'language'");
+    if (!api_required_query(r, "language", &language)) {
         strbuf_free(&language);
         return;
     }
-    struct owners o = {language.data, json_object_new_array(), NULL};
+    struct owners o = {language.data, xjson_array(), NULL};
     registry_each("context", owner_one, &o);
     if (o.restarting != NULL) {
         reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting",
                     o.restarting);
         json_object_put(o.list);
     } else {
-        json_object *arg = json_object_new_object();
-        json_object_object_add(arg, "language", json_object_new_string(language.data));
+        json_object *arg = xjson_object();
+        json_object_object_add(arg, "language", xjson_string(language.data));
         json_object_object_add(arg, "owners", o.list);
         delete_step(r, arg);
         json_object_put(arg);

@@ -1,7 +1,6 @@
-#include "bodyrelay.h"
+#include "http/bodyrelay.h"
 
 #include <errno.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,11 +10,15 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "http/evhtp_glue.h"
+#include "http/reply.h"
+#include "http/server.h"
 #include "ipc.h"
-#include "job.h"
+#include "list.h"
 #include "log.h"
-#include "reply.h"
-#include "supervisor.h"
+#include "pool/supervisor.h"
+#include "relay/job.h"
+#include "xalloc.h"
 
 /*
  * While a body arrives the master reads the client socket itself, this much
@@ -33,7 +36,6 @@
 
 struct bodyrelay {
     struct http_req *r;
-    evhtp_connection_t *conn;
     struct event *rd; /* our reads of the client socket */
     bool reading;     /* body reads are ours; libevhtp's are switched off */
     bool *alive;      /* cleared when the relay is freed under our feet */
@@ -42,36 +44,21 @@ struct bodyrelay {
     int64_t received;
     int lowat;                /* the client socket's SO_RCVLOWAT */
     struct evbuffer *pending; /* less than a full frame not sent yet */
-    bool waiting;
-    struct bodyrelay *prev, *next; /* relays waiting for a channel to drain */
+    struct list waiting;      /* in waiters while waiting for w's channel to drain */
     /* Set when no job could start or the job failed: answered once the body is in. */
     int fail_status;
     const char *fail_code; /* one of reply.h's ERR_ literals */
     char *fail_msg;
 };
 
-static struct bodyrelay *waiting;
-
-static void unlink_waiting(struct bodyrelay *rel)
-{
-    if (!rel->waiting)
-        return;
-    if (rel->prev != NULL)
-        rel->prev->next = rel->next;
-    else
-        waiting = rel->next;
-    if (rel->next != NULL)
-        rel->next->prev = rel->prev;
-    rel->prev = rel->next = NULL;
-    rel->waiting = false;
-}
+static struct list waiters = LIST_HEAD_INIT(waiters);
 
 /* SO_RCVLOWAT of the client socket (1 restores the default). */
 static void set_lowat(struct bodyrelay *rel, int want)
 {
     if (rel->lowat == want)
         return;
-    if (setsockopt(rel->conn->sock, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) != 0) {
+    if (setsockopt(glue_socket(rel->r->ev), SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) != 0) {
         log_debug("%s %s: SO_RCVLOWAT %d: %s", http_method_name(rel->r), http_path(rel->r), want,
                   strerror(errno));
         return;
@@ -100,27 +87,48 @@ static void give_back(struct bodyrelay *rel)
         return;
     rel->reading = false;
     event_del(rel->rd);
-    unlink_waiting(rel);
+    list_del(&rel->waiting);
     set_lowat(rel, 1);
-    /* A paused connection gets its reading back from libevhtp when resumed. */
-    if (!(rel->conn->flags & EVHTP_CONN_FLAG_PAUSED) &&
-        bufferevent_enable(rel->conn->bev, EV_READ) != 0)
+    if (glue_reads_give_back(rel->r->ev) != 0)
         log_error("%s %s: cannot resume reading the connection", http_method_name(rel->r),
                   http_path(rel->r));
 }
 
 /* A worker channel's queue fell to the low watermark: resume the uploads it held up. */
-static void on_drain(struct ipc_chan *ch EXECD_UNUSED, void *arg)
+static void on_drain(struct worker *w)
 {
-    struct worker *w = arg;
-    struct bodyrelay *next;
-    for (struct bodyrelay *rel = waiting; rel != NULL; rel = next) {
-        next = rel->next;
+    list_each_safe(&waiters, it, nx)
+    {
+        struct bodyrelay *rel = list_entry(it, struct bodyrelay, waiting);
         if (rel->w != w)
             continue;
-        unlink_waiting(rel);
+        list_del(&rel->waiting);
         if (rel->reading)
             add_read_event(rel);
+    }
+}
+
+/*
+ * After a chunk was parsed: reading goes back to libevhtp (body done or answered, nothing
+ * to relay it to), or goes on, unless the worker is behind: then it waits for its channel
+ * to drain while the client's TCP window fills up.
+ */
+static void after_chunk(struct bodyrelay *rel)
+{
+    struct http_req *r = rel->r;
+    if (r->body_done || r->replied || (r->job == NULL && rel->fail_status == 0)) {
+        give_back(rel);
+        return;
+    }
+    tune_lowat(rel);
+    if (r->job == NULL)
+        return; /* the job failed: the rest of the body is read and dropped */
+    struct worker *w = r->job->w;
+    if (worker_queued(w) > BODYRELAY_HIGH) {
+        event_del(rel->rd);
+        rel->w = w;
+        list_add_tail(&waiters, &rel->waiting);
+        worker_on_drain(w, on_drain, BODYRELAY_LOW);
     }
 }
 
@@ -129,7 +137,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct bodyrelay *rel = arg;
     struct http_req *r = rel->r;
-    struct bufferevent *bev = rel->conn->bev;
 
     if (what & EV_TIMEOUT) {
         /* libevhtp's idle timeout is off while we read: end the connection the same way. */
@@ -139,56 +146,21 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         give_back(rel); /* libevhtp now reads the end of the stream and fails the request */
         return;
     }
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_iovec vec;
-    /* A socket bufferevent keeps its input's end frozen except while it reads itself. */
-    evbuffer_unfreeze(in, 0);
-    if (evbuffer_reserve_space(in, READ_CHUNK, &vec, 1) != 1)
-        abort(); /* out of memory */
-    ssize_t n = read(fd, vec.iov_base, READ_CHUNK);
-    int err = errno;
-    if (n > 0)
-        vec.iov_len = (size_t)n;
-    evbuffer_commit_space(in, &vec, n > 0 ? 1 : 0);
-    evbuffer_freeze(in, 0);
-    if (n < 0 && (err == EAGAIN || err == EINTR))
+    ssize_t n = glue_read_input(r->ev, READ_CHUNK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
         /* End of stream or an error: libevhtp reads it again and fails the request. */
         give_back(rel);
         return;
     }
-
-    bufferevent_data_cb parse;
-    void *parse_arg;
-    bufferevent_getcb(bev, &parse, NULL, NULL, &parse_arg);
     bool alive = true;
     rel->alive = &alive;
-    parse(bev, parse_arg); /* may free the connection, the request and rel */
+    glue_parse_input(r->ev); /* may free the connection, the request and rel */
     if (!alive)
         return;
     rel->alive = NULL;
-
-    if (r->body_done || r->replied || (r->job == NULL && rel->fail_status == 0)) {
-        give_back(rel);
-        return;
-    }
-    tune_lowat(rel);
-    if (r->job == NULL)
-        return; /* the job failed: the rest of the body is read and dropped */
-    struct worker *w = r->job->w;
-    if (w->ch != NULL && ipc_queued(w->ch) > BODYRELAY_HIGH) {
-        /* The worker is behind: stop reading; the client's TCP window fills up. */
-        event_del(rel->rd);
-        rel->w = w;
-        rel->waiting = true;
-        rel->prev = NULL;
-        rel->next = waiting;
-        if (waiting != NULL)
-            waiting->prev = rel;
-        waiting = rel;
-        ipc_set_drain_cb(w->ch, on_drain, BODYRELAY_LOW);
-    }
+    after_chunk(rel);
 }
 
 static int64_t expected_length(const struct http_req *r)
@@ -206,9 +178,7 @@ static void set_fail(struct bodyrelay *rel, int status, const char *code, const 
         return; /* the first failure is the one answered */
     rel->fail_status = status;
     rel->fail_code = code;
-    rel->fail_msg = strdup(msg);
-    if (rel->fail_msg == NULL)
-        abort(); /* out of memory */
+    rel->fail_msg = xstrdup(msg);
 }
 
 bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, const char *msg)
@@ -220,7 +190,7 @@ bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, con
     set_fail(rel, status, code, msg);
     if (rel->reading) {
         /* No channel to wait for any more: read on (bodyrelay_feed drops it all). */
-        unlink_waiting(rel);
+        list_del(&rel->waiting);
         add_read_event(rel);
     }
     return true;
@@ -228,16 +198,14 @@ bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, con
 
 void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
 {
-    struct bodyrelay *rel = calloc(1, sizeof(*rel));
-    if (rel == NULL)
-        abort();
+    struct bodyrelay *rel = xcalloc(1, sizeof(*rel));
     rel->r = r;
-    rel->conn = evhtp_request_get_connection(r->ev);
     rel->lowat = 1;
     rel->expected = expected_length(r);
     rel->pending = evbuffer_new();
     if (rel->pending == NULL)
-        abort();
+        xalloc_die("a request body buffer");
+    list_init(&rel->waiting);
     r->relay = rel;
 
     struct worker *w = supervisor_pick();
@@ -251,11 +219,10 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
         return;
     }
     /* Without a job the body is only discarded, and libevhtp's reads do. */
-    rel->rd = event_new(bufferevent_get_base(rel->conn->bev), rel->conn->sock, EV_READ | EV_PERSIST,
-                        on_readable, rel);
+    rel->rd = glue_socket_event(r->ev, EV_READ | EV_PERSIST, on_readable, rel);
     if (rel->rd == NULL)
-        abort();
-    if (bufferevent_disable(rel->conn->bev, EV_READ) != 0)
+        xalloc_die("a client read event");
+    if (glue_reads_take(r->ev) != 0)
         log_error("%s %s: cannot switch libevhtp's reads off", http_method_name(r), http_path(r));
     rel->reading = true;
     add_read_event(rel);
@@ -275,7 +242,7 @@ static int send_pending(struct bodyrelay *rel, size_t min_frame)
     while ((left = evbuffer_get_length(rel->pending)) >= min_frame && left > 0) {
         size_t n = left < FRAME_DATA ? left : FRAME_DATA;
         const char *p = (const char *)evbuffer_pullup(rel->pending, (ev_ssize_t)n);
-        if (ipc_send(j->w->ch, IPC_DATA, j->id, p, n) < 0) {
+        if (worker_send_data(j->w, j->id, p, n) < 0) {
             log_error("%s %s: cannot relay the body to worker %d", http_method_name(rel->r),
                       http_path(rel->r), slot);
             evbuffer_drain(rel->pending, left);
@@ -295,7 +262,7 @@ evhtp_res bodyrelay_feed(struct http_req *r, struct evbuffer *buf)
     if (rel != NULL)
         rel->received += (int64_t)len;
     /* Not authorized, no job, or already answered: the rest is discarded. */
-    if (rel == NULL || r->replied || j == NULL || j->w->ch == NULL) {
+    if (rel == NULL || r->replied || j == NULL || !worker_connected(j->w)) {
         evbuffer_drain(buf, len);
         return EVHTP_RES_OK;
     }
@@ -317,12 +284,12 @@ void bodyrelay_end(struct http_req *r)
     }
     if (rel->fail_status != 0) {
         reply_error(r, rel->fail_status, rel->fail_code, "%s", rel->fail_msg);
-    } else if (r->job == NULL || r->job->w->ch == NULL) {
+    } else if (r->job == NULL || !worker_connected(r->job->w)) {
         reply_error(r, 500, ERR_RUNTIME_ERROR, "the worker handling this request went away");
     } else {
         struct job *j = r->job;
         /* The rest, then an empty data frame: the end of the body. */
-        if (send_pending(rel, 1) == 0 && ipc_send(j->w->ch, IPC_DATA, j->id, nothing, 0) < 0)
+        if (send_pending(rel, 1) == 0 && worker_send_data(j->w, j->id, nothing, 0) < 0)
             log_error("%s %s: cannot end the body relay", http_method_name(r), http_path(r));
         if (r->job != NULL)
             http_pause(r);
@@ -339,7 +306,7 @@ void bodyrelay_free(struct http_req *r)
         *rel->alive = false;
     if (rel->rd != NULL)
         event_free(rel->rd);
-    unlink_waiting(rel);
+    list_del(&rel->waiting);
     evbuffer_free(rel->pending);
     free(rel->fail_msg);
     free(rel);

@@ -1,16 +1,16 @@
-/* Route handlers, one file per API area (api_<area>.c); routes.c maps paths to them. */
+/* Route handlers, one file per route family (api/<family>.c); http/routes.c maps paths to them. */
 #ifndef EXECD_API_H
 #define EXECD_API_H
 
 #include <json-c/json.h>
 
-#include "http.h"
+#include "http/request.h"
 #include "strbuf.h"
 
-/* api_health.c */
+/* api/health.c */
 void api_ping(struct http_req *r);
 
-/* api_code.c */
+/* api/code.c */
 void api_code_run(struct http_req *r);
 void api_code_context_create(struct http_req *r);
 void api_code_contexts_list(struct http_req *r);
@@ -18,7 +18,7 @@ void api_code_contexts_delete(struct http_req *r);
 void api_code_context_get(struct http_req *r);
 void api_code_context_delete(struct http_req *r);
 
-/* api_files.c: /files/... and /directories... (api_files_upload streams its body) */
+/* api/files.c: /files/... and /directories... (api_files_upload streams its body) */
 void api_files_info(struct http_req *r);
 void api_files_delete(struct http_req *r);
 void api_files_permissions(struct http_req *r);
@@ -31,7 +31,7 @@ void api_directories_list(struct http_req *r);
 void api_directories_create(struct http_req *r);
 void api_directories_delete(struct http_req *r);
 
-/* api_command.c */
+/* api/command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);
 void api_command_logs(struct http_req *r);
@@ -42,11 +42,5 @@ void api_interrupt(struct http_req *r);
  * timeout, uid, gid, envs). Returns 0, or -1 with the reason in err.
  */
 int api_command_validate(json_object *req, struct strbuf *err);
-
-/*
- * Parses the request body as a JSON object; on failure answers 400 with
- * prefix + the parse error and returns NULL.
- */
-json_object *api_parse_object(struct http_req *r, const char *prefix);
 
 #endif

@@ -2,8 +2,8 @@
  * The file and directory API (/files/..., /directories...): the master checks
  * what is cheap (required query parameters, the JSON shape of bodies) and
  * hands everything else to a worker as an "fs.*" job; path expansion and all
- * filesystem work happen there (worker/fs.c). Uploads stream their body to
- * the worker (bodyrelay.c); downloads come back as a descriptor the master
+ * filesystem work happen there. Uploads stream their body to the worker
+ * (http/bodyrelay.c); downloads come back as a descriptor the master
  * sends with sendfile.
  */
 #include <ctype.h>
@@ -11,82 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "bodyrelay.h"
-#include "job.h"
+#include "api/api.h"
+#include "api/params.h"
+#include "http/bodyrelay.h"
+#include "http/reply.h"
 #include "jsonreq.h"
-#include "reply.h"
-
-#define BODY_ERROR "error parsing request, MAYBE invalid body format. "
-
-static void forward(struct http_req *r, const char *op, json_object *args)
-{
-    struct worker *w = job_pick_worker(r);
-    if (w == NULL) {
-        json_object_put(args);
-        return;
-    }
-    job_start(r, w, op, args);
-}
+#include "relay/job.h"
+#include "xalloc.h"
 
 static void add_value(const char *value, void *arg)
 {
-    json_object_array_add(arg, json_object_new_string(value));
+    json_object_array_add(arg, xjson_string(value));
 }
 
 /* Every value of the repeatable query parameter "path". */
 static json_object *query_paths(struct http_req *r)
 {
-    json_object *paths = json_object_new_array();
+    json_object *paths = xjson_array();
     http_query_each(r, "path", add_value, paths);
     return paths;
-}
-
-/* A required, non-empty query parameter; answers 400 itself when missing. */
-static bool required_query(struct http_req *r, const char *name, struct strbuf *out)
-{
-    if (http_query_get(r, name, out) && out->len > 0)
-        return true;
-    reply_error(r, 400, ERR_MISSING_QUERY, "missing query parameter '%s'", name);
-    return false;
-}
-
-/* Go's decoder reads only the first value: "null" followed by anything is null. */
-static bool body_is_null(const char *body, size_t len)
-{
-    size_t i = 0;
-    while (i < len && strchr(" \t\r\n", body[i]) != NULL && body[i] != '\0')
-        i++;
-    if (len - i < 4 || memcmp(body + i, "null", 4) != 0)
-        return false;
-    return len - i == 4 || strchr(" \t\r\n,]}[{\"", body[i + 4]) != NULL;
-}
-
-/*
- * The body as a JSON value of type want. Returns it, or NULL after either
- * answering 400 (*is_null false) or finding a literal null (*is_null true),
- * which a map or array body accepts as "nothing to do".
- */
-static json_object *parse_body(struct http_req *r, json_type want, bool *is_null)
-{
-    size_t len;
-    const char *body = http_body(r, &len);
-    struct strbuf err = STRBUF_INIT;
-
-    *is_null = false;
-    json_object *obj = jsonreq_parse(body, len, &err);
-    if (obj == NULL && body_is_null(body, len)) {
-        *is_null = true;
-    } else if (obj == NULL) {
-        reply_error(r, 400, ERR_INVALID_REQUEST_BODY, BODY_ERROR "%s", err.data);
-    } else if (!json_object_is_type(obj, want)) {
-        reply_error(r, 400, ERR_INVALID_REQUEST_BODY, BODY_ERROR "the body must be a JSON %s",
-                    want == json_type_array ? "array" : "object");
-        json_object_put(obj);
-        obj = NULL;
-    }
-    strbuf_free(&err);
-    return obj;
 }
 
 /*
@@ -108,7 +51,7 @@ static int copy_id(json_object *perm, const char *key, json_object *item, struct
         if (id >= 0 && id < UINT32_MAX) {
             char buf[24];
             snprintf(buf, sizeof(buf), "%lld", (long long)id);
-            json_object_object_add(item, key, json_object_new_string(buf));
+            json_object_object_add(item, key, xjson_string(buf));
             return 0;
         }
     }
@@ -119,8 +62,8 @@ static int copy_id(json_object *perm, const char *key, json_object *item, struct
 /* {"path", "mode", "owner", "group"} from a Permission object (null: all defaults). */
 static json_object *permission_item(const char *path, json_object *perm, struct strbuf *err)
 {
-    json_object *item = json_object_new_object();
-    json_object_object_add(item, "path", json_object_new_string(path));
+    json_object *item = xjson_object();
+    json_object_object_add(item, "path", xjson_string(path));
     if (perm == NULL)
         return item;
     if (!json_object_is_type(perm, json_type_object)) {
@@ -134,7 +77,7 @@ static json_object *permission_item(const char *path, json_object *perm, struct 
         json_object_put(item);
         return NULL;
     }
-    json_object_object_add(item, "mode", json_object_new_int64(mode));
+    json_object_object_add(item, "mode", xjson_int64(mode));
     struct strbuf why = STRBUF_INIT;
     if (copy_id(perm, "owner", item, &why) < 0 || copy_id(perm, "group", item, &why) < 0) {
         strbuf_printf(err, "'%s': %s", path, why.data);
@@ -149,16 +92,16 @@ static json_object *permission_item(const char *path, json_object *perm, struct 
 /* A {path: Permission} body as an array of items in request order, or NULL (answered). */
 static json_object *permission_items(struct http_req *r, bool *is_null)
 {
-    json_object *body = parse_body(r, json_type_object, is_null);
+    json_object *body = api_parse_body(r, json_type_object, is_null);
     if (body == NULL)
         return NULL;
-    json_object *items = json_object_new_array();
+    json_object *items = xjson_array();
     struct strbuf err = STRBUF_INIT;
     json_object_object_foreach(body, path, perm)
     {
         json_object *item = permission_item(path, perm, &err);
         if (item == NULL) {
-            reply_error(r, 400, ERR_INVALID_REQUEST_BODY, BODY_ERROR "%s", err.data);
+            reply_error(r, 400, ERR_INVALID_REQUEST_BODY, API_BODY_ERROR "%s", err.data);
             json_object_put(items);
             items = NULL;
             break;
@@ -179,9 +122,9 @@ void api_files_info(struct http_req *r)
         reply_json_text(r, 200, "{}", 2);
         return;
     }
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object_object_add(args, "paths", paths);
-    forward(r, "fs.info", args);
+    job_start_any(r, "fs.info", args);
 }
 
 /* Forwards op with {key: list} (taken), or answers an empty 200 for an empty list. */
@@ -192,9 +135,9 @@ static void forward_list(struct http_req *r, const char *op, const char *key, js
         reply_empty(r, 200);
         return;
     }
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object_object_add(args, key, list);
-    forward(r, op, args);
+    job_start_any(r, op, args);
 }
 
 /* DELETE /files?path=... and DELETE /directories?path=... */
@@ -240,7 +183,7 @@ void api_directories_create(struct http_req *r)
 void api_files_mv(struct http_req *r)
 {
     bool is_null;
-    json_object *body = parse_body(r, json_type_array, &is_null);
+    json_object *body = api_parse_body(r, json_type_array, &is_null);
     if (body == NULL) {
         if (is_null)
             reply_empty(r, 200);
@@ -254,7 +197,7 @@ void api_files_mv(struct http_req *r)
             jsonreq_string(item, "src", &src) != JSONREQ_OK || src[0] == '\0' ||
             jsonreq_string(item, "dest", &dest) != JSONREQ_OK || dest[0] == '\0') {
             reply_error(r, 400, ERR_INVALID_REQUEST_BODY,
-                        BODY_ERROR "item %zu: 'src' and 'dest' must be non-empty strings", i);
+                        API_BODY_ERROR "item %zu: 'src' and 'dest' must be non-empty strings", i);
             json_object_put(body);
             return;
         }
@@ -266,15 +209,48 @@ void api_files_mv(struct http_req *r)
 void api_files_search(struct http_req *r)
 {
     struct strbuf path = STRBUF_INIT, pattern = STRBUF_INIT;
-    if (required_query(r, "path", &path)) {
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "path", json_object_new_string(path.data));
+    if (api_required_query(r, "path", &path)) {
+        json_object *args = xjson_object();
+        json_object_object_add(args, "path", xjson_string(path.data));
         if (http_query_get(r, "pattern", &pattern) && pattern.len > 0)
-            json_object_object_add(args, "pattern", json_object_new_string(pattern.data));
-        forward(r, "fs.search", args);
+            json_object_object_add(args, "pattern", xjson_string(pattern.data));
+        job_start_any(r, "fs.search", args);
     }
     strbuf_free(&path);
     strbuf_free(&pattern);
+}
+
+/* A {path: {"old","new"}} body as an array of items in request order, or NULL (answered). */
+static json_object *replace_items(struct http_req *r, json_object *body)
+{
+    json_object *items = xjson_array();
+    json_object_object_foreach(body, path, spec)
+    {
+        const char *old = "", *repl = "";
+        if (spec == NULL || !json_object_is_type(spec, json_type_object) ||
+            jsonreq_string(spec, "old", &old) == JSONREQ_BADTYPE ||
+            jsonreq_string(spec, "new", &repl) == JSONREQ_BADTYPE) {
+            reply_error(r, 400, ERR_INVALID_REQUEST_BODY,
+                        API_BODY_ERROR "'%s': expected {\"old\": string, \"new\": string}", path);
+            json_object_put(items);
+            return NULL;
+        }
+        json_object *item = xjson_object();
+        json_object_object_add(item, "path", xjson_string(path));
+        json_object_object_add(item, "old", xjson_string(old));
+        json_object_object_add(item, "new", xjson_string(repl));
+        json_object_array_add(items, item);
+    }
+    return items;
+}
+
+/* Nothing to replace: the verbose form answers an empty report. */
+static void reply_nothing_replaced(struct http_req *r, bool verbose)
+{
+    if (verbose)
+        reply_json_text(r, 200, "{}", 2);
+    else
+        reply_empty(r, 200);
 }
 
 /* POST /files/replace[?verbose=true]: {path: {"old","new"}}. */
@@ -286,66 +262,45 @@ void api_files_replace(struct http_req *r)
     strbuf_free(&verbose);
 
     bool is_null;
-    json_object *body = parse_body(r, json_type_object, &is_null);
+    json_object *body = api_parse_body(r, json_type_object, &is_null);
     if (body == NULL) {
-        if (is_null && is_verbose)
-            reply_json_text(r, 200, "{}", 2);
-        else if (is_null)
-            reply_empty(r, 200);
+        if (is_null)
+            reply_nothing_replaced(r, is_verbose);
         return;
     }
-    json_object *items = json_object_new_array();
-    json_object_object_foreach(body, path, spec)
-    {
-        const char *old = "", *repl = "";
-        if (spec == NULL || !json_object_is_type(spec, json_type_object) ||
-            jsonreq_string(spec, "old", &old) == JSONREQ_BADTYPE ||
-            jsonreq_string(spec, "new", &repl) == JSONREQ_BADTYPE) {
-            reply_error(r, 400, ERR_INVALID_REQUEST_BODY,
-                        BODY_ERROR "'%s': expected {\"old\": string, \"new\": string}", path);
-            json_object_put(items);
-            json_object_put(body);
-            return;
-        }
-        json_object *item = json_object_new_object();
-        json_object_object_add(item, "path", json_object_new_string(path));
-        json_object_object_add(item, "old", json_object_new_string(old));
-        json_object_object_add(item, "new", json_object_new_string(repl));
-        json_object_array_add(items, item);
-    }
+    json_object *items = replace_items(r, body);
     json_object_put(body);
+    if (items == NULL)
+        return;
     if (json_object_array_length(items) == 0) {
         json_object_put(items);
-        if (is_verbose)
-            reply_json_text(r, 200, "{}", 2);
-        else
-            reply_empty(r, 200);
+        reply_nothing_replaced(r, is_verbose);
         return;
     }
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object_object_add(args, "items", items);
-    json_object_object_add(args, "verbose", json_object_new_boolean(is_verbose));
-    forward(r, "fs.replace", args);
+    json_object_object_add(args, "verbose", xjson_bool(is_verbose));
+    job_start_any(r, "fs.replace", args);
 }
 
 static void copy_header(struct http_req *r, const char *name, const char *key, json_object *args)
 {
     const char *v = http_header(r, name);
     if (v != NULL)
-        json_object_object_add(args, key, json_object_new_string(v));
+        json_object_object_add(args, key, xjson_string(v));
 }
 
 /* GET /files/download?path=... (Range and conditional headers go along). */
 void api_files_download(struct http_req *r)
 {
     struct strbuf path = STRBUF_INIT;
-    if (required_query(r, "path", &path)) {
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "path", json_object_new_string(path.data));
+    if (api_required_query(r, "path", &path)) {
+        json_object *args = xjson_object();
+        json_object_object_add(args, "path", xjson_string(path.data));
         copy_header(r, "Range", "range", args);
         copy_header(r, "If-Modified-Since", "if_modified_since", args);
         copy_header(r, "If-Unmodified-Since", "if_unmodified_since", args);
-        forward(r, "fs.download", args);
+        job_start_any(r, "fs.download", args);
     }
     strbuf_free(&path);
 }
@@ -356,7 +311,7 @@ void api_files_download(struct http_req *r)
  */
 void api_files_upload(struct http_req *r)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     copy_header(r, "Content-Type", "content_type", args);
     bodyrelay_start(r, "fs.upload", args);
 }
@@ -365,7 +320,7 @@ void api_files_upload(struct http_req *r)
 void api_directories_list(struct http_req *r)
 {
     struct strbuf path = STRBUF_INIT, raw = STRBUF_INIT;
-    if (!required_query(r, "path", &path)) {
+    if (!api_required_query(r, "path", &path)) {
         strbuf_free(&path);
         return;
     }
@@ -384,10 +339,10 @@ void api_directories_list(struct http_req *r)
             return;
         }
     }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "path", json_object_new_string(path.data));
-    json_object_object_add(args, "depth", json_object_new_int64(depth));
-    forward(r, "fs.list", args);
+    json_object *args = xjson_object();
+    json_object_object_add(args, "path", xjson_string(path.data));
+    json_object_object_add(args, "depth", xjson_int64(depth));
+    job_start_any(r, "fs.list", args);
     strbuf_free(&path);
     strbuf_free(&raw);
 }

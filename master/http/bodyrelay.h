@@ -20,7 +20,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
-#include "http.h"
+#include "http/request.h"
 
 /* Queued body bytes above which reading the client pauses ... */
 #define BODYRELAY_HIGH (1024 * 1024)

@@ -1,12 +1,13 @@
-#include "registry.h"
+#include "relay/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
+#include "pool/supervisor.h"
 #include "strmap.h"
-#include "supervisor.h"
+#include "xalloc.h"
 
 struct entry {
     char kind[16];
@@ -27,15 +28,11 @@ static void entry_free(void *p)
 
 void registry_put_attr(const char *id, const char *kind, const char *attr, const struct worker *w)
 {
-    struct entry *e = malloc(sizeof(*e));
-    if (e == NULL)
-        abort();
+    struct entry *e = xmalloc(sizeof(*e));
     snprintf(e->kind, sizeof(e->kind), "%s", kind);
     e->slot = w->slot;
     e->pid = w->pid;
-    e->attr = NULL;
-    if (attr != NULL && (e->attr = strdup(attr)) == NULL)
-        abort();
+    e->attr = attr != NULL ? xstrdup(attr) : NULL;
     entry_free(strmap_put(&ids, id, e));
 }
 

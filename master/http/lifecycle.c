@@ -1,0 +1,149 @@
+#include "http/lifecycle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "common.h"
+#include "http/bodyrelay.h"
+#include "http/evhtp_glue.h"
+#include "http/reply.h"
+#include "http/request.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "log.h"
+#include "relay/job.h"
+#include "xalloc.h"
+
+#define UNAUTHORIZED_BODY                                                                          \
+    "{\"error\":\"Unauthorized: invalid or missing header X-EXECD-ACCESS-TOKEN\"}"
+
+static bool streamed(const struct http_req *r)
+{
+    return r->route != NULL && (r->route->flags & ROUTE_STREAMED_BODY);
+}
+
+static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
+{
+    struct http_req *r = arg;
+    int64_t us = clock_mono_us() - r->start_us;
+
+    if (r->job != NULL)
+        job_request_gone(r->job);
+    bodyrelay_free(r);
+    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r),
+             r->status != 0 ? r->status : (int)ev->status, (double)us / 1000.0,
+             r->exec_id[0] ? " id=" : "", r->exec_id);
+    for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+        free(r->params[i]);
+    free(r);
+    return EVHTP_RES_OK;
+}
+
+static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags flags, void *arg)
+{
+    struct http_req *r = arg;
+    log_debug("%s %s: connection error 0x%x", http_method_name(r), http_path(r), (unsigned)flags);
+    if (r->job != NULL)
+        job_client_gone(r->job);
+    http_release(r);
+}
+
+/*
+ * Answers before the body is read (body too large) and makes libevhtp close
+ * the connection once the answer is flushed; the rest of the body is
+ * discarded as it arrives.
+ */
+static void reject_early(struct http_req *r, evhtp_headers_t *headers_in)
+{
+    evhtp_kv_t *expect = evhtp_kvs_find_kv(headers_in, "Expect");
+    if (expect != NULL)
+        evhtp_kv_rm_and_free(headers_in, expect); /* no "100 Continue" after our answer */
+    glue_close_after(r->ev);
+    reply_error(r, 413, ERR_BODY_TOO_LARGE, "request body larger than %llu bytes",
+                (unsigned long long)http_max_body());
+}
+
+static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void *arg EXECD_UNUSED)
+{
+    struct http_req *r = xcalloc(1, sizeof(*r));
+    r->ev = ev;
+    r->start_us = clock_mono_us();
+    ev->cbarg = r;
+    evhtp_request_set_hook(ev, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, r);
+    evhtp_request_set_hook(ev, evhtp_hook_on_error, (evhtp_hook)(void (*)(void))on_request_error,
+                           r);
+
+    struct strbuf allow = STRBUF_INIT;
+    if (router_match(http_method_name(r), http_path(r), &r->route, r->params, &allow) !=
+        ROUTER_FOUND)
+        r->route = NULL;
+    strbuf_free(&allow);
+
+    const char *cl = evhtp_kv_find(headers, "Content-Length");
+    if (!streamed(r) && cl != NULL && strtoull(cl, NULL, 10) > http_max_body())
+        reject_early(r, headers);
+    /* A streamed body's job starts now; an unauthorized one is discarded and
+     * answered 401 once complete. */
+    if (streamed(r) && http_authorized(r))
+        r->route->fn(r);
+    return EVHTP_RES_OK;
+}
+
+static evhtp_res on_body(evhtp_request_t *ev, struct evbuffer *buf, void *arg EXECD_UNUSED)
+{
+    struct http_req *r = ev->cbarg;
+    if (streamed(r))
+        return bodyrelay_feed(r, buf);
+    if (r->replied) {
+        evbuffer_drain(buf, evbuffer_get_length(buf)); /* rejected: discard */
+        return EVHTP_RES_OK;
+    }
+    if (evbuffer_get_length(ev->buffer_in) + evbuffer_get_length(buf) > http_max_body()) {
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        reject_early(r, ev->headers_in);
+    }
+    return EVHTP_RES_OK;
+}
+
+/* No route matched when the headers came: 405 with the allowed methods, or 404. */
+static void reply_unrouted(struct http_req *r)
+{
+    struct strbuf allow = STRBUF_INIT;
+    char *params[HTTP_MAX_PARAMS] = {NULL, NULL};
+    const struct route *route;
+    enum router_result res =
+        router_match(http_method_name(r), http_path(r), &route, params, &allow);
+    if (res == ROUTER_NO_METHOD) {
+        reply_header(r, "Allow", allow.data);
+        reply_error(r, 405, ERR_METHOD_NOT_ALLOWED, "method %s not allowed on %s (allowed: %s)",
+                    http_method_name(r), http_path(r), allow.data);
+    } else {
+        reply_error(r, 404, ERR_NOT_FOUND, "404 page not found: %s %s", http_method_name(r),
+                    http_path(r));
+    }
+    strbuf_free(&allow);
+}
+
+void http_lifecycle_dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
+{
+    struct http_req *r = arg;
+    if (r != NULL)
+        r->body_done = true;
+    if (r == NULL || r->replied)
+        return;
+    if (!http_authorized(r))
+        reply_json_text(r, 401, UNAUTHORIZED_BODY, strlen(UNAUTHORIZED_BODY));
+    else if (streamed(r))
+        bodyrelay_end(r);
+    else if (r->route != NULL)
+        r->route->fn(r);
+    else
+        reply_unrouted(r);
+}
+
+void http_lifecycle_attach(evhtp_connection_t *c)
+{
+    evhtp_connection_set_hook(c, evhtp_hook_on_headers, (evhtp_hook)on_headers, NULL);
+    evhtp_connection_set_hook(c, evhtp_hook_on_read, (evhtp_hook)on_body, NULL);
+}

@@ -1,0 +1,180 @@
+#include "http/server.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "config.h"
+#include "http/evhtp_glue.h"
+#include "http/lifecycle.h"
+#include "http/request.h"
+#include "list.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define AUTH_HEADER "X-EXECD-ACCESS-TOKEN"
+/* Allocations up to this size come from the heap and are reused (see http_start). */
+#define HEAP_BUFFER_MAX (4 * 1024 * 1024)
+
+/* libevhtp does not keep a list of its connections; we do, to close them at exit. */
+struct conn_entry {
+    evhtp_connection_t *conn;
+    struct list node;
+};
+
+static struct {
+    struct event_base *base;
+    evhtp_t *htp;
+    char *token;
+    uint64_t max_body;
+    struct timeval idle;
+    struct list conns;
+} srv = {.conns = LIST_HEAD_INIT(srv.conns)};
+
+struct event_base *http_base(void)
+{
+    return srv.base;
+}
+
+uint64_t http_max_body(void)
+{
+    return srv.max_body;
+}
+
+const struct timeval *http_idle_timeout(void)
+{
+    return srv.idle.tv_sec > 0 || srv.idle.tv_usec > 0 ? &srv.idle : NULL;
+}
+
+bool http_authorized(const struct http_req *r)
+{
+    if (srv.token == NULL || srv.token[0] == '\0')
+        return true;
+    const char *given = http_header(r, AUTH_HEADER);
+    if (given == NULL)
+        return false;
+    size_t want_len = strlen(srv.token), given_len = strlen(given);
+    /* Compare in constant time; a length mismatch still does a full compare. */
+    int diff = CRYPTO_memcmp(given_len == want_len ? given : srv.token, srv.token, want_len);
+    return diff == 0 && given_len == want_len;
+}
+
+/*
+ * libevhtp drops a connection whose request it cannot parse without a word,
+ * and its parser refuses any header line, URI or chunk line over 8 KiB. Tell
+ * the client why, as Go's server does (431 or 400, then close), unless part
+ * of an answer was already sent. The socket is still open: libevhtp runs
+ * this hook before it frees the connection.
+ */
+static void answer_parse_error(evhtp_connection_t *conn)
+{
+    static const char too_big[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                  "Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Content-Length: 35\r\nConnection: close\r\n\r\n"
+                                  "431 Request Header Fields Too Large";
+    static const char bad[] = "HTTP/1.1 400 Bad Request\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n"
+                              "Content-Length: 15\r\nConnection: close\r\n\r\n"
+                              "400 Bad Request";
+    evhtp_request_t *ev;
+    const char *why;
+    int status = glue_parse_error(conn, &ev, &why);
+    struct http_req *r = ev != NULL ? ev->cbarg : NULL;
+    if (status == 0 || (r != NULL && r->replied))
+        return;
+    bool big = status == 431;
+    log_info("unparsable request (%s): answering %d", why, status);
+    if (r != NULL) {
+        r->replied = true;
+        r->status = status;
+    }
+    if (glue_send_now(conn, big ? too_big : bad, big ? sizeof(too_big) - 1 : sizeof(bad) - 1) < 0)
+        log_debug("cannot send the parse error answer: %s", strerror(errno));
+}
+
+static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
+{
+    struct conn_entry *e = arg;
+    answer_parse_error(conn);
+    list_del(&e->node);
+    free(e);
+    return EVHTP_RES_OK;
+}
+
+static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
+{
+    if (glue_accept(conn) < 0)
+        return EVHTP_RES_ERROR;
+    struct conn_entry *e = xcalloc(1, sizeof(*e));
+    e->conn = conn;
+    list_add_head(&srv.conns, &e->node);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, (evhtp_hook)on_connection_fini,
+                              e);
+    http_lifecycle_attach(conn);
+    return EVHTP_RES_OK;
+}
+
+void http_reconfigure(const struct config *cfg)
+{
+    free(srv.token);
+    srv.token = xstrdup(cfg->access_token);
+    srv.max_body = cfg->max_body_size;
+    srv.idle.tv_sec = cfg->keepalive_ms / 1000;
+    srv.idle.tv_usec = (cfg->keepalive_ms % 1000) * 1000;
+    if (srv.htp != NULL)
+        evhtp_set_timeouts(srv.htp, cfg->keepalive_ms > 0 ? &srv.idle : NULL, NULL);
+}
+
+int http_start(struct event_base *base, const struct config *cfg)
+{
+    /*
+     * An upload passes through buffers of up to a megabyte that are freed as
+     * soon as they are relayed. glibc would map and unmap each of them, and
+     * the page faults of touching fresh pages cost more than the copying (8x
+     * the CPU of a 1 GiB upload on a VM): keep such buffers in the heap.
+     */
+    if (mallopt(M_MMAP_THRESHOLD, HEAP_BUFFER_MAX) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, 4 * HEAP_BUFFER_MAX) != 1)
+        log_warn("cannot tune the allocator for big request bodies");
+    srv.base = base;
+    srv.htp = evhtp_new(base, NULL);
+    if (srv.htp == NULL) {
+        log_error("cannot create the HTTP server");
+        return -1;
+    }
+    evhtp_enable_flag(srv.htp, EVHTP_FLAG_ENABLE_NODELAY);
+    evhtp_set_gencb(srv.htp, http_lifecycle_dispatch, NULL);
+    evhtp_set_post_accept_cb(srv.htp, on_accept, NULL);
+    http_reconfigure(cfg);
+
+    char addr[128];
+    snprintf(addr, sizeof(addr), "ipv4:%s", cfg->listen_addr);
+    if (evhtp_bind_socket(srv.htp, addr, (uint16_t)cfg->port, 1024) < 0) {
+        log_error("cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port, strerror(errno));
+        return -1;
+    }
+    log_info("listening on %s:%d", cfg->listen_addr, cfg->port);
+    return 0;
+}
+
+void http_stop_accepting(void)
+{
+    if (srv.htp != NULL)
+        glue_stop_listening(srv.htp);
+}
+
+void http_free(void)
+{
+    while (!list_empty(&srv.conns)) /* each one's fini hook unlinks it */
+        evhtp_connection_free(list_first(&srv.conns, struct conn_entry, node)->conn);
+    if (srv.htp != NULL) {
+        evhtp_unbind_socket(srv.htp);
+        evhtp_free(srv.htp);
+        srv.htp = NULL;
+    }
+    free(srv.token);
+    srv.token = NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * The master's HTTP server: libevhtp on the master's event base, its settings (access
+ * token, body limit, keep-alive timeout) and its connections.
+ */
+#ifndef EXECD_HTTP_SERVER_H
+#define EXECD_HTTP_SERVER_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+struct config;
+struct http_req;
+
+/* Binds and starts serving. Returns 0 or -1 (logged). */
+int http_start(struct event_base *base, const struct config *cfg);
+/* Applies settings that can change on reload (token, limits, timeouts). */
+void http_reconfigure(const struct config *cfg);
+/* Stops accepting new connections (shutdown). */
+void http_stop_accepting(void);
+void http_free(void);
+
+struct event_base *http_base(void);
+/* Largest JSON body currently accepted. */
+uint64_t http_max_body(void);
+/* The idle (keep-alive) timeout of client connections, NULL when off. */
+const struct timeval *http_idle_timeout(void);
+/* Whether r carries the access token (always true without one). */
+bool http_authorized(const struct http_req *r);
+
+#endif

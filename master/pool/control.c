@@ -1,0 +1,65 @@
+#include "pool/control.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "jsonreq.h"
+#include "log.h"
+#include "pool/worker.h"
+#include "strbuf.h"
+
+/* register {kind, id[, language, default]} */
+static void on_register(struct worker *w, json_object *msg, const struct pool_hooks *hooks)
+{
+    const char *id = NULL, *kind = NULL, *language = NULL;
+    bool dflt = false;
+    jsonreq_string(msg, "language", &language);
+    jsonreq_bool(msg, "default", &dflt);
+    if (jsonreq_string(msg, "id", &id) == JSONREQ_OK &&
+        jsonreq_string(msg, "kind", &kind) == JSONREQ_OK)
+        hooks->registered(w, id, kind, language, dflt);
+}
+
+static void on_unregister(json_object *msg, const struct pool_hooks *hooks)
+{
+    const char *id = NULL;
+    if (jsonreq_string(msg, "id", &id) == JSONREQ_OK)
+        hooks->unregistered(id);
+}
+
+/* pool {language, ready} */
+static void on_pool(struct worker *w, json_object *msg, const struct pool_hooks *hooks)
+{
+    const char *language = NULL;
+    int64_t ready = 0;
+    if (jsonreq_string(msg, "language", &language) == JSONREQ_OK &&
+        jsonreq_int64(msg, "ready", &ready) == JSONREQ_OK)
+        hooks->pool_report(w, language, (int)ready);
+}
+
+enum control_result control_handle(struct worker *w, const struct ipc_msg *msg,
+                                   const struct pool_hooks *hooks)
+{
+    struct strbuf err = STRBUF_INIT;
+    json_object *obj = jsonreq_parse(msg->data, msg->len, &err);
+    const char *op = NULL;
+    enum control_result res = CONTROL_HANDLED;
+
+    if (msg->fd >= 0)
+        close(msg->fd);
+    if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK)
+        log_error("worker %d: malformed control message: %s", w->slot, err.data ? err.data : "");
+    else if (strcmp(op, "ready") == 0)
+        res = CONTROL_READY;
+    else if (strcmp(op, "register") == 0)
+        on_register(w, obj, hooks);
+    else if (strcmp(op, "unregister") == 0)
+        on_unregister(obj, hooks);
+    else if (strcmp(op, "pool") == 0)
+        on_pool(w, obj, hooks);
+    else
+        log_warn("worker %d: unknown control op '%s'", w->slot, op);
+    json_object_put(obj);
+    strbuf_free(&err);
+    return res;
+}

@@ -1,0 +1,36 @@
+#include "relay/relay.h"
+
+#include <string.h>
+
+#include "relay/coderoute.h"
+#include "relay/job.h"
+#include "relay/registry.h"
+
+/* A context registers with its language: code routing learns its default contexts. */
+static void on_registered(struct worker *w, const char *id, const char *kind, const char *language,
+                          bool dflt)
+{
+    registry_put_attr(id, kind, language, w);
+    if (language != NULL && strcmp(kind, "context") == 0)
+        coderoute_registered(id, language, dflt);
+}
+
+static void on_unregistered(const char *id)
+{
+    coderoute_unregistered(id);
+    registry_del(id);
+}
+
+const struct pool_hooks relay_pool_hooks = {
+    .job_message = job_on_message,
+    .worker_lost = job_worker_lost,
+    .registered = on_registered,
+    .unregistered = on_unregistered,
+    .pool_report = coderoute_pool,
+};
+
+void relay_free(void)
+{
+    coderoute_free();
+    registry_free();
+}
