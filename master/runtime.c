@@ -12,7 +12,7 @@
 
 #include "common.h"
 #include "fsutil.h"
-#include "kernel.h"
+#include "jupyter/kernel.h"
 #include "log.h"
 #include "procstat.h"
 #include "strbuf.h"

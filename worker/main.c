@@ -6,19 +6,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmdstore.h"
-#include "code.h"
-#include "command.h"
+#include "command/cmdstore.h"
+#include "command/command.h"
 #include "common.h"
-#include "context.h"
-#include "fs.h"
+#include "core/out.h"
+#include "core/wjob.h"
+#include "files/fs.h"
 #include "ipc.h"
 #include "jsonreq.h"
-#include "kernel.h"
+#include "jupyter/code.h"
+#include "jupyter/context.h"
+#include "jupyter/kernel.h"
 #include "log.h"
-#include "out.h"
 #include "worker.h"
-#include "wjob.h"
 
 #define WORKER_IPC_FD 3
 /* After a shutdown request, exit at the latest this long after the grace. */

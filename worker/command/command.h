@@ -1,0 +1,100 @@
+/*
+ * The command executor (POST /command, shell-mode /code): bash -c in its own
+ * process group, stdout/stderr read from pipes on the event loop and split
+ * into events, exit status mapped to the contract's terminal events;
+ * background commands write to a log file under the state directory. Every
+ * command has a record (cmdstore.c) answering status and logs queries.
+ */
+#ifndef EXECD_COMMAND_H
+#define EXECD_COMMAND_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "core/linesplit.h"
+#include "core/out.h"
+#include "ids.h"
+#include "strbuf.h"
+
+struct command;
+
+struct pipe_src {
+    struct command *cmd;
+    int fd;
+    struct event *ev;
+    struct linesplit ls;
+    const char *type; /* "stdout" or "stderr" */
+};
+
+struct interrupt_waiter {
+    uint32_t job;
+    struct interrupt_waiter *next;
+};
+
+struct command {
+    /* The record (persisted by cmdstore.c). */
+    char id[IDS_HEX_LEN + 1];
+    char *content;
+    bool background;
+    pid_t pgid;                   /* process group (= leader pid); 0 before spawn */
+    unsigned long long pid_start; /* identifies the leader after a worker restart */
+    struct timespec started_at;
+    struct timespec finished_at;
+    bool running;
+    int exit_code;
+    char *error; /* Go's error text ("exit status 2"), NULL when none */
+
+    /* The process. */
+    pid_t pid;  /* leader while not reaped; 0 afterwards (never signalled again) */
+    bool child; /* our child; false when adopted from a previous worker */
+    int pidfd;
+    struct event *exit_ev;
+    struct event *timeout_ev;
+    struct event *unknown_ev; /* adopted leader gone, waiting for the master's status */
+    bool exited;
+    int status;
+
+    /* The foreground stream. */
+    uint32_t job;  /* 0 when there is no stream */
+    bool detached; /* the client went away: output is read and dropped */
+    bool paused;   /* the master asked to pause (slow client) */
+    struct pipe_src out, err;
+    struct strbuf batch;
+    struct event *drain_ev;
+    int64_t drain_started_ms;
+    struct out_waiter waiter;
+    int64_t start_ms;
+
+    /* Interrupt in progress. */
+    struct event *int_ev;
+    int int_ticks;
+    struct interrupt_waiter *int_waiters;
+
+    struct command *older, *newer; /* record list, oldest first */
+};
+
+/* adopt: take over the records of a previous worker of this slot now. */
+void command_init(bool adopt);
+void command_run(uint32_t job, json_object *request);
+void command_status(uint32_t job, const char *id);
+void command_logs(uint32_t job, const char *id, int64_t cursor);
+void command_interrupt(uint32_t job, const char *id);
+/* Forwards signo to every running foreground command's process group. */
+void command_forward_signal(int signo);
+/* The master reaped pid (an adopted leader): record its status. */
+void command_reaped(pid_t pid, int status);
+/* TERM every running command, KILL after grace_ms. */
+void command_shutdown(int64_t grace_ms);
+/* Loads records of commands started by a previous worker of this slot. */
+void command_adopt(void);
+/* Foreground work or interrupts in progress (a draining worker waits for them). */
+bool command_busy(void);
+/* Commands whose process has not finished. */
+size_t command_running(void);
+void command_free(struct command *c);
+void command_cleanup(void);
+
+#endif

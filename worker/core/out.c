@@ -1,0 +1,192 @@
+#include "core/out.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+
+/* Above this much queued output, producers pause until it drains below LOW. */
+#define OUT_HIGH (1024 * 1024)
+#define OUT_LOW (256 * 1024)
+
+static struct ipc_chan *chan;
+static struct out_waiter *waiters;
+
+static void on_drain(struct ipc_chan *ch EXECD_UNUSED, void *arg EXECD_UNUSED)
+{
+    struct out_waiter *list = waiters;
+    waiters = NULL;
+    while (list != NULL) {
+        struct out_waiter *w = list;
+        list = w->next;
+        w->next = NULL;
+        w->waiting = false;
+        w->fn(w->arg);
+    }
+}
+
+void out_init(struct ipc_chan *ch)
+{
+    chan = ch;
+    if (ch != NULL)
+        ipc_set_drain_cb(ch, on_drain, OUT_LOW);
+}
+
+bool out_congested(void)
+{
+    return chan != NULL && ipc_queued(chan) > OUT_HIGH;
+}
+
+size_t out_queued(void)
+{
+    return chan != NULL ? ipc_queued(chan) : 0;
+}
+
+void out_wait(struct out_waiter *w)
+{
+    if (w->waiting)
+        return;
+    w->waiting = true;
+    w->next = waiters;
+    waiters = w;
+}
+
+void out_cancel_wait(struct out_waiter *w)
+{
+    if (!w->waiting)
+        return;
+    for (struct out_waiter **pp = &waiters; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    w->waiting = false;
+    w->next = NULL;
+}
+
+static void send_json(uint32_t job, json_object *msg)
+{
+    if (chan == NULL || ipc_send_json(chan, job, msg) < 0)
+        log_error("cannot send a message for job %u to the master", job);
+    json_object_put(msg);
+}
+
+static json_object *new_op(const char *op)
+{
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "op", json_object_new_string(op));
+    return msg;
+}
+
+/*
+ * Length of the longest prefix of p[0..len) that ends on an event boundary and
+ * fits in one datagram, so the master can relay each frame without
+ * reassembly. An event bigger than a datagram goes alone (fragmented by ipc.c).
+ */
+static size_t frame_prefix(const char *p, size_t len)
+{
+    const size_t room = IPC_FRAME_MAX - sizeof(struct ipc_hdr);
+    if (len <= room)
+        return len;
+    for (size_t i = room; i >= 2; i--) {
+        if (p[i - 1] == '\n' && p[i - 2] == '\n')
+            return i;
+    }
+    const char *end = memmem(p, len, "\n\n", 2);
+    return end != NULL ? (size_t)(end - p) + 2 : len;
+}
+
+void out_events(uint32_t job, struct strbuf *events)
+{
+    const char *p = events->data;
+    size_t left = events->len;
+    while (left > 0) {
+        size_t n = frame_prefix(p, left);
+        if (chan == NULL || ipc_send(chan, IPC_EVENTS, job, p, n) < 0) {
+            log_error("cannot send events for job %u to the master", job);
+            break;
+        }
+        p += n;
+        left -= n;
+    }
+    strbuf_reset(events);
+}
+
+void out_reply_json(uint32_t job, int status, json_object *body)
+{
+    json_object *msg = new_op("reply");
+    json_object_object_add(msg, "status", json_object_new_int(status));
+    if (body != NULL)
+        json_object_object_add(msg, "json", body);
+    send_json(job, msg);
+}
+
+void out_reply_error(uint32_t job, int status, const char *code, const char *fmt, ...)
+{
+    struct strbuf text = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&text, fmt, ap);
+    va_end(ap);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "code", json_object_new_string(code));
+    json_object_object_add(body, "message",
+                           json_object_new_string_len(text.data ? text.data : "", (int)text.len));
+    out_reply_json(job, status, body);
+    strbuf_free(&text);
+}
+
+void out_reply_empty(uint32_t job, int status)
+{
+    out_reply_json(job, status, NULL);
+}
+
+void out_reply_file(uint32_t job, int status, json_object *headers, const char *content_type,
+                    int fd, off_t offset, off_t length)
+{
+    json_object *msg = new_op("reply");
+    json_object_object_add(msg, "status", json_object_new_int(status));
+    if (headers != NULL)
+        json_object_object_add(msg, "headers", headers);
+    json_object_object_add(msg, "content_type", json_object_new_string(content_type));
+    json_object_object_add(msg, "file_offset", json_object_new_int64(offset));
+    json_object_object_add(msg, "file_length", json_object_new_int64(length));
+    size_t len;
+    const char *s = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (chan == NULL || ipc_send_fd(chan, IPC_MSG, job, s, len, fd) < 0)
+        log_error("cannot send a file reply for job %u to the master", job);
+    json_object_put(msg);
+}
+
+void out_end(uint32_t job)
+{
+    send_json(job, new_op("end"));
+}
+
+void out_register(uint32_t job, const char *kind, const char *id)
+{
+    json_object *msg = new_op("register");
+    json_object_object_add(msg, "kind", json_object_new_string(kind));
+    json_object_object_add(msg, "id", json_object_new_string(id));
+    send_json(job, msg);
+}
+
+void out_unregister(const char *id)
+{
+    json_object *msg = new_op("unregister");
+    json_object_object_add(msg, "id", json_object_new_string(id));
+    send_json(0, msg);
+}
+
+void out_op(const char *op)
+{
+    send_json(0, new_op(op));
+}
+
+void out_msg(uint32_t job, json_object *msg)
+{
+    send_json(job, msg);
+}

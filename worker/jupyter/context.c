@@ -1,0 +1,899 @@
+#include "jupyter/context.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "common.h"
+#include "core/out.h"
+#include "envfile.h"
+#include "envmap.h"
+#include "fsutil.h"
+#include "jsonreq.h"
+#include "jupyter/kspec.h"
+#include "log.h"
+#include "pathexp.h"
+#include "strmap.h"
+#include "worker.h"
+
+extern char **environ;
+
+/* A missing kernelspec is looked for again this often until spec_wait_ms. */
+#define SPEC_RETRY_MS 200
+/* Pool kernels that fail to start are retried after 1 s, doubling up to this. */
+#define POOL_BACKOFF_MAX_MS 60000
+/* Delete: after shutdown_request the kernel gets this long to exit before SIGKILL. */
+#define DELETE_GRACE_MS 2000
+/* Context records are tiny; a larger file is not ours. */
+#define RECORD_MAX (64 * 1024)
+
+/* The warm pool of one language in this worker. */
+struct pool {
+    char *language;
+    int share;           /* kernels this worker keeps warm */
+    int failures;        /* consecutive failures, for the backoff */
+    int64_t next_try_ms; /* monotonic: no launch before this */
+    struct event *retry_ev;
+    int reported; /* ready count last sent to the master, -1: never */
+    struct pool *next;
+};
+
+static struct {
+    struct context_cfg cfg;
+    char *kernels_dir, *records_dir;
+    struct strmap all; /* every context, pool kernels included, by id */
+    struct pool *pools;
+    bool adopted;
+    bool stopping;
+    size_t n_stopping; /* kernels being shut down */
+} cs;
+
+static void pool_fill(void);
+static void pool_report(const char *language);
+static void pool_failed(const char *language);
+static struct pool *pool_get(const char *language, bool create);
+static void start_kernel(struct context *c);
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s != NULL ? s : "");
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+static void arm_ms(struct event *ev, int64_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (ev == NULL || event_add(ev, &tv) < 0)
+        log_error("contexts: cannot arm a timer");
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- the store ------------------------------------------------------------------ */
+
+static struct context *context_new(const char *id, const char *language)
+{
+    struct context *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        abort();
+    if (id != NULL)
+        snprintf(c->id, sizeof(c->id), "%s", id);
+    else
+        ids_uuid_dashed(c->id);
+    c->language = xstrdup(language);
+    c->cwd = xstrdup("");
+    struct strbuf dir = STRBUF_INIT;
+    strbuf_printf(&dir, "%s/%s", cs.kernels_dir, c->id);
+    c->dir = strbuf_detach(&dir);
+    c->waiters_tail = &c->waiters;
+    c->state = CONTEXT_STARTING;
+    strmap_put(&cs.all, c->id, c);
+    return c;
+}
+
+static void free_cbs(struct context_cb *cb)
+{
+    while (cb != NULL) {
+        struct context_cb *next = cb->next;
+        free(cb);
+        cb = next;
+    }
+}
+
+/* Removes c from the store and frees it; its kernel must be gone or let go of. */
+static void destroy(struct context *c)
+{
+    strmap_del(&cs.all, c->id);
+    if (c->start_ev != NULL)
+        event_free(c->start_ev);
+    free_cbs(c->waiters);
+    free_cbs(c->on_gone);
+    free(c->language);
+    free(c->cwd);
+    free(c->kcwd);
+    free(c->dir);
+    free(c);
+}
+
+static struct context_cb *new_cb(context_fn fn, void *arg)
+{
+    struct context_cb *cb = malloc(sizeof(*cb));
+    if (cb == NULL)
+        abort();
+    cb->fn = fn;
+    cb->arg = arg;
+    cb->next = NULL;
+    return cb;
+}
+
+/* Calls and drops every waiter (in arrival order). */
+static void wake(struct context *c, const char *err)
+{
+    struct context_cb *list = c->waiters;
+    c->waiters = NULL;
+    c->waiters_tail = &c->waiters;
+    while (list != NULL) {
+        struct context_cb *cb = list;
+        list = cb->next;
+        cb->fn(c, cb->arg, err);
+        free(cb);
+    }
+}
+
+struct context *context_get(const char *id)
+{
+    struct context *c = strmap_get(&cs.all, id);
+    return c != NULL && !c->pooled ? c : NULL;
+}
+
+struct collect {
+    struct context **v;
+    size_t n;
+};
+
+static void collect_one(const char *key EXECD_UNUSED, void *value, void *arg)
+{
+    struct collect *col = arg;
+    col->v[col->n++] = value;
+}
+
+/* A snapshot of every context, so callers may change the store while walking it. */
+static struct context **snapshot(size_t *n)
+{
+    struct collect col = {calloc(cs.all.len + 1, sizeof(struct context *)), 0};
+    if (col.v == NULL)
+        abort();
+    strmap_each(&cs.all, collect_one, &col);
+    *n = col.n;
+    return col.v;
+}
+
+void context_each(void (*fn)(struct context *c, void *arg), void *arg)
+{
+    size_t n;
+    struct context **v = snapshot(&n);
+    for (size_t i = 0; i < n; i++) {
+        /* Deleted by an earlier callback? (Deletion is asynchronous: it is still there.) */
+        if (strmap_get(&cs.all, v[i]->id) == v[i] && !v[i]->pooled)
+            fn(v[i], arg);
+    }
+    free(v);
+}
+
+struct context *context_default(const char *language)
+{
+    size_t n;
+    struct context **v = snapshot(&n);
+    struct context *found = NULL;
+    for (size_t i = 0; i < n && found == NULL; i++) {
+        struct context *c = v[i];
+        if (!c->pooled && c->dflt && c->state != CONTEXT_STOPPING &&
+            strcmp(c->language, language) == 0)
+            found = c;
+    }
+    free(v);
+    return found;
+}
+
+/* ---- records --------------------------------------------------------------------- */
+
+static void record_path(const struct context *c, struct strbuf *out)
+{
+    strbuf_printf(out, "%s/%s.json", cs.records_dir, c->id);
+}
+
+/* Writes contexts/<id>.json atomically. Returns 0 or -1 (logged). */
+static int record_save(const struct context *c)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(c->id));
+    json_object_object_add(o, "language", json_object_new_string(c->language));
+    json_object_object_add(o, "cwd", json_object_new_string(c->cwd));
+    if (c->kcwd != NULL)
+        json_object_object_add(o, "kernel_cwd", json_object_new_string(c->kcwd));
+    json_object_object_add(o, "default", json_object_new_boolean(c->dflt));
+    const char *text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    struct strbuf path = STRBUF_INIT, tmp = STRBUF_INIT;
+    record_path(c, &path);
+    strbuf_printf(&tmp, "%s.tmp", path.data);
+    int rc = -1;
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        size_t len = strlen(text);
+        ssize_t n = write(fd, text, len);
+        rc = close(fd) == 0 && n == (ssize_t)len ? 0 : -1;
+        if (rc == 0)
+            rc = rename(tmp.data, path.data);
+    }
+    if (rc < 0) {
+        log_error("context %s: cannot write %s: %s", c->id, path.data, strerror(errno));
+        unlink(tmp.data);
+    }
+    strbuf_free(&path);
+    strbuf_free(&tmp);
+    json_object_put(o);
+    return rc;
+}
+
+static void record_remove(const struct context *c)
+{
+    struct strbuf path = STRBUF_INIT;
+    record_path(c, &path);
+    if (unlink(path.data) < 0 && errno != ENOENT)
+        log_warn("context %s: cannot remove %s: %s", c->id, path.data, strerror(errno));
+    strbuf_free(&path);
+}
+
+static void send_register(const struct context *c)
+{
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "op", json_object_new_string("register"));
+    json_object_object_add(msg, "kind", json_object_new_string("context"));
+    json_object_object_add(msg, "id", json_object_new_string(c->id));
+    json_object_object_add(msg, "language", json_object_new_string(c->language));
+    json_object_object_add(msg, "default", json_object_new_boolean(c->dflt));
+    out_msg(0, msg);
+}
+
+/* Hands c out: recorded on disk (for adoption), then known to the master. */
+static void hand_out(struct context *c)
+{
+    if (c->registered)
+        return;
+    c->registered = true;
+    record_save(c);
+    send_register(c);
+}
+
+/* ---- kernel callbacks ---------------------------------------------------------- */
+
+/* A kernel could not be started (or restarted) for c. */
+static void start_failed(struct context *c, const char *err)
+{
+    if (c->pooled) {
+        log_warn("warm pool: a %s kernel failed to start: %s", c->language, err);
+        pool_failed(c->language);
+        destroy(c);
+        pool_fill();
+        return;
+    }
+    if (c->registered) {
+        /* Known to the client: it stays, and the next run tries again. */
+        c->state = CONTEXT_DEAD;
+        wake(c, err);
+        return;
+    }
+    wake(c, err);
+    destroy(c);
+}
+
+static void on_kernel_ready(struct kernel *k, void *arg, const char *err)
+{
+    struct context *c = arg;
+    if (err != NULL) {
+        kernel_free(k);
+        c->k = NULL;
+        start_failed(c, err);
+        return;
+    }
+    c->state = CONTEXT_READY;
+    if (c->pooled) {
+        struct pool *p = pool_get(c->language, false);
+        if (p != NULL)
+            p->failures = 0;
+        pool_report(c->language);
+        return;
+    }
+    hand_out(c);
+    wake(c, NULL);
+}
+
+static void on_kernel_dead(struct kernel *k, void *arg, const char *reason)
+{
+    struct context *c = arg;
+    kernel_free(k);
+    c->k = NULL;
+    if (c->pooled) {
+        log_warn("warm pool: a %s kernel died: %s", c->language, reason);
+        pool_failed(c->language);
+        char *language = xstrdup(c->language);
+        destroy(c);
+        pool_report(language);
+        free(language);
+        pool_fill();
+        return;
+    }
+    /* The running cell already ended with an error; the next run restarts the kernel. */
+    log_warn("context %s: %s; the next run starts a new kernel", c->id, reason);
+    c->state = CONTEXT_DEAD;
+}
+
+static const struct kernel_cbs kernel_cbs = {on_kernel_ready, on_kernel_dead};
+
+/* ---- starting kernels ------------------------------------------------------------ */
+
+/* The daemon environment plus the EXECD_ENVS file, as commands get it. */
+static void kernel_environment(struct envmap *env)
+{
+    envmap_init(env);
+    envmap_from_environ(env, environ);
+    struct strbuf why = STRBUF_INIT;
+    if (envfile_load(wk.envs_file, env, &why) < 0 && why.len > 0)
+        log_warn("EXECD_ENVS: %s", why.data);
+    else if (why.len > 0)
+        log_warn("EXECD_ENVS %s", why.data);
+    strbuf_free(&why);
+}
+
+static void launch(struct context *c)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct kspec *spec = kspec_find(c->language, &err);
+    if (spec == NULL) {
+        if (clock_mono_ms() < c->spec_deadline) {
+            arm_ms(c->start_ev, SPEC_RETRY_MS); /* it may be being installed */
+            strbuf_free(&err);
+            return;
+        }
+        start_failed(c, err.data);
+        strbuf_free(&err);
+        return;
+    }
+    struct envmap env;
+    kernel_environment(&env);
+    struct kernel_opts o = {0};
+    o.spec = spec;
+    o.dir = c->dir;
+    o.cwd = c->kcwd;
+    o.envp = env.entries;
+    o.startup_ms = cs.cfg.startup_ms;
+    o.cbs = &kernel_cbs;
+    o.arg = c;
+    c->k = kernel_launch(wk.base, &o, &err);
+    envmap_free(&env);
+    kspec_free(spec);
+    if (c->k == NULL)
+        start_failed(c, err.data);
+    strbuf_free(&err);
+}
+
+static void on_start(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
+{
+    struct context *c = arg;
+    if (c->state == CONTEXT_STARTING && c->k == NULL)
+        launch(c);
+}
+
+/* Starts a kernel for c from the event loop, so waiters can be attached first. */
+static void start_kernel(struct context *c)
+{
+    c->state = CONTEXT_STARTING;
+    c->spec_deadline = clock_mono_ms() + cs.cfg.spec_wait_ms;
+    if (c->start_ev == NULL)
+        c->start_ev = evtimer_new(wk.base, on_start, c);
+    arm_ms(c->start_ev, 0);
+}
+
+/* ---- the warm pool ---------------------------------------------------------------- */
+
+static struct pool *pool_get(const char *language, bool create)
+{
+    for (struct pool *p = cs.pools; p != NULL; p = p->next) {
+        if (strcmp(p->language, language) == 0)
+            return p;
+    }
+    if (!create)
+        return NULL;
+    struct pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        abort();
+    p->language = xstrdup(language);
+    p->reported = -1;
+    p->next = cs.pools;
+    cs.pools = p;
+    return p;
+}
+
+/* A pool kernel of language failed or died: the next launch waits 1 s, doubling up to a minute. */
+static void pool_failed(const char *language)
+{
+    struct pool *p = pool_get(language, false);
+    if (p == NULL)
+        return;
+    int shift = p->failures > 6 ? 6 : p->failures;
+    int64_t delay = (int64_t)1000 << shift;
+    p->failures++;
+    p->next_try_ms = clock_mono_ms() + (delay < POOL_BACKOFF_MAX_MS ? delay : POOL_BACKOFF_MAX_MS);
+}
+
+static int pool_count(const char *language, bool ready_only)
+{
+    size_t n;
+    struct context **v = snapshot(&n);
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct context *c = v[i];
+        if (c->pooled && c->state != CONTEXT_STOPPING && strcmp(c->language, language) == 0 &&
+            (!ready_only || c->state == CONTEXT_READY))
+            count++;
+    }
+    free(v);
+    return count;
+}
+
+/* Tells the master how many warm kernels of language are ready here (when it changed). */
+static void pool_report(const char *language)
+{
+    struct pool *p = pool_get(language, false);
+    if (p == NULL || cs.stopping)
+        return;
+    int ready = pool_count(language, true);
+    if (ready == p->reported)
+        return;
+    p->reported = ready;
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "op", json_object_new_string("pool"));
+    json_object_object_add(msg, "language", json_object_new_string(language));
+    json_object_object_add(msg, "ready", json_object_new_int(ready));
+    out_msg(0, msg);
+}
+
+static void on_pool_retry(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
+                          void *arg EXECD_UNUSED)
+{
+    pool_fill();
+}
+
+static void stop_pooled(struct context *c);
+
+/* Brings every language's pool to its share: launches what is missing, stops extras. */
+static void pool_fill(void)
+{
+    if (!cs.adopted || cs.stopping || wk.draining)
+        return;
+    int64_t now = clock_mono_ms();
+    for (struct pool *p = cs.pools; p != NULL; p = p->next) {
+        int have = pool_count(p->language, false);
+        if (have < p->share && now < p->next_try_ms) {
+            if (p->retry_ev == NULL)
+                p->retry_ev = evtimer_new(wk.base, on_pool_retry, NULL);
+            if (p->retry_ev != NULL && !evtimer_pending(p->retry_ev, NULL))
+                arm_ms(p->retry_ev, p->next_try_ms - now);
+            continue;
+        }
+        for (; have < p->share; have++) {
+            struct context *c = context_new(NULL, p->language);
+            c->pooled = true;
+            start_kernel(c);
+            /* No waiting for a kernelspec: a failed pool launch is retried with backoff. */
+            c->spec_deadline = 0;
+        }
+        size_t n;
+        struct context **v = snapshot(&n);
+        for (size_t i = 0; i < n && have > p->share; i++) {
+            struct context *c = v[i];
+            if (c->pooled && c->state != CONTEXT_STOPPING &&
+                strcmp(c->language, p->language) == 0) {
+                stop_pooled(c);
+                have--;
+            }
+        }
+        free(v);
+        pool_report(p->language);
+    }
+}
+
+/* A warm kernel of language for a new context: a ready one, else one still starting. */
+static struct context *pool_take(const char *language)
+{
+    size_t n;
+    struct context **v = snapshot(&n);
+    struct context *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct context *c = v[i];
+        if (!c->pooled || strcmp(c->language, language) != 0 || c->state == CONTEXT_STOPPING)
+            continue;
+        if (best == NULL || (c->state == CONTEXT_READY && best->state != CONTEXT_READY))
+            best = c;
+    }
+    free(v);
+    if (best != NULL)
+        best->pooled = false;
+    return best;
+}
+
+/* The pool shares of this worker: the daemon-wide counts spread over the workers by slot. */
+static void pool_configure(json_object *pool)
+{
+    if (pool == NULL || !json_object_is_type(pool, json_type_object))
+        return;
+    int workers = cs.cfg.workers > 0 ? cs.cfg.workers : 1;
+    json_object_object_foreach(pool, language, count)
+    {
+        int n = json_object_get_int(count);
+        struct pool *p = pool_get(language, true);
+        p->share = n / workers + (cs.cfg.slot < n % workers ? 1 : 0);
+    }
+}
+
+/* ---- creation, readiness, deletion ------------------------------------------------- */
+
+static int expand_cwd(const char *cwd, struct strbuf *out, struct strbuf *err)
+{
+    struct strbuf why = STRBUF_INIT;
+    if (pathexp_expand_abs(cwd, pathexp_getenv, NULL, out, &why) < 0) {
+        strbuf_printf(err, "invalid cwd %s: %s", cwd, why.data);
+        strbuf_free(&why);
+        return -1;
+    }
+    strbuf_free(&why);
+    if (fsutil_mkdir_p(out->data, 0755) < 0 || !is_dir(out->data)) {
+        strbuf_printf(err, "cannot create the working directory %s: %s", out->data,
+                      strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+struct context *context_create(const char *language, const char *cwd, bool dflt, struct strbuf *err)
+{
+    struct strbuf kcwd = STRBUF_INIT;
+    if (cwd != NULL && cwd[0] != '\0' && expand_cwd(cwd, &kcwd, err) < 0) {
+        strbuf_free(&kcwd);
+        return NULL;
+    }
+    struct context *c = NULL;
+    if (kcwd.len == 0)
+        c = pool_take(language);
+    if (c != NULL) {
+        c->dflt = dflt;
+        log_info("context %s: %s from the warm pool%s", c->id, language, dflt ? " (default)" : "");
+        if (c->state == CONTEXT_READY)
+            hand_out(c);
+        pool_fill(); /* replace it */
+        pool_report(language);
+    } else {
+        c = context_new(NULL, language);
+        free(c->cwd);
+        c->cwd = xstrdup(cwd);
+        if (kcwd.len > 0)
+            c->kcwd = strbuf_detach(&kcwd);
+        c->dflt = dflt;
+        log_info("context %s: starting a %s kernel%s", c->id, language, dflt ? " (default)" : "");
+        start_kernel(c);
+    }
+    strbuf_free(&kcwd);
+    return c;
+}
+
+void context_when_ready(struct context *c, context_fn fn, void *arg)
+{
+    switch (c->state) {
+    case CONTEXT_READY:
+        fn(c, arg, NULL);
+        return;
+    case CONTEXT_STOPPING:
+        fn(c, arg, "the context is being deleted");
+        return;
+    case CONTEXT_DEAD:
+        log_info("context %s: starting a new %s kernel", c->id, c->language);
+        start_kernel(c);
+        break;
+    case CONTEXT_STARTING:
+        break;
+    }
+    struct context_cb *cb = new_cb(fn, arg);
+    *c->waiters_tail = cb;
+    c->waiters_tail = &cb->next;
+}
+
+static void gone(struct context *c)
+{
+    struct context_cb *list = c->on_gone;
+    c->on_gone = NULL;
+    while (list != NULL) {
+        struct context_cb *cb = list;
+        list = cb->next;
+        cb->fn(c, cb->arg, NULL);
+        free(cb);
+    }
+    destroy(c);
+    worker_maybe_exit();
+}
+
+static void on_kernel_stopped(void *arg)
+{
+    struct context *c = arg;
+    cs.n_stopping--;
+    gone(c);
+}
+
+/* Moves c to STOPPING and shuts its kernel down (or finishes at once without one). */
+static void stop(struct context *c, int64_t grace_ms, const char *why)
+{
+    c->state = CONTEXT_STOPPING;
+    if (c->start_ev != NULL)
+        event_del(c->start_ev);
+    wake(c, why);
+    if (c->k != NULL) {
+        struct kernel *k = c->k;
+        c->k = NULL;
+        cs.n_stopping++;
+        kernel_shutdown(k, grace_ms, on_kernel_stopped, c);
+    } else {
+        gone(c);
+    }
+}
+
+static void stop_pooled(struct context *c)
+{
+    stop(c, DELETE_GRACE_MS, "the warm pool shrank");
+}
+
+void context_delete(struct context *c, context_fn fn, void *arg)
+{
+    struct context_cb *cb = new_cb(fn, arg);
+    cb->next = c->on_gone;
+    c->on_gone = cb;
+    if (c->state == CONTEXT_STOPPING)
+        return; /* already going: answered together */
+    if (c->registered) {
+        c->registered = false;
+        out_unregister(c->id);
+        record_remove(c);
+    }
+    log_info("context %s: deleting", c->id);
+    stop(c, DELETE_GRACE_MS, "the context was deleted");
+}
+
+/* ---- adoption ----------------------------------------------------------------------- */
+
+static json_object *read_record(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(RECORD_MAX);
+    if (buf == NULL)
+        abort();
+    ssize_t n = read(fd, buf, RECORD_MAX);
+    close(fd);
+    json_object *o = NULL;
+    if (n > 0 && n < RECORD_MAX) {
+        struct strbuf err = STRBUF_INIT;
+        o = jsonreq_parse(buf, (size_t)n, &err);
+        if (o == NULL)
+            log_warn("context record %s: %s", path, err.data);
+        strbuf_free(&err);
+    }
+    free(buf);
+    return o;
+}
+
+/* Re-attaches c to the kernel in its directory, if any and alive. */
+static void adopt_kernel(struct context *c)
+{
+    struct strbuf err = STRBUF_INIT;
+    c->k = is_dir(c->dir) ? kernel_adopt(wk.base, c->dir, 0, &kernel_cbs, c, &err) : NULL;
+    if (c->k != NULL) {
+        c->state = CONTEXT_STARTING;
+        c->maybe_busy = true;
+    } else {
+        if (is_dir(c->dir)) {
+            log_warn("context %s: its kernel cannot be adopted (%s)", c->id, err.data);
+            kernel_remove_dir(c->dir);
+        }
+        c->state = CONTEXT_DEAD;
+    }
+    strbuf_free(&err);
+}
+
+static void adopt_record(const char *name)
+{
+    struct strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/%s", cs.records_dir, name);
+    json_object *o = read_record(path.data);
+    const char *id = NULL, *language = NULL, *cwd = "", *kcwd = NULL;
+    bool dflt = false;
+    if (o == NULL || jsonreq_string(o, "id", &id) != JSONREQ_OK ||
+        jsonreq_string(o, "language", &language) != JSONREQ_OK || strlen(id) > IDS_DASHED_LEN ||
+        strchr(id, '/') != NULL || id[0] == '.' || strmap_get(&cs.all, id) != NULL) {
+        log_warn("context record %s is unusable; removed", path.data);
+        if (unlink(path.data) < 0)
+            log_warn("cannot remove %s: %s", path.data, strerror(errno));
+        json_object_put(o);
+        strbuf_free(&path);
+        return;
+    }
+    jsonreq_string(o, "cwd", &cwd);
+    jsonreq_string(o, "kernel_cwd", &kcwd);
+    jsonreq_bool(o, "default", &dflt);
+    struct context *c = context_new(id, language);
+    free(c->cwd);
+    c->cwd = xstrdup(cwd);
+    c->kcwd = kcwd != NULL ? xstrdup(kcwd) : NULL;
+    c->dflt = dflt;
+    c->registered = true;
+    adopt_kernel(c);
+    log_info("context %s: adopted (%s%s, %s)", c->id, c->language, c->dflt ? ", default" : "",
+             c->state == CONTEXT_DEAD ? "its kernel is gone" : "kernel attached");
+    /* The master may know it from the previous worker: this refreshes the owner. */
+    send_register(c);
+    json_object_put(o);
+    strbuf_free(&path);
+}
+
+static void adopt_pool_kernel(const char *name)
+{
+    if (strmap_get(&cs.all, name) != NULL || strlen(name) > IDS_DASHED_LEN)
+        return;
+    struct context *c = context_new(name, "");
+    c->pooled = true;
+    adopt_kernel(c);
+    if (c->k == NULL) {
+        destroy(c);
+        return;
+    }
+    free(c->language);
+    c->language = xstrdup(kernel_language(c->k));
+    pool_get(c->language, true);
+    log_info("warm pool: adopted a %s kernel", c->language);
+}
+
+/* Calls fn for each entry of dir (not starting with '.'). */
+static void scan(const char *dir, void (*fn)(const char *name))
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        log_error("cannot read %s: %s", dir, strerror(errno));
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            fn(e->d_name);
+    }
+    closedir(d);
+}
+
+static void adopt_record_entry(const char *name)
+{
+    size_t n = strlen(name);
+    if (n > 5 && strcmp(name + n - 5, ".json") == 0)
+        adopt_record(name);
+}
+
+void context_adopt(void)
+{
+    if (cs.adopted)
+        return;
+    cs.adopted = true;
+    scan(cs.records_dir, adopt_record_entry);
+    scan(cs.kernels_dir, adopt_pool_kernel);
+    pool_fill();
+}
+
+bool context_adopted(void)
+{
+    return cs.adopted;
+}
+
+int context_init(const struct context_cfg *cfg, bool adopt)
+{
+    cs.cfg = *cfg;
+    strmap_init(&cs.all);
+    struct strbuf k = STRBUF_INIT, r = STRBUF_INIT;
+    strbuf_printf(&k, "%s/kernels", cfg->state_dir);
+    strbuf_printf(&r, "%s/contexts", cfg->state_dir);
+    cs.kernels_dir = strbuf_detach(&k);
+    cs.records_dir = strbuf_detach(&r);
+    if ((mkdir(cs.kernels_dir, 0700) < 0 && errno != EEXIST) ||
+        (mkdir(cs.records_dir, 0700) < 0 && errno != EEXIST)) {
+        log_error("cannot create %s or %s: %s", cs.kernels_dir, cs.records_dir, strerror(errno));
+        return -1;
+    }
+    pool_configure(cfg->pool);
+    if (adopt)
+        context_adopt();
+    return 0;
+}
+
+/* ---- shutdown ---------------------------------------------------------------------------- */
+
+static void shutdown_one(struct context *c, int64_t grace_ms)
+{
+    if (c->state == CONTEXT_STOPPING)
+        return;
+    stop(c, grace_ms, "the daemon is shutting down");
+}
+
+void context_shutdown(int64_t grace_ms)
+{
+    if (cs.stopping)
+        return;
+    cs.stopping = true;
+    for (struct pool *p = cs.pools; p != NULL; p = p->next) {
+        if (p->retry_ev != NULL)
+            event_del(p->retry_ev);
+    }
+    size_t n;
+    struct context **v = snapshot(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (strmap_get(&cs.all, v[i]->id) == v[i])
+            shutdown_one(v[i], grace_ms);
+    }
+    free(v);
+}
+
+size_t context_stopping(void)
+{
+    return cs.n_stopping;
+}
+
+void context_cleanup(void)
+{
+    size_t n;
+    struct context **v = snapshot(&n);
+    for (size_t i = 0; i < n; i++) {
+        struct context *c = v[i];
+        if (c->state == CONTEXT_STOPPING && c->k == NULL) {
+            /* Its shutdown did not finish in time. No callback can come any more (the
+             * loop is over); the handle belongs to kernel.c and is abandoned. */
+            log_warn("context %s: kernel still stopping at exit; killing it", c->id);
+            kernel_remove_dir(c->dir);
+        } else if (c->k != NULL) {
+            kernel_free(c->k);
+            c->k = NULL;
+            if (cs.stopping)
+                kernel_remove_dir(c->dir);
+        }
+        destroy(c);
+    }
+    free(v);
+    strmap_free(&cs.all, NULL);
+    while (cs.pools != NULL) {
+        struct pool *p = cs.pools;
+        cs.pools = p->next;
+        if (p->retry_ev != NULL)
+            event_free(p->retry_ev);
+        free(p->language);
+        free(p);
+    }
+    free(cs.kernels_dir);
+    free(cs.records_dir);
+    cs.kernels_dir = cs.records_dir = NULL;
+}
