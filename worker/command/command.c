@@ -14,14 +14,12 @@
 #include "common.h"
 #include "core/spawn.h"
 #include "core/wjob.h"
-#include "envfile.h"
 #include "event.h"
+#include "executor.h"
 #include "jsonreq.h"
 #include "log.h"
 #include "pathexp.h"
 #include "worker.h"
-
-extern char **environ;
 
 #define READ_CHUNK (64 * 1024)
 /* Reads per wake-up and pipe, so one chatty command cannot starve the others. */
@@ -226,7 +224,7 @@ static void on_drain_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_
 static void schedule_drain(struct command *c)
 {
     if (c->drain_ev == NULL) {
-        c->drain_ev = evtimer_new(wk.base, on_drain_deadline, c);
+        c->drain_ev = evtimer_new(worker_base(), on_drain_deadline, c);
         c->drain_started_ms = clock_mono_ms();
         if (c->drain_ev == NULL) {
             log_error("command %s: cannot arm the drain timer", c->id);
@@ -269,7 +267,7 @@ static void on_exit_ready(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUS
     if (!c->child) {
         /* Adopted: the master reaps it and tells us the status. */
         free_event(&c->exit_ev);
-        c->unknown_ev = evtimer_new(wk.base, on_unknown_status, c);
+        c->unknown_ev = evtimer_new(worker_base(), on_unknown_status, c);
         arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
         return;
     }
@@ -339,7 +337,7 @@ static void finish(struct command *c)
     strbuf_free(&how);
     cmdstore_save(c);
     reply_interrupts(c);
-    worker_maybe_exit();
+    worker_changed();
 }
 
 /* ---- stream control from the master ----------------------------------- */
@@ -369,7 +367,8 @@ static void on_resume(void *obj)
     sources_update(c);
 }
 
-static const struct wjob_ops stream_ops = {on_cancel, on_pause, on_resume};
+static const struct wjob_ops stream_ops = {
+    .cancel = on_cancel, .pause = on_pause, .resume = on_resume};
 
 /* ---- starting --------------------------------------------------------- */
 
@@ -400,14 +399,7 @@ static int prepare(json_object *req, struct run_params *p, struct strbuf *cwd_bu
                    struct strbuf *err)
 {
     memset(p, 0, sizeof(*p));
-    envmap_init(&p->env);
-    envmap_from_environ(&p->env, environ);
-    struct strbuf why = STRBUF_INIT;
-    if (envfile_load(wk.envs_file, &p->env, &why) < 0 && why.len > 0)
-        log_warn("EXECD_ENVS: %s", why.data);
-    else if (why.len > 0)
-        log_warn("EXECD_ENVS %s", why.data);
-    strbuf_free(&why);
+    worker_environment(&p->env);
     merge_request_envs(&p->env, req);
 
     jsonreq_string(req, "command", &p->command);
@@ -485,11 +477,11 @@ static int watch_process(struct command *c, int64_t timeout_ms)
         log_error("command %s: pidfd_open(%d) failed: %s", c->id, (int)c->pid, strerror(errno));
         return -1;
     }
-    c->exit_ev = event_new(wk.base, c->pidfd, EV_READ | EV_PERSIST, on_exit_ready, c);
+    c->exit_ev = event_new(worker_base(), c->pidfd, EV_READ | EV_PERSIST, on_exit_ready, c);
     if (c->exit_ev == NULL || event_add(c->exit_ev, NULL) < 0)
         return -1;
     if (timeout_ms > 0) {
-        c->timeout_ev = evtimer_new(wk.base, on_timeout, c);
+        c->timeout_ev = evtimer_new(worker_base(), on_timeout, c);
         if (c->timeout_ev == NULL)
             return -1;
         arm_ms(c->timeout_ev, timeout_ms);
@@ -528,8 +520,8 @@ static int open_pipe(int fds[2])
 static void attach_pipe(struct command *c, struct pipe_src *p, int fd)
 {
     p->fd = fd;
-    linesplit_init(&p->ls, wk.max_line);
-    p->ev = event_new(wk.base, fd, EV_READ | EV_PERSIST, on_pipe, p);
+    linesplit_init(&p->ls, worker_settings()->max_line);
+    p->ev = event_new(worker_base(), fd, EV_READ | EV_PERSIST, on_pipe, p);
     if (p->ev == NULL || event_add(p->ev, NULL) < 0)
         log_error("command %s: cannot watch %s", c->id, p->type);
 }
@@ -636,7 +628,7 @@ static void run_background(uint32_t job, struct run_params *p)
     strbuf_free(&err);
 }
 
-void command_run(uint32_t job, json_object *request)
+static void command_run(uint32_t job, json_object *request)
 {
     struct run_params p;
     struct strbuf cwd = STRBUF_INIT, err = STRBUF_INIT;
@@ -665,7 +657,7 @@ static void add_time(json_object *o, const char *key, const struct timespec *ts)
     json_object_object_add(o, key, json_object_new_string(clock_rfc3339(ts, buf)));
 }
 
-void command_status(uint32_t job, const char *id)
+static void command_status(uint32_t job, const char *id)
 {
     struct command *c = cmdstore_get(id);
     if (c == NULL) {
@@ -687,7 +679,7 @@ void command_status(uint32_t job, const char *id)
     out_reply_json(job, 200, o);
 }
 
-void command_logs(uint32_t job, const char *id, int64_t cursor)
+static void command_logs(uint32_t job, const char *id, int64_t cursor)
 {
     struct command *c = cmdstore_get(id);
     if (c == NULL) {
@@ -741,7 +733,7 @@ static void on_interrupt_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_
         log_warn("command %s: SIGKILL to group %d: %s", c->id, (int)c->pgid, strerror(errno));
 }
 
-void command_interrupt(uint32_t job, const char *id)
+static void command_interrupt(uint32_t job, const char *id)
 {
     struct command *c = cmdstore_get(id);
     if (c == NULL || !c->running || c->pgid <= 0) {
@@ -763,7 +755,7 @@ void command_interrupt(uint32_t job, const char *id)
         return;
     }
     c->int_ticks = 0;
-    c->int_ev = event_new(wk.base, -1, EV_PERSIST, on_interrupt_tick, c);
+    c->int_ev = event_new(worker_base(), -1, EV_PERSIST, on_interrupt_tick, c);
     struct timeval tv = {0, INTERRUPT_PROBE_MS * 1000};
     if (c->int_ev == NULL || event_add(c->int_ev, &tv) < 0) {
         log_error("command %s: cannot arm the interrupt timer", c->id);
@@ -788,7 +780,7 @@ static void signal_one(struct command *c, void *arg)
                  strerror(errno));
 }
 
-void command_forward_signal(int signo)
+static void command_forward_signal(int signo)
 {
     struct signal_arg s = {signo, true};
     cmdstore_each(signal_one, &s);
@@ -801,12 +793,12 @@ static void on_kill_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_U
     cmdstore_each(signal_one, &s);
 }
 
-void command_shutdown(int64_t grace_ms)
+static void command_shutdown(int64_t grace_ms)
 {
     struct signal_arg s = {SIGTERM, false};
     cmdstore_each(signal_one, &s);
     if (cmds.kill_ev == NULL)
-        cmds.kill_ev = evtimer_new(wk.base, on_kill_deadline, NULL);
+        cmds.kill_ev = evtimer_new(worker_base(), on_kill_deadline, NULL);
     if (cmds.kill_ev != NULL)
         arm_ms(cmds.kill_ev, grace_ms);
 }
@@ -823,7 +815,7 @@ static void reaped_one(struct command *c, void *arg)
         exited(c, r->status);
 }
 
-void command_reaped(pid_t pid, int status)
+static void command_reaped(pid_t pid, int status)
 {
     struct reaped_arg r = {pid, status};
     cmdstore_each(reaped_one, &r);
@@ -846,13 +838,13 @@ static void adopt_one(struct command *c)
     }
     c->pid = c->pgid;
     c->child = false;
-    c->exit_ev = event_new(wk.base, c->pidfd, EV_READ, on_exit_ready, c);
+    c->exit_ev = event_new(worker_base(), c->pidfd, EV_READ, on_exit_ready, c);
     if (c->exit_ev == NULL || event_add(c->exit_ev, NULL) < 0)
         log_error("command %s: cannot watch the adopted process", c->id);
     log_info("command %s: adopted running process %d", c->id, (int)c->pid);
 }
 
-void command_adopt(void)
+static void command_adopt(void)
 {
     cmdstore_load(adopt_one);
 }
@@ -865,15 +857,18 @@ static void on_sweep(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
         log_info("retention: dropped %d command record(s)", n);
 }
 
-void command_init(bool adopt)
+static int command_init(const struct wsettings *s, bool adopt)
 {
-    cmds.sweep_ev = event_new(wk.base, -1, EV_PERSIST, on_sweep, NULL);
+    if (cmdstore_init(worker_state_dir(), s->retention_ms, s->retention_bytes) < 0)
+        return -1;
+    cmds.sweep_ev = event_new(worker_base(), -1, EV_PERSIST, on_sweep, NULL);
     struct timeval every = {SWEEP_EVERY_S, 0};
     if (cmds.sweep_ev == NULL || event_add(cmds.sweep_ev, &every) < 0)
         log_error("cannot arm the command retention timer");
     if (adopt)
         command_adopt();
     cmdstore_sweep();
+    return 0;
 }
 
 static void busy_one(struct command *c, void *arg)
@@ -883,20 +878,80 @@ static void busy_one(struct command *c, void *arg)
         *busy = true;
 }
 
-bool command_busy(void)
+static bool command_busy(void)
 {
     bool busy = false;
     cmdstore_each(busy_one, &busy);
     return busy;
 }
 
-size_t command_running(void)
+static size_t command_running(void)
 {
     return cmds.running;
 }
 
-void command_cleanup(void)
+static void command_cleanup(void)
 {
     free_event(&cmds.sweep_ev);
     free_event(&cmds.kill_ev);
+    cmdstore_free();
 }
+
+static void run_op(uint32_t job, json_object *msg)
+{
+    json_object *request = NULL;
+    jsonreq_object(msg, "request", &request);
+    command_run(job, request);
+}
+
+/* The id a query names; NULL (answered) when there is none. */
+static const char *query_id(uint32_t job, json_object *msg)
+{
+    const char *id = NULL;
+    if (jsonreq_string(msg, "id", &id) != JSONREQ_OK)
+        out_reply_error(job, 400, "INVALID_REQUEST_BODY", "missing id");
+    return id;
+}
+
+static void status_op(uint32_t job, json_object *msg)
+{
+    const char *id = query_id(job, msg);
+    if (id != NULL)
+        command_status(job, id);
+}
+
+static void logs_op(uint32_t job, json_object *msg)
+{
+    const char *id = query_id(job, msg);
+    int64_t cursor = 0;
+    jsonreq_int64(msg, "cursor", &cursor);
+    if (id != NULL)
+        command_logs(job, id, cursor);
+}
+
+static void command_interrupt_job(uint32_t job, const char *id, json_object *msg EXECD_UNUSED)
+{
+    command_interrupt(job, id);
+}
+
+static const struct executor_op ops[] = {
+    {"command.run", run_op},
+    {"command.status", status_op},
+    {"command.logs", logs_op},
+    {NULL, NULL},
+};
+
+const struct executor command_executor = {
+    .name = "command",
+    .ops = ops,
+    .interrupt_kind = "command",
+    .init = command_init,
+    .interrupt = command_interrupt_job,
+    .signal = command_forward_signal,
+    .reaped = command_reaped,
+    .adopt = command_adopt,
+    .busy = command_busy,
+    .running = command_running,
+    .shutdown = command_shutdown,
+    .cleanup = command_cleanup,
+};

@@ -76,25 +76,6 @@ struct command {
     struct command *older, *newer; /* record list, oldest first */
 };
 
-/* adopt: take over the records of a previous worker of this slot now. */
-void command_init(bool adopt);
-void command_run(uint32_t job, json_object *request);
-void command_status(uint32_t job, const char *id);
-void command_logs(uint32_t job, const char *id, int64_t cursor);
-void command_interrupt(uint32_t job, const char *id);
-/* Forwards signo to every running foreground command's process group. */
-void command_forward_signal(int signo);
-/* The master reaped pid (an adopted leader): record its status. */
-void command_reaped(pid_t pid, int status);
-/* TERM every running command, KILL after grace_ms. */
-void command_shutdown(int64_t grace_ms);
-/* Loads records of commands started by a previous worker of this slot. */
-void command_adopt(void);
-/* Foreground work or interrupts in progress (a draining worker waits for them). */
-bool command_busy(void);
-/* Commands whose process has not finished. */
-size_t command_running(void);
 void command_free(struct command *c);
-void command_cleanup(void);
 
 #endif

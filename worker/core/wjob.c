@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "strmap.h"
+#include "xalloc.h"
 
 struct wjob {
     const struct wjob_ops *ops;
@@ -19,11 +20,16 @@ static void key_of(uint32_t job, char key[16])
     snprintf(key, 16, "%u", job);
 }
 
+static struct wjob *find(uint32_t job)
+{
+    char key[16];
+    key_of(job, key);
+    return strmap_get(&jobs, key);
+}
+
 void wjob_add(uint32_t job, const struct wjob_ops *ops, void *obj)
 {
-    struct wjob *j = malloc(sizeof(*j));
-    if (j == NULL)
-        abort();
+    struct wjob *j = xmalloc(sizeof(*j));
     j->ops = ops;
     j->obj = obj;
     char key[16];
@@ -40,9 +46,7 @@ void wjob_remove(uint32_t job)
 
 void wjob_control(uint32_t job, const char *op)
 {
-    char key[16];
-    key_of(job, key);
-    struct wjob *j = strmap_get(&jobs, key);
+    struct wjob *j = find(job);
     if (j == NULL) {
         log_debug("job %u: %s for a finished job ignored", job, op);
         return;
@@ -53,6 +57,16 @@ void wjob_control(uint32_t job, const char *op)
         j->ops->pause(j->obj);
     else if (strcmp(op, "resume") == 0 && j->ops->resume != NULL)
         j->ops->resume(j->obj);
+}
+
+void wjob_data(uint32_t job, const char *data, size_t len)
+{
+    struct wjob *j = find(job);
+    if (j == NULL || j->ops->data == NULL) {
+        log_debug("job %u: body data for no upload dropped", job);
+        return;
+    }
+    j->ops->data(j->obj, data, len);
 }
 
 void wjob_free_all(void)

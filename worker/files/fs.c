@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/out.h"
+#include "executor.h"
 #include "files/download.h"
 #include "files/fs_ops.h"
 #include "files/upload.h"
@@ -41,7 +42,7 @@ void fs_reply_error(uint32_t job, const struct fs_err *e)
 
 int fs_anon_file(void)
 {
-    const char *dir = wk.state_dir != NULL ? wk.state_dir : "/tmp";
+    const char *dir = worker_state_dir() != NULL ? worker_state_dir() : "/tmp";
     int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return fd;
@@ -359,49 +360,51 @@ static void do_replace(uint32_t job, json_object *msg)
     fs_err_free(&e);
 }
 
-bool fs_job(uint32_t job, const char *op, json_object *msg)
+static void info_op(uint32_t job, json_object *msg)
 {
-    if (strncmp(op, "fs.", 3) != 0)
-        return false;
-    const char *name = op + 3;
-    if (strcmp(name, "info") == 0)
-        do_info(job, msg);
-    else if (strcmp(name, "delete") == 0)
-        do_delete(job, msg, false);
-    else if (strcmp(name, "rmdir") == 0)
-        do_delete(job, msg, true);
-    else if (strcmp(name, "chmod") == 0)
-        do_perm(job, msg, false);
-    else if (strcmp(name, "mkdir") == 0)
-        do_perm(job, msg, true);
-    else if (strcmp(name, "mv") == 0)
-        do_mv(job, msg);
-    else if (strcmp(name, "search") == 0)
-        do_walk(job, msg, true);
-    else if (strcmp(name, "list") == 0)
-        do_walk(job, msg, false);
-    else if (strcmp(name, "replace") == 0)
-        do_replace(job, msg);
-    else if (strcmp(name, "download") == 0)
-        download_run(job, msg);
-    else if (strcmp(name, "upload") == 0)
-        upload_start(job, msg);
-    else
-        return false;
-    return true;
+    do_info(job, msg);
 }
 
-void fs_data(uint32_t job, const char *data, size_t len)
+static void delete_op(uint32_t job, json_object *msg)
 {
-    upload_data(job, data, len);
+    do_delete(job, msg, false);
 }
 
-bool fs_busy(void)
+static void rmdir_op(uint32_t job, json_object *msg)
 {
-    return upload_busy();
+    do_delete(job, msg, true);
 }
 
-void fs_cleanup(void)
+static void chmod_op(uint32_t job, json_object *msg)
 {
-    upload_cleanup();
+    do_perm(job, msg, false);
 }
+
+static void mkdir_op(uint32_t job, json_object *msg)
+{
+    do_perm(job, msg, true);
+}
+
+static void search_op(uint32_t job, json_object *msg)
+{
+    do_walk(job, msg, true);
+}
+
+static void list_op(uint32_t job, json_object *msg)
+{
+    do_walk(job, msg, false);
+}
+
+static const struct executor_op ops[] = {
+    {"fs.info", info_op},          {"fs.delete", delete_op},    {"fs.rmdir", rmdir_op},
+    {"fs.chmod", chmod_op},        {"fs.mkdir", mkdir_op},      {"fs.mv", do_mv},
+    {"fs.search", search_op},      {"fs.list", list_op},        {"fs.replace", do_replace},
+    {"fs.download", download_run}, {"fs.upload", upload_start}, {NULL, NULL},
+};
+
+const struct executor files_executor = {
+    .name = "files",
+    .ops = ops,
+    .busy = upload_busy,
+    .cleanup = upload_cleanup,
+};

@@ -26,14 +26,6 @@
 
 #define FS_JSON_TYPE "application/json; charset=utf-8"
 
-/* Handles an fs.* operation. Returns false when op is not one. */
-bool fs_job(uint32_t job, const char *op, json_object *msg);
-/* An IPC_DATA frame of job: a piece of an upload's body, or (len 0) its end. */
-void fs_data(uint32_t job, const char *data, size_t len);
-/* Uploads in progress (a draining worker waits for them). */
-bool fs_busy(void);
-void fs_cleanup(void);
-
 /*
  * A path argument as the contract reads it: $VAR/${VAR} and ~ expanded,
  * then (absolute) made absolute against the cwd and cleaned. Returns 0, or

@@ -73,7 +73,8 @@ struct upload {
 static struct upload *uploads;
 
 static void cancel(void *obj);
-static const struct wjob_ops upload_ops = {cancel, NULL, NULL};
+static void on_data(void *obj, const char *data, size_t len);
+static const struct wjob_ops upload_ops = {.cancel = cancel, .data = on_data};
 
 static mode_t new_file_mode(void)
 {
@@ -123,15 +124,6 @@ static void destroy(struct upload *u)
     fs_err_free(&u->io_err);
     free(u->wbuf);
     free(u);
-}
-
-static struct upload *find(uint32_t job)
-{
-    for (struct upload *u = uploads; u != NULL; u = u->next) {
-        if (u->job == job)
-            return u;
-    }
-    return NULL;
 }
 
 /* The client went away: nothing is put in place. The master still waits for an answer. */
@@ -673,13 +665,10 @@ void upload_start(uint32_t job, json_object *msg)
     wjob_add(job, &upload_ops, u);
 }
 
-void upload_data(uint32_t job, const char *data, size_t len)
+/* A piece of the body; len 0 is its end, and the upload is answered. */
+static void on_data(void *obj, const char *data, size_t len)
 {
-    struct upload *u = find(job);
-    if (u == NULL) {
-        log_debug("job %u: body data for no upload dropped", job);
-        return;
-    }
+    struct upload *u = obj;
     if (len == 0)
         finish(u);
     else if (u->mp != NULL)

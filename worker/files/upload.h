@@ -28,10 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* fs.upload {content_type}: the body follows. */
+/* fs.upload {content_type}: the body follows as the job's data (core/wjob.h). */
 void upload_start(uint32_t job, json_object *msg);
-/* A piece of the body of job; len 0 is its end, and the upload is answered. */
-void upload_data(uint32_t job, const char *data, size_t len);
+/* Uploads in progress (a draining worker waits for them). */
 bool upload_busy(void);
 /* Abandons every upload (worker exit): temporary files are removed. */
 void upload_cleanup(void);

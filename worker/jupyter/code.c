@@ -1,5 +1,12 @@
-#include "jupyter/code.h"
-
+/*
+ * Code interpreting jobs of a worker: POST /code on a kernel language, the
+ * /code/context(s) operations and the interrupt of a context. An execution
+ * turns the kernel's callbacks into the contract's events (init, stdout,
+ * stderr, execution_count, result, status + error, execution_complete) and
+ * relays them through a spool (spool.c), so a slow client costs disk rather
+ * than memory; output beyond the configured limit is dropped after an
+ * explicit marker. See docs/architecture.md for the IPC operations.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +16,7 @@
 #include "core/spool.h"
 #include "core/wjob.h"
 #include "event.h"
+#include "executor.h"
 #include "jsonreq.h"
 #include "jupyter/context.h"
 #include "jupyter/kernel_mime.h"
@@ -82,10 +90,10 @@ static struct exec *exec_new(uint32_t job, const char *src)
     if (e->code == NULL)
         abort();
     strbuf_init(&e->batch);
-    spool_init(&e->spool, wk.state_dir, SPOOL_MEM);
+    spool_init(&e->spool, worker_state_dir(), SPOOL_MEM);
     e->waiter.fn = on_out_drained;
     e->waiter.arg = e;
-    e->flush_ev = event_new(wk.base, -1, 0, on_flush, e);
+    e->flush_ev = event_new(worker_base(), -1, 0, on_flush, e);
     if (e->flush_ev == NULL)
         log_error("job %u: cannot create the flush event", job);
     e->next = code.execs;
@@ -118,7 +126,7 @@ static void exec_end(struct exec *e)
     out_end(e->job);
     wjob_remove(e->job);
     exec_free(e);
-    worker_maybe_exit();
+    worker_changed();
 }
 
 /* Answers before the stream started (or right after init): a JSON error or an error event. */
@@ -127,7 +135,7 @@ static void exec_reject(struct exec *e, const char *why)
     out_reply_error(e->job, 500, "RUNTIME_ERROR", "error running codes %s", why);
     wjob_remove(e->job);
     exec_free(e);
-    worker_maybe_exit();
+    worker_changed();
 }
 
 /*
@@ -196,7 +204,7 @@ static void queued(struct exec *e)
  */
 static size_t admit(struct exec *e, const char *text, size_t len, bool splittable)
 {
-    uint64_t limit = wk.code_output_limit;
+    uint64_t limit = worker_settings()->code_output_limit;
     if (e->truncated)
         return 0;
     if (limit == 0)
@@ -219,11 +227,11 @@ static void truncation_marker(struct exec *e)
     strbuf_printf(&msg,
                   "\n[execd] output truncated: this execution produced more than %llu bytes "
                   "of output (code-output-limit); the rest is dropped\n",
-                  (unsigned long long)wk.code_output_limit);
+                  (unsigned long long)worker_settings()->code_output_limit);
     event_text(&e->batch, "stderr", msg.data, msg.len, clock_wall_ms());
     strbuf_free(&msg);
     log_warn("job %u: output truncated at %llu bytes", e->job,
-             (unsigned long long)wk.code_output_limit);
+             (unsigned long long)worker_settings()->code_output_limit);
 }
 
 static void x_stream(void *arg, const char *name, const char *text, size_t len)
@@ -236,7 +244,7 @@ static void x_stream(void *arg, const char *name, const char *text, size_t len)
     const char *type = strcmp(name, "stderr") == 0 ? "stderr" : "stdout";
     /* ipykernel sends what accumulated in 0.2 s, megabytes from a print loop: events
      * stay within max_line (cut on UTF-8 boundaries) so no single one is huge. */
-    size_t max = wk.max_line > 0 ? (size_t)wk.max_line : keep;
+    size_t max = worker_settings()->max_line > 0 ? (size_t)worker_settings()->max_line : keep;
     for (size_t off = 0; off < keep;) {
         size_t n = keep - off;
         if (n > max) {
@@ -354,7 +362,8 @@ static void on_resume(void *obj)
     pump(e);
 }
 
-static const struct wjob_ops exec_ops = {on_cancel, on_pause, on_resume};
+static const struct wjob_ops exec_ops = {
+    .cancel = on_cancel, .pause = on_pause, .resume = on_resume};
 
 /* ---- POST /code ------------------------------------------------------------------------ */
 
@@ -478,7 +487,7 @@ static void on_created(struct context *c, void *arg, const char *err)
             json_object_object_add(o, "cwd", json_object_new_string(c->cwd));
         out_reply_json(job, 200, o);
     }
-    worker_maybe_exit();
+    worker_changed();
 }
 
 static void create(uint32_t job, json_object *msg)
@@ -502,7 +511,7 @@ static void on_deleted(struct context *c EXECD_UNUSED, void *arg, const char *er
 {
     code.pending--;
     out_reply_empty((uint32_t)(uintptr_t)arg, 200);
-    worker_maybe_exit();
+    worker_changed();
 }
 
 static void delete_one(uint32_t job, json_object *msg)
@@ -526,7 +535,7 @@ static void bulk_step(struct bulk *b)
     out_reply_empty(b->job, 200);
     code.pending--;
     free(b);
-    worker_maybe_exit();
+    worker_changed();
 }
 
 static void on_bulk_deleted(struct context *c EXECD_UNUSED, void *arg, const char *err EXECD_UNUSED)
@@ -586,30 +595,17 @@ static void interrupt(uint32_t job, json_object *msg)
     strbuf_free(&err);
 }
 
-void code_interrupt(uint32_t job, json_object *msg)
+/* ---- the executor ------------------------------------------------------------------- */
+
+static void code_interrupt(uint32_t job, const char *id EXECD_UNUSED, json_object *msg)
 {
     interrupt(job, msg);
 }
 
-/* ---- dispatch ------------------------------------------------------------------------- */
-
-bool code_job(uint32_t job, const char *op, json_object *msg)
+/* Adoption is done: replays the jobs that named contexts not adopted yet. */
+static void code_adopt(void)
 {
-    if (strcmp(op, "code.run") == 0)
-        run(job, msg);
-    else if (strcmp(op, "code.context.create") == 0)
-        create(job, msg);
-    else if (strcmp(op, "code.context.delete") == 0)
-        delete_one(job, msg);
-    else if (strcmp(op, "code.contexts.delete") == 0)
-        delete_language(job, msg);
-    else
-        return false;
-    return true;
-}
-
-void code_adopted(void)
-{
+    context_adopt();
     struct deferred *list = code.deferred;
     code.deferred = NULL;
     code.deferred_tail = &code.deferred;
@@ -622,7 +618,8 @@ void code_adopted(void)
     }
 }
 
-bool code_busy(void)
+/* Streams or answers in progress (a draining worker waits for them). */
+static bool code_busy(void)
 {
     if (code.pending > 0 || code.deferred != NULL)
         return true;
@@ -633,7 +630,7 @@ bool code_busy(void)
     return false;
 }
 
-void code_cleanup(void)
+static void code_cleanup(void)
 {
     while (code.execs != NULL)
         exec_free(code.execs);
@@ -644,4 +641,27 @@ void code_cleanup(void)
         free(d);
     }
     code.deferred_tail = &code.deferred;
+    context_cleanup();
+    kernel_cleanup();
 }
+
+static const struct executor_op ops[] = {
+    {"code.run", run},
+    {"code.context.create", create},
+    {"code.context.delete", delete_one},
+    {"code.contexts.delete", delete_language},
+    {NULL, NULL},
+};
+
+const struct executor jupyter_executor = {
+    .name = "jupyter",
+    .ops = ops,
+    .interrupt_kind = "context",
+    .init = context_init,
+    .interrupt = code_interrupt,
+    .adopt = code_adopt,
+    .busy = code_busy,
+    .running = context_stopping,
+    .shutdown = context_shutdown,
+    .cleanup = code_cleanup,
+};

@@ -11,7 +11,6 @@
 #include "clock.h"
 #include "common.h"
 #include "core/out.h"
-#include "envfile.h"
 #include "envmap.h"
 #include "fsutil.h"
 #include "jsonreq.h"
@@ -20,8 +19,6 @@
 #include "pathexp.h"
 #include "strmap.h"
 #include "worker.h"
-
-extern char **environ;
 
 /* A missing kernelspec is looked for again this often until spec_wait_ms. */
 #define SPEC_RETRY_MS 200
@@ -44,7 +41,6 @@ struct pool {
 };
 
 static struct {
-    struct context_cfg cfg;
     char *kernels_dir, *records_dir;
     struct strmap all; /* every context, pool kernels included, by id */
     struct pool *pools;
@@ -346,19 +342,6 @@ static const struct kernel_cbs kernel_cbs = {on_kernel_ready, on_kernel_dead};
 
 /* ---- starting kernels ------------------------------------------------------------ */
 
-/* The daemon environment plus the EXECD_ENVS file, as commands get it. */
-static void kernel_environment(struct envmap *env)
-{
-    envmap_init(env);
-    envmap_from_environ(env, environ);
-    struct strbuf why = STRBUF_INIT;
-    if (envfile_load(wk.envs_file, env, &why) < 0 && why.len > 0)
-        log_warn("EXECD_ENVS: %s", why.data);
-    else if (why.len > 0)
-        log_warn("EXECD_ENVS %s", why.data);
-    strbuf_free(&why);
-}
-
 static void launch(struct context *c)
 {
     struct strbuf err = STRBUF_INIT;
@@ -374,16 +357,16 @@ static void launch(struct context *c)
         return;
     }
     struct envmap env;
-    kernel_environment(&env);
+    worker_environment(&env);
     struct kernel_opts o = {0};
     o.spec = spec;
     o.dir = c->dir;
     o.cwd = c->kcwd;
     o.envp = env.entries;
-    o.startup_ms = cs.cfg.startup_ms;
+    o.startup_ms = worker_settings()->kernel_startup_ms;
     o.cbs = &kernel_cbs;
     o.arg = c;
-    c->k = kernel_launch(wk.base, &o, &err);
+    c->k = kernel_launch(worker_base(), &o, &err);
     envmap_free(&env);
     kspec_free(spec);
     if (c->k == NULL)
@@ -402,9 +385,9 @@ static void on_start(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, v
 static void start_kernel(struct context *c)
 {
     c->state = CONTEXT_STARTING;
-    c->spec_deadline = clock_mono_ms() + cs.cfg.spec_wait_ms;
+    c->spec_deadline = clock_mono_ms() + worker_settings()->kernelspec_wait_ms;
     if (c->start_ev == NULL)
-        c->start_ev = evtimer_new(wk.base, on_start, c);
+        c->start_ev = evtimer_new(worker_base(), on_start, c);
     arm_ms(c->start_ev, 0);
 }
 
@@ -483,14 +466,14 @@ static void stop_pooled(struct context *c);
 /* Brings every language's pool to its share: launches what is missing, stops extras. */
 static void pool_fill(void)
 {
-    if (!cs.adopted || cs.stopping || wk.draining)
+    if (!cs.adopted || cs.stopping || worker_draining())
         return;
     int64_t now = clock_mono_ms();
     for (struct pool *p = cs.pools; p != NULL; p = p->next) {
         int have = pool_count(p->language, false);
         if (have < p->share && now < p->next_try_ms) {
             if (p->retry_ev == NULL)
-                p->retry_ev = evtimer_new(wk.base, on_pool_retry, NULL);
+                p->retry_ev = evtimer_new(worker_base(), on_pool_retry, NULL);
             if (p->retry_ev != NULL && !evtimer_pending(p->retry_ev, NULL))
                 arm_ms(p->retry_ev, p->next_try_ms - now);
             continue;
@@ -541,12 +524,12 @@ static void pool_configure(json_object *pool)
 {
     if (pool == NULL || !json_object_is_type(pool, json_type_object))
         return;
-    int workers = cs.cfg.workers > 0 ? cs.cfg.workers : 1;
+    int workers = worker_settings()->workers > 0 ? worker_settings()->workers : 1;
     json_object_object_foreach(pool, language, count)
     {
         int n = json_object_get_int(count);
         struct pool *p = pool_get(language, true);
-        p->share = n / workers + (cs.cfg.slot < n % workers ? 1 : 0);
+        p->share = n / workers + (worker_slot() < n % workers ? 1 : 0);
     }
 }
 
@@ -632,7 +615,7 @@ static void gone(struct context *c)
         free(cb);
     }
     destroy(c);
-    worker_maybe_exit();
+    worker_changed();
 }
 
 static void on_kernel_stopped(void *arg)
@@ -708,7 +691,7 @@ static json_object *read_record(const char *path)
 static void adopt_kernel(struct context *c)
 {
     struct strbuf err = STRBUF_INIT;
-    c->k = is_dir(c->dir) ? kernel_adopt(wk.base, c->dir, 0, &kernel_cbs, c, &err) : NULL;
+    c->k = is_dir(c->dir) ? kernel_adopt(worker_base(), c->dir, 0, &kernel_cbs, c, &err) : NULL;
     if (c->k != NULL) {
         c->state = CONTEXT_STARTING;
         c->maybe_busy = true;
@@ -812,13 +795,12 @@ bool context_adopted(void)
     return cs.adopted;
 }
 
-int context_init(const struct context_cfg *cfg, bool adopt)
+int context_init(const struct wsettings *s, bool adopt)
 {
-    cs.cfg = *cfg;
     strmap_init(&cs.all);
     struct strbuf k = STRBUF_INIT, r = STRBUF_INIT;
-    strbuf_printf(&k, "%s/kernels", cfg->state_dir);
-    strbuf_printf(&r, "%s/contexts", cfg->state_dir);
+    strbuf_printf(&k, "%s/kernels", worker_state_dir());
+    strbuf_printf(&r, "%s/contexts", worker_state_dir());
     cs.kernels_dir = strbuf_detach(&k);
     cs.records_dir = strbuf_detach(&r);
     if ((mkdir(cs.kernels_dir, 0700) < 0 && errno != EEXIST) ||
@@ -826,7 +808,7 @@ int context_init(const struct context_cfg *cfg, bool adopt)
         log_error("cannot create %s or %s: %s", cs.kernels_dir, cs.records_dir, strerror(errno));
         return -1;
     }
-    pool_configure(cfg->pool);
+    pool_configure(s->kernel_pool);
     if (adopt)
         context_adopt();
     return 0;

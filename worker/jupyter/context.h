@@ -29,6 +29,7 @@
 #include "ids.h"
 #include "jupyter/kernel.h"
 #include "strbuf.h"
+#include "wsettings.h"
 
 enum context_state {
     CONTEXT_STARTING, /* waiting for a kernelspec, launching or adopting */
@@ -69,16 +70,8 @@ struct context {
     bool maybe_busy; /* adopted: may still run a cell of the previous worker */
 };
 
-struct context_cfg {
-    const char *state_dir;
-    json_object *pool;    /* {"language": count} for the whole daemon (borrowed) */
-    int workers, slot;    /* pool kernels are spread over the workers by slot */
-    int64_t startup_ms;   /* readiness deadline of a new kernel */
-    int64_t spec_wait_ms; /* how long a creation waits for a kernelspec to appear */
-};
-
 /* Sets up the directories; adopt: take over a previous worker's kernels now. Returns 0 or -1. */
-int context_init(const struct context_cfg *cfg, bool adopt);
+int context_init(const struct wsettings *s, bool adopt);
 /* Adopts the kernels of the previous worker of this slot (once). */
 void context_adopt(void);
 /* Whether adoption happened (ids unknown before it may still arrive). */
