@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "core/evsplit.h"
 #include "log.h"
 
 /* Above this much queued output, producers pause until it drains below LOW. */
@@ -80,30 +81,13 @@ static json_object *new_op(const char *op)
     return msg;
 }
 
-/*
- * Length of the longest prefix of p[0..len) that ends on an event boundary and
- * fits in one datagram, so the master can relay each frame without
- * reassembly. An event bigger than a datagram goes alone (fragmented by ipc.c).
- */
-static size_t frame_prefix(const char *p, size_t len)
-{
-    const size_t room = IPC_FRAME_MAX - sizeof(struct ipc_hdr);
-    if (len <= room)
-        return len;
-    for (size_t i = room; i >= 2; i--) {
-        if (p[i - 1] == '\n' && p[i - 2] == '\n')
-            return i;
-    }
-    const char *end = memmem(p, len, "\n\n", 2);
-    return end != NULL ? (size_t)(end - p) + 2 : len;
-}
-
 void out_events(uint32_t job, struct strbuf *events)
 {
     const char *p = events->data;
     size_t left = events->len;
     while (left > 0) {
-        size_t n = frame_prefix(p, left);
+        /* Whole events per datagram; an event bigger than one goes alone (ipc.c fragments it). */
+        size_t n = evsplit_prefix(p, left, IPC_FRAME_MAX - sizeof(struct ipc_hdr));
         if (chan == NULL || ipc_send(chan, IPC_EVENTS, job, p, n) < 0) {
             log_error("cannot send events for job %u to the master", job);
             break;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/evsplit.h"
+
 /* An event larger than a pop's max is read from the file in steps of this. */
 #define READ_STEP (1024 * 1024)
 
@@ -112,19 +114,6 @@ int spool_push(struct spool *s, const char *data, size_t len, struct strbuf *err
     return 0;
 }
 
-/* The longest prefix of p[0..len) made of whole events within max bytes, at least one event. */
-static size_t whole_prefix(const char *p, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    for (size_t i = max; i >= 2; i--) {
-        if (p[i - 1] == '\n' && p[i - 2] == '\n')
-            return i;
-    }
-    const char *end = memmem(p, len, "\n\n", 2);
-    return end != NULL ? (size_t)(end - p) + 2 : len;
-}
-
 /* Appends file bytes [off, off+len) to out. */
 static int read_at(int fd, struct strbuf *out, uint64_t off, size_t len, struct strbuf *err)
 {
@@ -147,16 +136,6 @@ static int read_at(int fd, struct strbuf *out, uint64_t off, size_t len, struct 
     return 0;
 }
 
-/* Length of the last "\n\n"-terminated prefix of p[0..len), 0 when none. */
-static size_t last_boundary(const char *p, size_t len)
-{
-    for (size_t i = len; i >= 2; i--) {
-        if (p[i - 1] == '\n' && p[i - 2] == '\n')
-            return i;
-    }
-    return 0;
-}
-
 static long pop_file(struct spool *s, struct strbuf *out, size_t max, struct strbuf *err)
 {
     size_t start = out->len;
@@ -167,7 +146,7 @@ static long pop_file(struct spool *s, struct strbuf *out, size_t max, struct str
         out->data[start] = '\0';
         return -1;
     }
-    size_t n = last_boundary(out->data + start, want);
+    size_t n = evsplit_last(out->data + start, want);
     /* One event bigger than max: read on until it ends. */
     while (n == 0 && want < avail) {
         size_t more = avail - want < READ_STEP ? (size_t)(avail - want) : READ_STEP;
@@ -205,7 +184,7 @@ long spool_pop(struct spool *s, struct strbuf *out, size_t max, struct strbuf *e
     size_t in_mem = s->mem.len - s->mem_off;
     if (in_mem > 0) {
         const char *p = s->mem.data + s->mem_off;
-        size_t n = whole_prefix(p, in_mem, max);
+        size_t n = evsplit_prefix(p, in_mem, max);
         strbuf_append(out, p, n);
         s->mem_off += n;
         if (s->mem_off == s->mem.len) {
