@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "core/evt.h"
 #include "core/out.h"
 #include "core/wjob.h"
 #include "executor.h"
@@ -225,10 +226,8 @@ int worker_main(int argc, char **argv)
     worker_finish();
     if (self.ch != NULL)
         ipc_chan_free(self.ch);
-    if (term != NULL)
-        event_free(term);
-    if (trim != NULL)
-        event_free(trim);
+    evt_free(&term);
+    evt_free(&trim);
     event_base_free(base);
     log_close();
     return 0;

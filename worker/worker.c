@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "core/evt.h"
 #include "core/out.h"
 #include "core/wjob.h"
 #include "envfile.h"
@@ -178,10 +179,7 @@ void worker_shutdown(int64_t grace_ms)
             (*e)->shutdown(grace_ms);
     }
     wk.exit_ev = evtimer_new(wk.base, on_exit_deadline, NULL);
-    int64_t ms = grace_ms + EXIT_SLACK_MS;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (wk.exit_ev == NULL || evtimer_add(wk.exit_ev, &tv) < 0)
-        log_error("cannot arm the exit deadline");
+    evt_arm_ms(wk.exit_ev, grace_ms + EXIT_SLACK_MS);
     worker_changed();
 }
 
@@ -196,9 +194,7 @@ void worker_finish(void)
             executors[n]->cleanup();
     }
     out_cancel_wait(&wk.flushed);
-    if (wk.exit_ev != NULL)
-        event_free(wk.exit_ev);
-    wk.exit_ev = NULL;
+    evt_free(&wk.exit_ev);
     wsettings_free(&wk.settings);
     free(wk.state_dir);
     wk.state_dir = NULL;

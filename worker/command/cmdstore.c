@@ -8,24 +8,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/jsonfile.h"
 #include "core/out.h"
 #include "fsutil.h"
 #include "jsonreq.h"
 #include "log.h"
 #include "strmap.h"
+#include "xalloc.h"
 
 /* Finished records kept at most, whatever their age. */
 #define CMDSTORE_MAX_FINISHED 10000
-/* Record files are small; a larger one is not ours. */
-#define RECORD_MAX (64 * 1024)
 
 static struct {
     char *dir; /* <state_dir>/commands */
     int64_t retention_ms;
     uint64_t retention_bytes;
     struct strmap by_id;
-    struct command *oldest, *newest;
-} store;
+    struct list records; /* oldest first */
+} store = {.records = LIST_INIT(store.records)};
 
 int cmdstore_init(const char *state_dir, int64_t retention_ms, uint64_t retention_bytes)
 {
@@ -51,25 +51,12 @@ struct command *cmdstore_get(const char *id)
 void cmdstore_add(struct command *c)
 {
     strmap_put(&store.by_id, c->id, c);
-    c->older = store.newest;
-    c->newer = NULL;
-    if (store.newest != NULL)
-        store.newest->newer = c;
-    else
-        store.oldest = c;
-    store.newest = c;
+    list_add_tail(&store.records, &c->node);
 }
 
 static void unlink_record(struct command *c)
 {
-    if (c->older != NULL)
-        c->older->newer = c->newer;
-    else
-        store.oldest = c->newer;
-    if (c->newer != NULL)
-        c->newer->older = c->older;
-    else
-        store.newest = c->older;
+    list_del(&c->node);
     strmap_del(&store.by_id, c->id);
 }
 
@@ -87,47 +74,34 @@ static void record_path(const char *id, const char *suffix, struct strbuf *out)
 
 static json_object *to_json(const struct command *c)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_string(c->id));
-    json_object_object_add(o, "content", json_object_new_string(c->content ? c->content : ""));
-    json_object_object_add(o, "background", json_object_new_boolean(c->background));
-    json_object_object_add(o, "pgid", json_object_new_int(c->pgid));
-    json_object_object_add(o, "pid_start", json_object_new_uint64(c->pid_start));
-    json_object_object_add(o, "started_sec", json_object_new_int64(c->started_at.tv_sec));
-    json_object_object_add(o, "started_nsec", json_object_new_int64(c->started_at.tv_nsec));
-    json_object_object_add(o, "finished_sec", json_object_new_int64(c->finished_at.tv_sec));
-    json_object_object_add(o, "finished_nsec", json_object_new_int64(c->finished_at.tv_nsec));
-    json_object_object_add(o, "running", json_object_new_boolean(c->running));
-    json_object_object_add(o, "exit_code", json_object_new_int(c->exit_code));
+    json_object *o = xjson_object();
+    json_object_object_add(o, "id", xjson_string(c->id));
+    json_object_object_add(o, "content", xjson_string(c->content ? c->content : ""));
+    json_object_object_add(o, "background", xjson_bool(c->background));
+    json_object_object_add(o, "pgid", xjson_int64(c->pgid));
+    json_object_object_add(o, "pid_start", xjson_int64((int64_t)c->pid_start));
+    json_object_object_add(o, "started_sec", xjson_int64(c->started_at.tv_sec));
+    json_object_object_add(o, "started_nsec", xjson_int64(c->started_at.tv_nsec));
+    json_object_object_add(o, "finished_sec", xjson_int64(c->finished_at.tv_sec));
+    json_object_object_add(o, "finished_nsec", xjson_int64(c->finished_at.tv_nsec));
+    json_object_object_add(o, "running", xjson_bool(c->running));
+    json_object_object_add(o, "exit_code", xjson_int64(c->exit_code));
     if (c->error != NULL)
-        json_object_object_add(o, "error", json_object_new_string(c->error));
+        json_object_object_add(o, "error", xjson_string(c->error));
     return o;
 }
 
 int cmdstore_save(const struct command *c)
 {
-    struct strbuf tmp = STRBUF_INIT, final = STRBUF_INIT;
-    record_path(c->id, ".tmp", &tmp);
-    record_path(c->id, "", &final);
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    record_path(c->id, "", &path);
     json_object *o = to_json(c);
-    size_t len;
-    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    int rc = -1;
-
-    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_error("command %s: cannot write record %s: %s", c->id, tmp.data, strerror(errno));
-    } else if (fsutil_write_all(fd, text, len) < 0) {
-        log_error("command %s: cannot write record %s: %s", c->id, tmp.data, strerror(errno));
-        close(fd);
-    } else if (close(fd) < 0 || rename(tmp.data, final.data) < 0) {
-        log_error("command %s: cannot store record %s: %s", c->id, final.data, strerror(errno));
-    } else {
-        rc = 0;
-    }
+    int rc = jsonfile_save(path.data, o, &err);
+    if (rc < 0)
+        log_error("command %s: cannot store its record: %s", c->id, err.data);
     json_object_put(o);
-    strbuf_free(&tmp);
-    strbuf_free(&final);
+    strbuf_free(&path);
+    strbuf_free(&err);
     return rc;
 }
 
@@ -171,8 +145,9 @@ int cmdstore_sweep(void)
     size_t finished = 0;
     uint64_t log_bytes = 0;
 
-    for (struct command *c = store.oldest, *next; c != NULL; c = next) {
-        next = c->newer;
+    list_each_safe(&store.records, it, nx)
+    {
+        struct command *c = list_entry(it, struct command, node);
         if (c->running)
             continue;
         int64_t done_ms = (int64_t)c->finished_at.tv_sec * 1000 + c->finished_at.tv_nsec / 1000000;
@@ -185,8 +160,9 @@ int cmdstore_sweep(void)
         if (c->background)
             log_bytes += output_size(c->id);
     }
-    for (struct command *c = store.oldest, *next; c != NULL; c = next) {
-        next = c->newer;
+    list_each_safe(&store.records, it, nx)
+    {
+        struct command *c = list_entry(it, struct command, node);
         if (c->running)
             continue;
         if (log_bytes <= store.retention_bytes && finished <= CMDSTORE_MAX_FINISHED)
@@ -205,12 +181,9 @@ static struct command *from_json(json_object *o)
     const char *id = NULL, *content = "", *error = NULL;
     if (jsonreq_string(o, "id", &id) != JSONREQ_OK || strlen(id) != IDS_HEX_LEN)
         return NULL;
-    struct command *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
-    memcpy(c->id, id, IDS_HEX_LEN + 1);
+    struct command *c = command_new(id);
     jsonreq_string(o, "content", &content);
-    c->content = strdup(content);
+    c->content = xstrdup(content);
     jsonreq_bool(o, "background", &c->background);
     jsonreq_bool(o, "running", &c->running);
     int64_t v = 0;
@@ -229,33 +202,20 @@ static struct command *from_json(json_object *o)
     jsonreq_int64(o, "finished_nsec", &v);
     c->finished_at.tv_nsec = (long)v;
     if (jsonreq_string(o, "error", &error) == JSONREQ_OK)
-        c->error = strdup(error);
-    c->pidfd = -1;
-    c->out.fd = c->err.fd = -1;
-    strbuf_init(&c->batch);
+        c->error = xstrdup(error);
     return c;
 }
 
 static struct command *read_record(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    char *buf = malloc(RECORD_MAX);
-    ssize_t n = buf != NULL ? read(fd, buf, RECORD_MAX) : -1;
-    close(fd);
-    struct command *c = NULL;
-    if (n > 0 && n < RECORD_MAX) {
-        struct strbuf err = STRBUF_INIT;
-        json_object *o = jsonreq_parse(buf, (size_t)n, &err);
-        if (o != NULL)
-            c = from_json(o);
-        else
-            log_warn("unreadable command record %s: %s", path, err.data);
-        json_object_put(o);
-        strbuf_free(&err);
-    }
-    free(buf);
+    struct strbuf err = STRBUF_INIT;
+    json_object *o = jsonreq_read_file(path, &err);
+    struct command *c = o != NULL ? from_json(o) : NULL;
+    if (c == NULL)
+        log_warn("unusable command record %s%s%s", path, err.len > 0 ? ": " : "",
+                 err.len > 0 ? err.data : "");
+    json_object_put(o);
+    strbuf_free(&err);
     return c;
 }
 
@@ -292,16 +252,14 @@ void cmdstore_load(void (*fn)(struct command *c))
 
 void cmdstore_each(void (*fn)(struct command *c, void *arg), void *arg)
 {
-    for (struct command *c = store.oldest, *next; c != NULL; c = next) {
-        next = c->newer;
-        fn(c, arg);
-    }
+    list_each_safe(&store.records, it, nx) fn(list_entry(it, struct command, node), arg);
 }
 
 void cmdstore_free(void)
 {
-    while (store.oldest != NULL) {
-        struct command *c = store.oldest;
+    list_each_safe(&store.records, it, nx)
+    {
+        struct command *c = list_entry(it, struct command, node);
         unlink_record(c);
         command_free(c);
     }

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "command/cmdstore.h"
 #include "common.h"
+#include "core/evt.h"
 #include "core/spawn.h"
 #include "core/wjob.h"
 #include "event.h"
@@ -19,7 +20,9 @@
 #include "jsonreq.h"
 #include "log.h"
 #include "pathexp.h"
+#include "procstat.h"
 #include "worker.h"
+#include "xalloc.h"
 
 #define READ_CHUNK (64 * 1024)
 /* Reads per wake-up and pipe, so one chatty command cannot starve the others. */
@@ -47,19 +50,15 @@ static struct {
 static void finish(struct command *c);
 static void schedule_drain(struct command *c);
 
-static void arm_ms(struct event *ev, int64_t ms)
+struct command *command_new(const char *id)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (event_add(ev, &tv) < 0)
-        log_error("cannot arm a timer");
-}
-
-static struct command *command_new(void)
-{
-    struct command *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
-    ids_uuid_hex(c->id);
+    struct command *c = xcalloc(1, sizeof(*c));
+    if (id != NULL)
+        snprintf(c->id, sizeof(c->id), "%s", id);
+    else
+        ids_uuid_hex(c->id);
+    list_init(&c->int_waiters);
+    list_init(&c->node);
     c->pidfd = -1;
     c->out.fd = c->err.fd = -1;
     c->out.cmd = c->err.cmd = c;
@@ -71,21 +70,10 @@ static struct command *command_new(void)
 
 static void close_pipe(struct pipe_src *p)
 {
-    if (p->ev != NULL) {
-        event_free(p->ev);
-        p->ev = NULL;
-    }
+    evt_free(&p->ev);
     if (p->fd >= 0) {
         close(p->fd);
         p->fd = -1;
-    }
-}
-
-static void free_event(struct event **ev)
-{
-    if (*ev != NULL) {
-        event_free(*ev);
-        *ev = NULL;
     }
 }
 
@@ -95,18 +83,18 @@ void command_free(struct command *c)
     close_pipe(&c->err);
     linesplit_free(&c->out.ls);
     linesplit_free(&c->err.ls);
-    free_event(&c->exit_ev);
-    free_event(&c->timeout_ev);
-    free_event(&c->unknown_ev);
-    free_event(&c->drain_ev);
-    free_event(&c->int_ev);
+    evt_free(&c->exit_ev);
+    evt_free(&c->timeout_ev);
+    evt_free(&c->unknown_ev);
+    evt_free(&c->drain_ev);
+    evt_free(&c->int_ev);
     if (c->pidfd >= 0)
         close(c->pidfd);
     out_cancel_wait(&c->waiter);
-    while (c->int_waiters != NULL) {
-        struct interrupt_waiter *w = c->int_waiters;
-        c->int_waiters = w->next;
-        free(w);
+    list_each_safe(&c->int_waiters, it, nx)
+    {
+        list_del(it);
+        free(list_entry(it, struct interrupt_waiter, node));
     }
     strbuf_free(&c->batch);
     free(c->content);
@@ -232,7 +220,7 @@ static void schedule_drain(struct command *c)
         }
     }
     int64_t left = DRAIN_MAX_MS - (clock_mono_ms() - c->drain_started_ms);
-    arm_ms(c->drain_ev, left < DRAIN_IDLE_MS ? (left > 0 ? left : 0) : DRAIN_IDLE_MS);
+    evt_arm_ms(c->drain_ev, left < DRAIN_IDLE_MS ? (left > 0 ? left : 0) : DRAIN_IDLE_MS);
 }
 
 static void exited(struct command *c, int status)
@@ -240,9 +228,9 @@ static void exited(struct command *c, int status)
     c->exited = true;
     c->status = status;
     c->pid = 0; /* reaped: from now on the leader is never signalled */
-    free_event(&c->exit_ev);
-    free_event(&c->timeout_ev);
-    free_event(&c->unknown_ev);
+    evt_free(&c->exit_ev);
+    evt_free(&c->timeout_ev);
+    evt_free(&c->unknown_ev);
     if (c->pidfd >= 0) {
         close(c->pidfd);
         c->pidfd = -1;
@@ -266,9 +254,9 @@ static void on_exit_ready(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUS
     struct command *c = arg;
     if (!c->child) {
         /* Adopted: the master reaps it and tells us the status. */
-        free_event(&c->exit_ev);
+        evt_free(&c->exit_ev);
         c->unknown_ev = evtimer_new(worker_base(), on_unknown_status, c);
-        arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
+        evt_arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
         return;
     }
     int status;
@@ -284,13 +272,14 @@ static void on_exit_ready(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUS
 
 static void reply_interrupts(struct command *c)
 {
-    while (c->int_waiters != NULL) {
-        struct interrupt_waiter *w = c->int_waiters;
-        c->int_waiters = w->next;
+    list_each_safe(&c->int_waiters, it, nx)
+    {
+        struct interrupt_waiter *w = list_entry(it, struct interrupt_waiter, node);
+        list_del(it);
         out_reply_empty(w->job, 200);
         free(w);
     }
-    free_event(&c->int_ev);
+    evt_free(&c->int_ev);
 }
 
 static void finish(struct command *c)
@@ -301,7 +290,7 @@ static void finish(struct command *c)
     linesplit_finish(&c->err.ls, emit_line, &c->err);
     close_pipe(&c->out);
     close_pipe(&c->err);
-    free_event(&c->drain_ev);
+    evt_free(&c->drain_ev);
     out_cancel_wait(&c->waiter);
 
     struct strbuf how = STRBUF_INIT;
@@ -484,7 +473,7 @@ static int watch_process(struct command *c, int64_t timeout_ms)
         c->timeout_ev = evtimer_new(worker_base(), on_timeout, c);
         if (c->timeout_ev == NULL)
             return -1;
-        arm_ms(c->timeout_ev, timeout_ms);
+        evt_arm_ms(c->timeout_ev, timeout_ms);
     }
     return 0;
 }
@@ -530,7 +519,7 @@ static void run_foreground(uint32_t job, struct run_params *p)
 {
     int outp[2], errp[2];
     struct strbuf err = STRBUF_INIT;
-    struct command *c = command_new();
+    struct command *c = command_new(NULL);
 
     if (open_pipe(outp) < 0) {
         out_reply_error(job, 500, "RUNTIME_ERROR", "error running commands pipe: %s",
@@ -564,7 +553,7 @@ static void run_foreground(uint32_t job, struct run_params *p)
     }
     strbuf_free(&err);
 
-    c->content = strdup(p->command);
+    c->content = xstrdup(p->command);
     c->job = job;
     attach_pipe(c, &c->out, outp[0]);
     attach_pipe(c, &c->err, errp[0]);
@@ -585,10 +574,10 @@ static void run_foreground(uint32_t job, struct run_params *p)
 
 static void run_background(uint32_t job, struct run_params *p)
 {
-    struct command *c = command_new();
+    struct command *c = command_new(NULL);
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
 
-    c->content = strdup(p->command);
+    c->content = xstrdup(p->command);
     c->background = true;
     c->running = true;
     clock_gettime(CLOCK_REALTIME, &c->started_at);
@@ -611,7 +600,7 @@ static void run_background(uint32_t job, struct run_params *p)
     if (pid < 0) {
         c->running = false;
         c->exit_code = 255;
-        c->error = strdup(err.data);
+        c->error = xstrdup(err.data);
         clock_gettime(CLOCK_REALTIME, &c->finished_at);
         cmdstore_save(c);
         out_reply_error(job, 500, "RUNTIME_ERROR",
@@ -654,7 +643,7 @@ static void command_run(uint32_t job, json_object *request)
 static void add_time(json_object *o, const char *key, const struct timespec *ts)
 {
     char buf[CLOCK_RFC3339_MAX];
-    json_object_object_add(o, key, json_object_new_string(clock_rfc3339(ts, buf)));
+    json_object_object_add(o, key, xjson_string(clock_rfc3339(ts, buf)));
 }
 
 static void command_status(uint32_t job, const char *id)
@@ -664,15 +653,15 @@ static void command_status(uint32_t job, const char *id)
         out_reply_error(job, 404, "INVALID_REQUEST_BODY", "command not found: %s", id);
         return;
     }
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_string(c->id));
+    json_object *o = xjson_object();
+    json_object_object_add(o, "id", xjson_string(c->id));
     if (c->content != NULL && c->content[0] != '\0')
-        json_object_object_add(o, "content", json_object_new_string(c->content));
-    json_object_object_add(o, "running", json_object_new_boolean(c->running));
+        json_object_object_add(o, "content", xjson_string(c->content));
+    json_object_object_add(o, "running", xjson_bool(c->running));
     if (!c->running)
-        json_object_object_add(o, "exit_code", json_object_new_int(c->exit_code));
+        json_object_object_add(o, "exit_code", xjson_int64(c->exit_code));
     if (c->error != NULL && c->error[0] != '\0')
-        json_object_object_add(o, "error", json_object_new_string(c->error));
+        json_object_object_add(o, "error", xjson_string(c->error));
     add_time(o, "started_at", &c->started_at);
     if (!c->running)
         add_time(o, "finished_at", &c->finished_at);
@@ -708,8 +697,8 @@ static void command_logs(uint32_t job, const char *id, int64_t cursor)
     int64_t tail = cursor > size ? cursor : size;
     char tail_s[32];
     snprintf(tail_s, sizeof(tail_s), "%lld", (long long)tail);
-    json_object *headers = json_object_new_object();
-    json_object_object_add(headers, "EXECD-COMMANDS-TAIL-CURSOR", json_object_new_string(tail_s));
+    json_object *headers = xjson_object();
+    json_object_object_add(headers, "EXECD-COMMANDS-TAIL-CURSOR", xjson_string(tail_s));
     out_reply_file(job, 200, headers, "text/plain; charset=utf-8", fd, (off_t)cursor,
                    cursor < size ? (off_t)(size - cursor) : 0);
 }
@@ -741,12 +730,9 @@ static void command_interrupt(uint32_t job, const char *id)
                         "error interruptting code context. command session %s is not running", id);
         return;
     }
-    struct interrupt_waiter *w = malloc(sizeof(*w));
-    if (w == NULL)
-        abort();
+    struct interrupt_waiter *w = xmalloc(sizeof(*w));
     w->job = job;
-    w->next = c->int_waiters;
-    c->int_waiters = w;
+    list_add_head(&c->int_waiters, &w->node);
     if (c->int_ev != NULL)
         return; /* already interrupting: answer together */
 
@@ -800,7 +786,7 @@ static void command_shutdown(int64_t grace_ms)
     if (cmds.kill_ev == NULL)
         cmds.kill_ev = evtimer_new(worker_base(), on_kill_deadline, NULL);
     if (cmds.kill_ev != NULL)
-        arm_ms(cmds.kill_ev, grace_ms);
+        evt_arm_ms(cmds.kill_ev, grace_ms);
 }
 
 struct reaped_arg {
@@ -828,7 +814,7 @@ static void adopt_one(struct command *c)
         return;
     cmds.running++;
     c->pidfd = -1;
-    if (c->pgid > 0 && c->pid_start != 0 && spawn_proc_start(c->pgid) == c->pid_start)
+    if (procstat_same(c->pgid, c->pid_start))
         c->pidfd = spawn_pidfd(c->pgid);
     if (c->pidfd < 0) {
         log_warn("command %s: its process is gone; exit status unknown", c->id);
@@ -874,7 +860,7 @@ static int command_init(const struct wsettings *s, bool adopt)
 static void busy_one(struct command *c, void *arg)
 {
     bool *busy = arg;
-    if ((c->running && !c->background) || c->int_waiters != NULL)
+    if ((c->running && !c->background) || !list_empty(&c->int_waiters))
         *busy = true;
 }
 
@@ -892,8 +878,8 @@ static size_t command_running(void)
 
 static void command_cleanup(void)
 {
-    free_event(&cmds.sweep_ev);
-    free_event(&cmds.kill_ev);
+    evt_free(&cmds.sweep_ev);
+    evt_free(&cmds.kill_ev);
     cmdstore_free();
 }
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/linesplit.h"
+#include "list.h"
 #include "core/out.h"
 #include "ids.h"
 #include "strbuf.h"
@@ -31,7 +32,7 @@ struct pipe_src {
 
 struct interrupt_waiter {
     uint32_t job;
-    struct interrupt_waiter *next;
+    struct list node;
 };
 
 struct command {
@@ -71,11 +72,13 @@ struct command {
     /* Interrupt in progress. */
     struct event *int_ev;
     int int_ticks;
-    struct interrupt_waiter *int_waiters;
+    struct list int_waiters; /* interrupt_waiter: answered once the group is gone */
 
-    struct command *older, *newer; /* record list, oldest first */
+    struct list node; /* in the record list, oldest first (cmdstore.c) */
 };
 
+/* A record in memory with id (NULL: a new id), no process and no stream. */
+struct command *command_new(const char *id);
 void command_free(struct command *c);
 
 #endif

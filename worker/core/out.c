@@ -6,22 +6,23 @@
 #include "common.h"
 #include "core/evsplit.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* Above this much queued output, producers pause until it drains below LOW. */
 #define OUT_HIGH (1024 * 1024)
 #define OUT_LOW (256 * 1024)
 
 static struct ipc_chan *chan;
-static struct out_waiter *waiters;
+static struct list waiters = LIST_INIT(waiters);
 
 static void on_drain(struct ipc_chan *ch EXECD_UNUSED, void *arg EXECD_UNUSED)
 {
-    struct out_waiter *list = waiters;
-    waiters = NULL;
-    while (list != NULL) {
-        struct out_waiter *w = list;
-        list = w->next;
-        w->next = NULL;
+    /* Only the waiters of now: a callback that waits again is called on the next drain. */
+    struct list now = LIST_INIT(now);
+    list_splice_tail(&now, &waiters);
+    while (!list_empty(&now)) {
+        struct out_waiter *w = list_first(&now, struct out_waiter, node);
+        list_del(&w->node);
         w->waiting = false;
         w->fn(w->arg);
     }
@@ -49,22 +50,15 @@ void out_wait(struct out_waiter *w)
     if (w->waiting)
         return;
     w->waiting = true;
-    w->next = waiters;
-    waiters = w;
+    list_add_head(&waiters, &w->node);
 }
 
 void out_cancel_wait(struct out_waiter *w)
 {
     if (!w->waiting)
         return;
-    for (struct out_waiter **pp = &waiters; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    }
+    list_del(&w->node);
     w->waiting = false;
-    w->next = NULL;
 }
 
 static void send_json(uint32_t job, json_object *msg)
@@ -76,8 +70,8 @@ static void send_json(uint32_t job, json_object *msg)
 
 static json_object *new_op(const char *op)
 {
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string(op));
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string(op));
     return msg;
 }
 
@@ -101,7 +95,7 @@ void out_events(uint32_t job, struct strbuf *events)
 void out_reply_json(uint32_t job, int status, json_object *body)
 {
     json_object *msg = new_op("reply");
-    json_object_object_add(msg, "status", json_object_new_int(status));
+    json_object_object_add(msg, "status", xjson_int64(status));
     if (body != NULL)
         json_object_object_add(msg, "json", body);
     send_json(job, msg);
@@ -114,10 +108,9 @@ void out_reply_error(uint32_t job, int status, const char *code, const char *fmt
     va_start(ap, fmt);
     strbuf_vprintf(&text, fmt, ap);
     va_end(ap);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "code", json_object_new_string(code));
-    json_object_object_add(body, "message",
-                           json_object_new_string_len(text.data ? text.data : "", (int)text.len));
+    json_object *body = xjson_object();
+    json_object_object_add(body, "code", xjson_string(code));
+    json_object_object_add(body, "message", xjson_string_len(text.data ? text.data : "", text.len));
     out_reply_json(job, status, body);
     strbuf_free(&text);
 }
@@ -131,12 +124,12 @@ void out_reply_file(uint32_t job, int status, json_object *headers, const char *
                     int fd, off_t offset, off_t length)
 {
     json_object *msg = new_op("reply");
-    json_object_object_add(msg, "status", json_object_new_int(status));
+    json_object_object_add(msg, "status", xjson_int64(status));
     if (headers != NULL)
         json_object_object_add(msg, "headers", headers);
-    json_object_object_add(msg, "content_type", json_object_new_string(content_type));
-    json_object_object_add(msg, "file_offset", json_object_new_int64(offset));
-    json_object_object_add(msg, "file_length", json_object_new_int64(length));
+    json_object_object_add(msg, "content_type", xjson_string(content_type));
+    json_object_object_add(msg, "file_offset", xjson_int64(offset));
+    json_object_object_add(msg, "file_length", xjson_int64(length));
     size_t len;
     const char *s = json_object_to_json_string_length(
         msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -153,15 +146,15 @@ void out_end(uint32_t job)
 void out_register(uint32_t job, const char *kind, const char *id)
 {
     json_object *msg = new_op("register");
-    json_object_object_add(msg, "kind", json_object_new_string(kind));
-    json_object_object_add(msg, "id", json_object_new_string(id));
+    json_object_object_add(msg, "kind", xjson_string(kind));
+    json_object_object_add(msg, "id", xjson_string(id));
     send_json(job, msg);
 }
 
 void out_unregister(const char *id)
 {
     json_object *msg = new_op("unregister");
-    json_object_object_add(msg, "id", json_object_new_string(id));
+    json_object_object_add(msg, "id", xjson_string(id));
     send_json(0, msg);
 }
 

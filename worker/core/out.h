@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "ipc.h"
+#include "list.h"
 #include "strbuf.h"
 
 /* ch NULL: the master is gone; messages are dropped. */
@@ -48,7 +49,7 @@ bool out_congested(void);
 struct out_waiter {
     void (*fn)(void *arg);
     void *arg;
-    struct out_waiter *next;
+    struct list node; /* in the waiting list while waiting */
     bool waiting;
 };
 void out_wait(struct out_waiter *w);

@@ -13,25 +13,26 @@
 #include "files/httpdate.h"
 #include "files/httprange.h"
 #include "jsonreq.h"
+#include "xalloc.h"
 
 #define OCTET_STREAM "application/octet-stream"
 
 static void add_header(json_object *headers, const char *name, const char *value)
 {
-    json_object_object_add(headers, name, json_object_new_string(value));
+    json_object_object_add(headers, name, xjson_string(value));
 }
 
 /* A reply without a file: headers (consumed), then text with its type, or no body. */
 static void reply_plain(uint32_t job, int status, json_object *headers, const char *content_type,
                         const char *text)
 {
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string("reply"));
-    json_object_object_add(msg, "status", json_object_new_int(status));
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("reply"));
+    json_object_object_add(msg, "status", xjson_int64(status));
     json_object_object_add(msg, "headers", headers);
     if (text != NULL) {
-        json_object_object_add(msg, "content_type", json_object_new_string(content_type));
-        json_object_object_add(msg, "text", json_object_new_string(text));
+        json_object_object_add(msg, "content_type", xjson_string(content_type));
+        json_object_object_add(msg, "text", xjson_string(text));
     }
     out_msg(job, msg);
 }
@@ -97,7 +98,7 @@ void download_run(uint32_t job, json_object *msg)
         goto fail;
     }
 
-    json_object *headers = json_object_new_object();
+    json_object *headers = xjson_object();
     disposition_for_path(&value, p);
     add_header(headers, "Content-Disposition", value.data);
     char date[HTTPDATE_LEN];

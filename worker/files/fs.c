@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pathexp.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* JSON answers up to this size travel inline; bigger ones as a file the master sendfiles. */
 #define INLINE_MAX (256 * 1024)
@@ -60,11 +61,11 @@ int fs_anon_file(void)
 static void reply_rendered(uint32_t job, const struct strbuf *json)
 {
     if (json->len <= INLINE_MAX) {
-        json_object *msg = json_object_new_object();
-        json_object_object_add(msg, "op", json_object_new_string("reply"));
-        json_object_object_add(msg, "status", json_object_new_int(200));
-        json_object_object_add(msg, "content_type", json_object_new_string(FS_JSON_TYPE));
-        json_object_object_add(msg, "text", json_object_new_string_len(json->data, (int)json->len));
+        json_object *msg = xjson_object();
+        json_object_object_add(msg, "op", xjson_string("reply"));
+        json_object_object_add(msg, "status", xjson_int64(200));
+        json_object_object_add(msg, "content_type", xjson_string(FS_JSON_TYPE));
+        json_object_object_add(msg, "text", xjson_string_len(json->data, json->len));
         out_msg(job, msg);
         return;
     }
@@ -90,9 +91,7 @@ static const char **string_array(json_object *msg, const char *key, size_t *n)
     if (!json_object_object_get_ex(msg, key, &arr) || !json_object_is_type(arr, json_type_array))
         return NULL;
     *n = json_object_array_length(arr);
-    const char **out = calloc(*n > 0 ? *n : 1, sizeof(*out));
-    if (out == NULL)
-        abort();
+    const char **out = xcalloc(*n, sizeof(*out));
     for (size_t i = 0; i < *n; i++) {
         json_object *v = json_object_array_get_idx(arr, i);
         out[i] = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
@@ -123,12 +122,10 @@ static void do_info(uint32_t job, json_object *msg)
 {
     size_t n;
     const char **keys = string_array(msg, "paths", &n);
-    struct strbuf *exp = calloc(n > 0 ? n : 1, sizeof(*exp));
-    const char **paths = calloc(n > 0 ? n : 1, sizeof(*paths));
+    struct strbuf *exp = xcalloc(n, sizeof(*exp));
+    const char **paths = xcalloc(n, sizeof(*paths));
     struct fs_err e = FS_ERR_INIT;
     struct strbuf why = STRBUF_INIT, out = STRBUF_INIT;
-    if (exp == NULL || paths == NULL)
-        abort();
 
     size_t done = 0;
     int rc = 0;
@@ -326,10 +323,8 @@ static void do_replace(uint32_t job, json_object *msg)
     bool verbose = false;
     struct strbuf p = STRBUF_INIT, why = STRBUF_INIT;
     struct fs_err e = FS_ERR_INIT;
-    struct replaced *res = calloc(n > 0 ? n : 1, sizeof(*res));
+    struct replaced *res = xcalloc(n, sizeof(*res));
     int rc = 0;
-    if (res == NULL)
-        abort();
 
     jsonreq_bool(msg, "verbose", &verbose);
     for (size_t i = 0; i < n && rc == 0; i++) {

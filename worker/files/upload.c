@@ -16,7 +16,9 @@
 #include "files/multipart.h"
 #include "fsutil.h"
 #include "jsonreq.h"
+#include "list.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* Error codes of the upload's 400s (api-contract §1.6). */
 #define CODE_FILE "INVALID_FILE"
@@ -51,7 +53,7 @@ enum part_kind { PART_SKIP, PART_META, PART_FILE };
 
 struct upload {
     uint32_t job;
-    struct upload *next;
+    struct list node;     /* in uploads */
     struct multipart *mp; /* NULL when the Content-Type was refused */
     struct strbuf type_err;
     enum part_kind cur;
@@ -70,7 +72,7 @@ struct upload {
     struct fs_err io_err;   /* the first failure to store a file */
 };
 
-static struct upload *uploads;
+static struct list uploads = LIST_INIT(uploads);
 
 static void cancel(void *obj);
 static void on_data(void *obj, const char *data, size_t len);
@@ -95,12 +97,7 @@ static void remove_tmp(struct ufile *f)
 
 static void destroy(struct upload *u)
 {
-    for (struct upload **pp = &uploads; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == u) {
-            *pp = u->next;
-            break;
-        }
-    }
+    list_del(&u->node);
     wjob_remove(u->job);
     if (u->fd >= 0 && (u->n_file == 0 || u->files[u->n_file - 1].spool != u->fd))
         close(u->fd);
@@ -177,9 +174,7 @@ static int open_beside(struct upload *u, struct ufile *f, const char *target)
     char *real = NULL;
     if (lstat(target, &st) == 0 && S_ISLNK(st.st_mode))
         real = realpath(target, NULL); /* dangling: the link itself is replaced */
-    f->target = real != NULL ? real : strdup(target);
-    if (f->target == NULL)
-        abort();
+    f->target = real != NULL ? real : xstrdup(target);
     if (stat(f->target, &st) == 0 && S_ISDIR(st.st_mode)) {
         store_failed(u, target, "open: is a directory", 0);
         goto out;
@@ -305,9 +300,7 @@ static void *grow(void *arr, size_t n, size_t *cap, size_t size)
     if (n < *cap)
         return arr;
     size_t ncap = *cap != 0 ? *cap * 2 : 4;
-    void *p = realloc(arr, ncap * size);
-    if (p == NULL)
-        abort();
+    void *p = xrealloc(arr, ncap * size);
     *cap = ncap;
     return p;
 }
@@ -383,7 +376,7 @@ static int meta_id(json_object *obj, const char *key, char **out)
     if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
         return 0;
     if (json_object_is_type(v, json_type_string)) {
-        *out = strdup(json_object_get_string(v));
+        *out = xstrdup(json_object_get_string(v));
     } else if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0) {
         struct strbuf s = STRBUF_INIT;
         strbuf_append_int64(&s, json_object_get_int64(v));
@@ -391,8 +384,6 @@ static int meta_id(json_object *obj, const char *key, char **out)
     } else {
         return -1;
     }
-    if (*out == NULL)
-        abort();
     return 0;
 }
 
@@ -645,9 +636,7 @@ static void finish(struct upload *u)
 void upload_start(uint32_t job, json_object *msg)
 {
     const char *ctype = "";
-    struct upload *u = calloc(1, sizeof(*u));
-    if (u == NULL)
-        abort();
+    struct upload *u = xcalloc(1, sizeof(*u));
     u->job = job;
     u->fd = -1;
     u->cur = PART_SKIP;
@@ -655,13 +644,10 @@ void upload_start(uint32_t job, json_object *msg)
     strbuf_init(&u->meta_text);
     fs_err_init(&u->meta_err);
     fs_err_init(&u->io_err);
-    u->wbuf = malloc(WBUF_SIZE);
-    if (u->wbuf == NULL)
-        abort();
+    u->wbuf = xmalloc(WBUF_SIZE);
     jsonreq_string(msg, "content_type", &ctype);
     u->mp = multipart_new(ctype, &callbacks, u, &u->type_err);
-    u->next = uploads;
-    uploads = u;
+    list_add_head(&uploads, &u->node);
     wjob_add(job, &upload_ops, u);
 }
 
@@ -677,11 +663,10 @@ static void on_data(void *obj, const char *data, size_t len)
 
 bool upload_busy(void)
 {
-    return uploads != NULL;
+    return !list_empty(&uploads);
 }
 
 void upload_cleanup(void)
 {
-    while (uploads != NULL)
-        destroy(uploads);
+    list_each_safe(&uploads, it, nx) destroy(list_entry(it, struct upload, node));
 }

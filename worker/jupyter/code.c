@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "common.h"
+#include "core/evt.h"
 #include "core/out.h"
 #include "core/spool.h"
 #include "core/wjob.h"
@@ -20,8 +21,10 @@
 #include "jsonreq.h"
 #include "jupyter/context.h"
 #include "jupyter/kernel_mime.h"
+#include "list.h"
 #include "log.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* Events are handed on once this much is batched (else at the end of the loop iteration). */
 #define BATCH_FLUSH (256 * 1024)
@@ -43,7 +46,7 @@ struct exec {
     struct event *flush_ev;
     uint64_t produced; /* output bytes, against the limit */
     bool truncated;    /* over the limit (or output lost): output is dropped */
-    struct exec *prev, *next;
+    struct list node;  /* in code.execs */
 };
 
 /* A job that arrived before adoption and names a context not adopted yet. */
@@ -51,7 +54,7 @@ struct deferred {
     uint32_t job;
     void (*fn)(uint32_t job, json_object *msg);
     json_object *msg;
-    struct deferred *next;
+    struct list node; /* in code.deferred, in arrival order */
 };
 
 /* DELETE /code/contexts?language=: answered when every matching context is gone. */
@@ -61,10 +64,10 @@ struct bulk {
 };
 
 static struct {
-    struct exec *execs;
-    struct deferred *deferred, **deferred_tail;
+    struct list execs;
+    struct list deferred;
     int pending; /* create/delete answers outstanding */
-} code = {.deferred_tail = &code.deferred};
+} code = {.execs = LIST_INIT(code.execs), .deferred = LIST_INIT(code.deferred)};
 
 static void pump(struct exec *e);
 
@@ -82,13 +85,9 @@ static void on_out_drained(void *arg)
 
 static struct exec *exec_new(uint32_t job, const char *src)
 {
-    struct exec *e = calloc(1, sizeof(*e));
-    if (e == NULL)
-        abort();
+    struct exec *e = xcalloc(1, sizeof(*e));
     e->job = job;
-    e->code = strdup(src);
-    if (e->code == NULL)
-        abort();
+    e->code = xstrdup(src);
     strbuf_init(&e->batch);
     spool_init(&e->spool, worker_state_dir(), SPOOL_MEM);
     e->waiter.fn = on_out_drained;
@@ -96,23 +95,14 @@ static struct exec *exec_new(uint32_t job, const char *src)
     e->flush_ev = event_new(worker_base(), -1, 0, on_flush, e);
     if (e->flush_ev == NULL)
         log_error("job %u: cannot create the flush event", job);
-    e->next = code.execs;
-    if (code.execs != NULL)
-        code.execs->prev = e;
-    code.execs = e;
+    list_add_head(&code.execs, &e->node);
     return e;
 }
 
 static void exec_free(struct exec *e)
 {
-    if (e->prev != NULL)
-        e->prev->next = e->next;
-    else
-        code.execs = e->next;
-    if (e->next != NULL)
-        e->next->prev = e->prev;
-    if (e->flush_ev != NULL)
-        event_free(e->flush_ev);
+    list_del(&e->node);
+    evt_free(&e->flush_ev);
     out_cancel_wait(&e->waiter);
     spool_free(&e->spool);
     strbuf_free(&e->batch);
@@ -402,15 +392,11 @@ static void on_context_ready(struct context *c, void *arg, const char *err)
 
 static void defer(uint32_t job, void (*fn)(uint32_t job, json_object *msg), json_object *msg)
 {
-    struct deferred *d = malloc(sizeof(*d));
-    if (d == NULL)
-        abort();
+    struct deferred *d = xmalloc(sizeof(*d));
     d->job = job;
     d->fn = fn;
     d->msg = json_object_get(msg);
-    d->next = NULL;
-    *code.deferred_tail = d;
-    code.deferred_tail = &d->next;
+    list_add_tail(&code.deferred, &d->node);
 }
 
 /*
@@ -480,11 +466,11 @@ static void on_created(struct context *c, void *arg, const char *err)
     if (err != NULL) {
         out_reply_error(job, 500, "RUNTIME_ERROR", "error creating code context. %s", err);
     } else {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_string(c->id));
-        json_object_object_add(o, "language", json_object_new_string(c->language));
+        json_object *o = xjson_object();
+        json_object_object_add(o, "id", xjson_string(c->id));
+        json_object_object_add(o, "language", xjson_string(c->language));
         if (c->cwd[0] != '\0')
-            json_object_object_add(o, "cwd", json_object_new_string(c->cwd));
+            json_object_object_add(o, "cwd", xjson_string(c->cwd));
         out_reply_json(job, 200, o);
     }
     worker_changed();
@@ -559,9 +545,7 @@ static void bulk_one(struct context *c, void *arg)
 
 static void delete_language(uint32_t job, json_object *msg)
 {
-    struct bulk *b = malloc(sizeof(*b));
-    if (b == NULL)
-        abort();
+    struct bulk *b = xmalloc(sizeof(*b));
     b->job = job;
     b->pending = 1; /* held until every deletion has started, as some finish at once */
     code.pending++;
@@ -606,12 +590,12 @@ static void code_interrupt(uint32_t job, const char *id EXECD_UNUSED, json_objec
 static void code_adopt(void)
 {
     context_adopt();
-    struct deferred *list = code.deferred;
-    code.deferred = NULL;
-    code.deferred_tail = &code.deferred;
-    while (list != NULL) {
-        struct deferred *d = list;
-        list = d->next;
+    struct list todo = LIST_INIT(todo);
+    list_splice_tail(&todo, &code.deferred);
+    list_each_safe(&todo, it, nx)
+    {
+        struct deferred *d = list_entry(it, struct deferred, node);
+        list_del(it);
         d->fn(d->job, d->msg);
         json_object_put(d->msg);
         free(d);
@@ -621,10 +605,11 @@ static void code_adopt(void)
 /* Streams or answers in progress (a draining worker waits for them). */
 static bool code_busy(void)
 {
-    if (code.pending > 0 || code.deferred != NULL)
+    if (code.pending > 0 || !list_empty(&code.deferred))
         return true;
-    for (struct exec *e = code.execs; e != NULL; e = e->next) {
-        if (!e->detached)
+    list_each_safe(&code.execs, it, nx)
+    {
+        if (!list_entry(it, struct exec, node)->detached)
             return true;
     }
     return false;
@@ -632,15 +617,14 @@ static bool code_busy(void)
 
 static void code_cleanup(void)
 {
-    while (code.execs != NULL)
-        exec_free(code.execs);
-    while (code.deferred != NULL) {
-        struct deferred *d = code.deferred;
-        code.deferred = d->next;
+    list_each_safe(&code.execs, it, nx) exec_free(list_entry(it, struct exec, node));
+    list_each_safe(&code.deferred, it, nx)
+    {
+        struct deferred *d = list_entry(it, struct deferred, node);
+        list_del(it);
         json_object_put(d->msg);
         free(d);
     }
-    code.deferred_tail = &code.deferred;
     context_cleanup();
     kernel_cleanup();
 }

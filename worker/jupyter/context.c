@@ -10,6 +10,8 @@
 
 #include "clock.h"
 #include "common.h"
+#include "core/evt.h"
+#include "core/jsonfile.h"
 #include "core/out.h"
 #include "envmap.h"
 #include "fsutil.h"
@@ -19,6 +21,7 @@
 #include "pathexp.h"
 #include "strmap.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* A missing kernelspec is looked for again this often until spec_wait_ms. */
 #define SPEC_RETRY_MS 200
@@ -26,8 +29,6 @@
 #define POOL_BACKOFF_MAX_MS 60000
 /* Delete: after shutdown_request the kernel gets this long to exit before SIGKILL. */
 #define DELETE_GRACE_MS 2000
-/* Context records are tiny; a larger file is not ours. */
-#define RECORD_MAX (64 * 1024)
 
 /* The warm pool of one language in this worker. */
 struct pool {
@@ -37,17 +38,17 @@ struct pool {
     int64_t next_try_ms; /* monotonic: no launch before this */
     struct event *retry_ev;
     int reported; /* ready count last sent to the master, -1: never */
-    struct pool *next;
+    struct list node;
 };
 
 static struct {
     char *kernels_dir, *records_dir;
     struct strmap all; /* every context, pool kernels included, by id */
-    struct pool *pools;
+    struct list pools;
     bool adopted;
     bool stopping;
     size_t n_stopping; /* kernels being shut down */
-} cs;
+} cs = {.pools = LIST_INIT(cs.pools)};
 
 static void pool_fill(void);
 static void pool_report(const char *language);
@@ -56,21 +57,6 @@ static struct pool *pool_get(const char *language, bool create);
 static void start_kernel(struct context *c);
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s != NULL ? s : "");
-    if (d == NULL)
-        abort();
-    return d;
-}
-
-static void arm_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (ev == NULL || event_add(ev, &tv) < 0)
-        log_error("contexts: cannot arm a timer");
-}
 
 static bool is_dir(const char *path)
 {
@@ -82,9 +68,7 @@ static bool is_dir(const char *path)
 
 static struct context *context_new(const char *id, const char *language)
 {
-    struct context *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
+    struct context *c = xcalloc(1, sizeof(*c));
     if (id != NULL)
         snprintf(c->id, sizeof(c->id), "%s", id);
     else
@@ -94,18 +78,19 @@ static struct context *context_new(const char *id, const char *language)
     struct strbuf dir = STRBUF_INIT;
     strbuf_printf(&dir, "%s/%s", cs.kernels_dir, c->id);
     c->dir = strbuf_detach(&dir);
-    c->waiters_tail = &c->waiters;
+    list_init(&c->waiters);
+    list_init(&c->on_gone);
     c->state = CONTEXT_STARTING;
     strmap_put(&cs.all, c->id, c);
     return c;
 }
 
-static void free_cbs(struct context_cb *cb)
+static void free_cbs(struct list *cbs)
 {
-    while (cb != NULL) {
-        struct context_cb *next = cb->next;
-        free(cb);
-        cb = next;
+    list_each_safe(cbs, it, nx)
+    {
+        list_del(it);
+        free(list_entry(it, struct context_cb, node));
     }
 }
 
@@ -113,10 +98,9 @@ static void free_cbs(struct context_cb *cb)
 static void destroy(struct context *c)
 {
     strmap_del(&cs.all, c->id);
-    if (c->start_ev != NULL)
-        event_free(c->start_ev);
-    free_cbs(c->waiters);
-    free_cbs(c->on_gone);
+    evt_free(&c->start_ev);
+    free_cbs(&c->waiters);
+    free_cbs(&c->on_gone);
     free(c->language);
     free(c->cwd);
     free(c->kcwd);
@@ -126,27 +110,31 @@ static void destroy(struct context *c)
 
 static struct context_cb *new_cb(context_fn fn, void *arg)
 {
-    struct context_cb *cb = malloc(sizeof(*cb));
-    if (cb == NULL)
-        abort();
+    struct context_cb *cb = xmalloc(sizeof(*cb));
     cb->fn = fn;
     cb->arg = arg;
-    cb->next = NULL;
+    list_init(&cb->node);
     return cb;
+}
+
+/* Calls and drops the callbacks in cbs, in order; those added meanwhile stay. */
+static void call_cbs(struct context *c, struct list *cbs, const char *err)
+{
+    struct list now = LIST_INIT(now);
+    list_splice_tail(&now, cbs);
+    list_each_safe(&now, it, nx)
+    {
+        struct context_cb *cb = list_entry(it, struct context_cb, node);
+        list_del(it);
+        cb->fn(c, cb->arg, err);
+        free(cb);
+    }
 }
 
 /* Calls and drops every waiter (in arrival order). */
 static void wake(struct context *c, const char *err)
 {
-    struct context_cb *list = c->waiters;
-    c->waiters = NULL;
-    c->waiters_tail = &c->waiters;
-    while (list != NULL) {
-        struct context_cb *cb = list;
-        list = cb->next;
-        cb->fn(c, cb->arg, err);
-        free(cb);
-    }
+    call_cbs(c, &c->waiters, err);
 }
 
 struct context *context_get(const char *id)
@@ -169,9 +157,7 @@ static void collect_one(const char *key EXECD_UNUSED, void *value, void *arg)
 /* A snapshot of every context, so callers may change the store while walking it. */
 static struct context **snapshot(size_t *n)
 {
-    struct collect col = {calloc(cs.all.len + 1, sizeof(struct context *)), 0};
-    if (col.v == NULL)
-        abort();
+    struct collect col = {xcalloc(cs.all.len + 1, sizeof(struct context *)), 0};
     strmap_each(&cs.all, collect_one, &col);
     *n = col.n;
     return col.v;
@@ -214,33 +200,20 @@ static void record_path(const struct context *c, struct strbuf *out)
 /* Writes contexts/<id>.json atomically. Returns 0 or -1 (logged). */
 static int record_save(const struct context *c)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_string(c->id));
-    json_object_object_add(o, "language", json_object_new_string(c->language));
-    json_object_object_add(o, "cwd", json_object_new_string(c->cwd));
+    json_object *o = xjson_object();
+    json_object_object_add(o, "id", xjson_string(c->id));
+    json_object_object_add(o, "language", xjson_string(c->language));
+    json_object_object_add(o, "cwd", xjson_string(c->cwd));
     if (c->kcwd != NULL)
-        json_object_object_add(o, "kernel_cwd", json_object_new_string(c->kcwd));
-    json_object_object_add(o, "default", json_object_new_boolean(c->dflt));
-    const char *text =
-        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    struct strbuf path = STRBUF_INIT, tmp = STRBUF_INIT;
+        json_object_object_add(o, "kernel_cwd", xjson_string(c->kcwd));
+    json_object_object_add(o, "default", xjson_bool(c->dflt));
+    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     record_path(c, &path);
-    strbuf_printf(&tmp, "%s.tmp", path.data);
-    int rc = -1;
-    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        size_t len = strlen(text);
-        ssize_t n = write(fd, text, len);
-        rc = close(fd) == 0 && n == (ssize_t)len ? 0 : -1;
-        if (rc == 0)
-            rc = rename(tmp.data, path.data);
-    }
-    if (rc < 0) {
-        log_error("context %s: cannot write %s: %s", c->id, path.data, strerror(errno));
-        unlink(tmp.data);
-    }
+    int rc = jsonfile_save(path.data, o, &err);
+    if (rc < 0)
+        log_error("context %s: %s", c->id, err.data);
     strbuf_free(&path);
-    strbuf_free(&tmp);
+    strbuf_free(&err);
     json_object_put(o);
     return rc;
 }
@@ -256,12 +229,12 @@ static void record_remove(const struct context *c)
 
 static void send_register(const struct context *c)
 {
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string("register"));
-    json_object_object_add(msg, "kind", json_object_new_string("context"));
-    json_object_object_add(msg, "id", json_object_new_string(c->id));
-    json_object_object_add(msg, "language", json_object_new_string(c->language));
-    json_object_object_add(msg, "default", json_object_new_boolean(c->dflt));
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("register"));
+    json_object_object_add(msg, "kind", xjson_string("context"));
+    json_object_object_add(msg, "id", xjson_string(c->id));
+    json_object_object_add(msg, "language", xjson_string(c->language));
+    json_object_object_add(msg, "default", xjson_bool(c->dflt));
     out_msg(0, msg);
 }
 
@@ -348,7 +321,7 @@ static void launch(struct context *c)
     struct kspec *spec = kspec_find(c->language, &err);
     if (spec == NULL) {
         if (clock_mono_ms() < c->spec_deadline) {
-            arm_ms(c->start_ev, SPEC_RETRY_MS); /* it may be being installed */
+            evt_arm_ms(c->start_ev, SPEC_RETRY_MS); /* it may be being installed */
             strbuf_free(&err);
             return;
         }
@@ -388,26 +361,25 @@ static void start_kernel(struct context *c)
     c->spec_deadline = clock_mono_ms() + worker_settings()->kernelspec_wait_ms;
     if (c->start_ev == NULL)
         c->start_ev = evtimer_new(worker_base(), on_start, c);
-    arm_ms(c->start_ev, 0);
+    evt_arm_ms(c->start_ev, 0);
 }
 
 /* ---- the warm pool ---------------------------------------------------------------- */
 
 static struct pool *pool_get(const char *language, bool create)
 {
-    for (struct pool *p = cs.pools; p != NULL; p = p->next) {
+    list_each_safe(&cs.pools, it, nx)
+    {
+        struct pool *p = list_entry(it, struct pool, node);
         if (strcmp(p->language, language) == 0)
             return p;
     }
     if (!create)
         return NULL;
-    struct pool *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        abort();
+    struct pool *p = xcalloc(1, sizeof(*p));
     p->language = xstrdup(language);
     p->reported = -1;
-    p->next = cs.pools;
-    cs.pools = p;
+    list_add_head(&cs.pools, &p->node);
     return p;
 }
 
@@ -448,10 +420,10 @@ static void pool_report(const char *language)
     if (ready == p->reported)
         return;
     p->reported = ready;
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "op", json_object_new_string("pool"));
-    json_object_object_add(msg, "language", json_object_new_string(language));
-    json_object_object_add(msg, "ready", json_object_new_int(ready));
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("pool"));
+    json_object_object_add(msg, "language", xjson_string(language));
+    json_object_object_add(msg, "ready", xjson_int64(ready));
     out_msg(0, msg);
 }
 
@@ -469,13 +441,15 @@ static void pool_fill(void)
     if (!cs.adopted || cs.stopping || worker_draining())
         return;
     int64_t now = clock_mono_ms();
-    for (struct pool *p = cs.pools; p != NULL; p = p->next) {
+    list_each_safe(&cs.pools, it, nx)
+    {
+        struct pool *p = list_entry(it, struct pool, node);
         int have = pool_count(p->language, false);
         if (have < p->share && now < p->next_try_ms) {
             if (p->retry_ev == NULL)
                 p->retry_ev = evtimer_new(worker_base(), on_pool_retry, NULL);
             if (p->retry_ev != NULL && !evtimer_pending(p->retry_ev, NULL))
-                arm_ms(p->retry_ev, p->next_try_ms - now);
+                evt_arm_ms(p->retry_ev, p->next_try_ms - now);
             continue;
         }
         for (; have < p->share; have++) {
@@ -572,7 +546,7 @@ struct context *context_create(const char *language, const char *cwd, bool dflt,
     } else {
         c = context_new(NULL, language);
         free(c->cwd);
-        c->cwd = xstrdup(cwd);
+        c->cwd = xstrdup(cwd != NULL ? cwd : "");
         if (kcwd.len > 0)
             c->kcwd = strbuf_detach(&kcwd);
         c->dflt = dflt;
@@ -599,21 +573,12 @@ void context_when_ready(struct context *c, context_fn fn, void *arg)
     case CONTEXT_STARTING:
         break;
     }
-    struct context_cb *cb = new_cb(fn, arg);
-    *c->waiters_tail = cb;
-    c->waiters_tail = &cb->next;
+    list_add_tail(&c->waiters, &new_cb(fn, arg)->node);
 }
 
 static void gone(struct context *c)
 {
-    struct context_cb *list = c->on_gone;
-    c->on_gone = NULL;
-    while (list != NULL) {
-        struct context_cb *cb = list;
-        list = cb->next;
-        cb->fn(c, cb->arg, NULL);
-        free(cb);
-    }
+    call_cbs(c, &c->on_gone, NULL);
     destroy(c);
     worker_changed();
 }
@@ -649,9 +614,7 @@ static void stop_pooled(struct context *c)
 
 void context_delete(struct context *c, context_fn fn, void *arg)
 {
-    struct context_cb *cb = new_cb(fn, arg);
-    cb->next = c->on_gone;
-    c->on_gone = cb;
+    list_add_head(&c->on_gone, &new_cb(fn, arg)->node);
     if (c->state == CONTEXT_STOPPING)
         return; /* already going: answered together */
     if (c->registered) {
@@ -664,28 +627,6 @@ void context_delete(struct context *c, context_fn fn, void *arg)
 }
 
 /* ---- adoption ----------------------------------------------------------------------- */
-
-static json_object *read_record(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    char *buf = malloc(RECORD_MAX);
-    if (buf == NULL)
-        abort();
-    ssize_t n = read(fd, buf, RECORD_MAX);
-    close(fd);
-    json_object *o = NULL;
-    if (n > 0 && n < RECORD_MAX) {
-        struct strbuf err = STRBUF_INIT;
-        o = jsonreq_parse(buf, (size_t)n, &err);
-        if (o == NULL)
-            log_warn("context record %s: %s", path, err.data);
-        strbuf_free(&err);
-    }
-    free(buf);
-    return o;
-}
 
 /* Re-attaches c to the kernel in its directory, if any and alive. */
 static void adopt_kernel(struct context *c)
@@ -709,22 +650,26 @@ static void adopt_record(const char *name)
 {
     struct strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/%s", cs.records_dir, name);
-    json_object *o = read_record(path.data);
+    struct strbuf err = STRBUF_INIT;
+    json_object *o = jsonreq_read_file(path.data, &err);
     const char *id = NULL, *language = NULL, *cwd = "", *kcwd = NULL;
     bool dflt = false;
     if (o == NULL || jsonreq_string(o, "id", &id) != JSONREQ_OK ||
         jsonreq_string(o, "language", &language) != JSONREQ_OK || strlen(id) > IDS_DASHED_LEN ||
         strchr(id, '/') != NULL || id[0] == '.' || strmap_get(&cs.all, id) != NULL) {
-        log_warn("context record %s is unusable; removed", path.data);
+        log_warn("context record %s is unusable%s%s; removed", path.data, err.len > 0 ? ": " : "",
+                 err.len > 0 ? err.data : "");
         if (unlink(path.data) < 0)
             log_warn("cannot remove %s: %s", path.data, strerror(errno));
         json_object_put(o);
+        strbuf_free(&err);
         strbuf_free(&path);
         return;
     }
     jsonreq_string(o, "cwd", &cwd);
     jsonreq_string(o, "kernel_cwd", &kcwd);
     jsonreq_bool(o, "default", &dflt);
+    strbuf_free(&err);
     struct context *c = context_new(id, language);
     free(c->cwd);
     c->cwd = xstrdup(cwd);
@@ -828,7 +773,9 @@ void context_shutdown(int64_t grace_ms)
     if (cs.stopping)
         return;
     cs.stopping = true;
-    for (struct pool *p = cs.pools; p != NULL; p = p->next) {
+    list_each_safe(&cs.pools, it, nx)
+    {
+        struct pool *p = list_entry(it, struct pool, node);
         if (p->retry_ev != NULL)
             event_del(p->retry_ev);
     }
@@ -867,11 +814,11 @@ void context_cleanup(void)
     }
     free(v);
     strmap_free(&cs.all, NULL);
-    while (cs.pools != NULL) {
-        struct pool *p = cs.pools;
-        cs.pools = p->next;
-        if (p->retry_ev != NULL)
-            event_free(p->retry_ev);
+    list_each_safe(&cs.pools, it, nx)
+    {
+        struct pool *p = list_entry(it, struct pool, node);
+        list_del(it);
+        evt_free(&p->retry_ev);
         free(p->language);
         free(p);
     }

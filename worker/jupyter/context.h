@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "ids.h"
+#include "list.h"
 #include "jupyter/kernel.h"
 #include "strbuf.h"
 #include "wsettings.h"
@@ -46,7 +47,7 @@ typedef void (*context_fn)(struct context *c, void *arg, const char *err);
 struct context_cb {
     context_fn fn;
     void *arg;
-    struct context_cb *next;
+    struct list node;
 };
 
 struct context {
@@ -63,8 +64,8 @@ struct context {
     struct event *start_ev;
     /* Monotonic ms after which a missing kernelspec fails the start. */
     int64_t spec_deadline;
-    struct context_cb *waiters, **waiters_tail; /* context_when_ready, in order */
-    struct context_cb *on_gone;                 /* context_delete */
+    struct list waiters; /* context_cb of context_when_ready, in order */
+    struct list on_gone; /* context_cb of context_delete */
 
     void *exec;      /* the execution running on it (code.c), NULL when idle */
     bool maybe_busy; /* adopted: may still run a cell of the previous worker */

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "xalloc.h"
+
 #define DIGEST_LEN 32
 
 struct jmsg_auth {
@@ -27,9 +29,7 @@ static void openssl_error(struct strbuf *err, const char *what)
 
 struct jmsg_auth *jmsg_auth_new(const char *key, struct strbuf *err)
 {
-    struct jmsg_auth *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        abort();
+    struct jmsg_auth *a = xcalloc(1, sizeof(*a));
     if (key == NULL || key[0] == '\0')
         return a;
     a->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -127,13 +127,13 @@ int jmsg_build(struct jmsg_out *out, const struct jmsg_auth *auth, const char *s
 
     char date[64];
     utc_now(date, sizeof(date));
-    json_object *h = json_object_new_object();
-    json_object_object_add(h, "msg_id", json_object_new_string(msg_id));
-    json_object_object_add(h, "session", json_object_new_string(session));
-    json_object_object_add(h, "username", json_object_new_string("execd"));
-    json_object_object_add(h, "date", json_object_new_string(date));
-    json_object_object_add(h, "msg_type", json_object_new_string(msg_type));
-    json_object_object_add(h, "version", json_object_new_string(JMSG_VERSION));
+    json_object *h = xjson_object();
+    json_object_object_add(h, "msg_id", xjson_string(msg_id));
+    json_object_object_add(h, "session", xjson_string(session));
+    json_object_object_add(h, "username", xjson_string("execd"));
+    json_object_object_add(h, "date", xjson_string(date));
+    json_object_object_add(h, "msg_type", xjson_string(msg_type));
+    json_object_object_add(h, "version", xjson_string(JMSG_VERSION));
 
     strbuf_append_str(&out->frames[0], JMSG_DELIM);
     put_json(&out->frames[2], h);
@@ -182,7 +182,7 @@ static json_object *parse_object(const struct jmsg_frame *f, const char *name, s
     }
     json_tokener *tok = json_tokener_new();
     if (tok == NULL)
-        abort();
+        xalloc_die("json tokener");
     json_object *obj = json_tokener_parse_ex(tok, f->data, (int)f->len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);

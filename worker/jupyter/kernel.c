@@ -20,11 +20,16 @@
 
 #include "clock.h"
 #include "common.h"
+#include "core/evt.h"
+#include "core/jsonfile.h"
 #include "core/spawn.h"
 #include "envmap.h"
 #include "ids.h"
+#include "jsonreq.h"
+#include "list.h"
 #include "log.h"
 #include "procstat.h"
+#include "xalloc.h"
 
 extern char **environ;
 
@@ -127,44 +132,21 @@ struct kernel {
     int depth;
     bool doomed;
 
-    struct kernel *prev_all, *next_all; /* every handle, see kernel_cleanup() */
+    struct list node; /* in all_kernels: every handle, see kernel_cleanup() */
 };
 
 static void *zctx;
-static struct kernel *all_kernels;
+static struct list all_kernels = LIST_INIT(all_kernels);
 
 static void destroy(struct kernel *k);
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s != NULL ? s : "");
-    if (d == NULL)
-        abort();
-    return d;
-}
 
 static char *path_in(const char *dir, const char *file)
 {
     struct strbuf b = STRBUF_INIT;
     strbuf_printf(&b, "%s/%s", dir, file);
     return strbuf_detach(&b);
-}
-
-static void arm_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (ev == NULL || event_add(ev, &tv) < 0)
-        log_error("kernel: cannot arm a timer");
-}
-
-static void free_event(struct event **ev)
-{
-    if (*ev != NULL) {
-        event_free(*ev);
-        *ev = NULL;
-    }
 }
 
 static void enter(struct kernel *k)
@@ -203,9 +185,11 @@ void kernel_cleanup(void)
 {
     /* zmq_ctx_term() waits for every socket to be closed: a handle still open
      * here (a caller's bug or an aborted test) must not hang the process. */
-    while (all_kernels != NULL) {
-        log_warn("kernel %s: handle still open at cleanup; releasing it", all_kernels->name);
-        destroy(all_kernels);
+    list_each_safe(&all_kernels, it, nx)
+    {
+        struct kernel *k = list_entry(it, struct kernel, node);
+        log_warn("kernel %s: handle still open at cleanup; releasing it", k->name);
+        destroy(k);
     }
     if (zctx != NULL) {
         zmq_ctx_term(zctx);
@@ -232,23 +216,6 @@ static int write_file(const char *path, const char *data, size_t len, bool excl)
         off += (size_t)n;
     }
     return close(fd);
-}
-
-static json_object *read_json_file(const char *path, struct strbuf *err)
-{
-    json_object *obj = json_object_from_file(path);
-    if (obj == NULL) {
-        strbuf_printf(err, "cannot read %s: %s", path, json_util_get_last_err());
-        while (err->len > 0 && err->data[err->len - 1] == '\n')
-            err->data[--err->len] = '\0';
-        return NULL;
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        strbuf_printf(err, "%s is not a JSON object", path);
-        json_object_put(obj);
-        return NULL;
-    }
-    return obj;
 }
 
 static const char *jstr(json_object *o, const char *key)
@@ -301,12 +268,6 @@ static int pidfd_signal(int pidfd, int sig)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
-/* Whether pid is still the process recorded (not a reuse of its number). */
-static bool same_process(pid_t pid, unsigned long long start)
-{
-    return pid > 0 && start != 0 && spawn_proc_start(pid) == start;
-}
-
 /* The state letter of /proc/<pid>/stat ('Z' for a zombie), or 0. */
 static char proc_state(pid_t pid)
 {
@@ -329,7 +290,7 @@ static bool proc_exited(const struct kernel *k)
                si.si_pid == k->pid;
     }
     char st = proc_state(k->pid);
-    return !same_process(k->pid, k->pid_start) || st == 'Z' || st == 'X' || st == 0;
+    return !procstat_same(k->pid, k->pid_start) || st == 'Z' || st == 'X' || st == 0;
 }
 
 /* A pidfd for the kernel; -1 with errno ENOSYS means "poll instead". */
@@ -385,7 +346,7 @@ static void kill_kernel(struct kernel *k)
     if (!k->exited) {
         /* The leader itself, even if it left its group; by pidfd when possible (no pid reuse). */
         int r = k->pidfd >= 0 ? pidfd_signal(k->pidfd, SIGKILL) : -1;
-        if (r < 0 && (k->pidfd < 0 || errno == ENOSYS) && same_process(k->pid, k->pid_start))
+        if (r < 0 && (k->pidfd < 0 || errno == ENOSYS) && procstat_same(k->pid, k->pid_start))
             r = kill(k->pid, SIGKILL);
         if (r < 0 && errno != ESRCH && errno != ENOSYS)
             log_warn("kernel %s: SIGKILL to pid %d: %s", k->name, (int)k->pid, strerror(errno));
@@ -441,7 +402,7 @@ static int remove_dir(const char *dir)
 
 static void sock_close(struct ksock *ks)
 {
-    free_event(&ks->ev);
+    evt_free(&ks->ev);
     if (ks->zs != NULL) {
         zmq_close(ks->zs);
         ks->zs = NULL;
@@ -454,11 +415,11 @@ static void close_all(struct kernel *k)
     sock_close(&k->control);
     sock_close(&k->iopub);
     sock_close(&k->hb);
-    free_event(&k->info_ev);
-    free_event(&k->deadline_ev);
-    free_event(&k->hb_ev);
-    free_event(&k->exit_ev);
-    free_event(&k->grace_ev);
+    evt_free(&k->info_ev);
+    evt_free(&k->deadline_ev);
+    evt_free(&k->hb_ev);
+    evt_free(&k->exit_ev);
+    evt_free(&k->grace_ev);
 }
 
 /* Process gone (or killed now), sockets closed, files removed. */
@@ -703,10 +664,10 @@ static void check_ready(struct kernel *k)
     if (k->state != KS_STARTING || !k->got_info_reply || !k->got_iopub)
         return;
     k->state = KS_READY;
-    free_event(&k->info_ev);
-    free_event(&k->deadline_ev);
+    evt_free(&k->info_ev);
+    evt_free(&k->deadline_ev);
     k->hb_ev = event_new(k->base, -1, EV_PERSIST, on_hb_tick, k);
-    arm_ms(k->hb_ev, HB_EVERY_MS);
+    evt_arm_ms(k->hb_ev, HB_EVERY_MS);
     log_info("kernel %s (pid %d, %s) ready", k->name, (int)k->pid, k->spec_name);
     if (live(k) && k->cbs != NULL && k->cbs->on_ready != NULL)
         k->cbs->on_ready(k, k->arg, NULL);
@@ -739,8 +700,8 @@ static int start_handshake(struct kernel *k)
     k->grace_ev = evtimer_new(k->base, on_grace, k);
     if (k->info_ev == NULL || k->deadline_ev == NULL || k->grace_ev == NULL)
         return -1;
-    arm_ms(k->info_ev, INFO_EVERY_MS);
-    arm_ms(k->deadline_ev, k->startup_ms);
+    evt_arm_ms(k->info_ev, INFO_EVERY_MS);
+    evt_arm_ms(k->deadline_ev, k->startup_ms);
     send_info(k);
     return 0;
 }
@@ -779,7 +740,7 @@ static void on_exit_ready(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUS
     struct kernel *k = arg;
     enter(k);
     k->exited = true;
-    free_event(&k->exit_ev);
+    evt_free(&k->exit_ev);
     struct strbuf how = STRBUF_INIT;
     describe_exit(k, &how);
     died(k, how.data);
@@ -818,7 +779,7 @@ static void finish_shutdown(struct kernel *k)
     if (k->sd_stage == 2)
         return;
     k->sd_stage = 2;
-    free_event(&k->sd_ev);
+    evt_free(&k->sd_ev);
     if (k->state != KS_GONE)
         terminate(k);
     log_info("kernel %s (pid %d) shut down", k->name, (int)k->pid);
@@ -834,22 +795,22 @@ static void on_sd_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
     if (k->sd_stage == 0) {
         k->sd_stage = 1;
         enum kstate prev = k->state;
-        free_event(&k->info_ev);
-        free_event(&k->deadline_ev);
-        free_event(&k->hb_ev);
+        evt_free(&k->info_ev);
+        evt_free(&k->deadline_ev);
+        evt_free(&k->hb_ev);
         kernel_run_fail(&k->run, KERNEL_ENAME_SHUTDOWN, "kernel was shut down");
         if (prev == KS_GONE || k->exited) {
             finish_shutdown(k);
         } else {
             k->state = KS_STOPPING;
             struct strbuf err = STRBUF_INIT;
-            json_object *content = json_object_new_object();
-            json_object_object_add(content, "restart", json_object_new_boolean(0));
+            json_object *content = xjson_object();
+            json_object_object_add(content, "restart", xjson_bool(0));
             if (send_msg(k, &k->control, "shutdown_request", content, NULL, &err) < 0) {
                 log_warn("kernel %s: %s", k->name, err.data);
                 finish_shutdown(k);
             } else {
-                arm_ms(k->sd_ev, k->sd_grace_ms);
+                evt_arm_ms(k->sd_ev, k->sd_grace_ms);
             }
             json_object_put(content);
             strbuf_free(&err);
@@ -873,7 +834,7 @@ void kernel_shutdown(struct kernel *k, int64_t grace_ms, kernel_stopped_fn fn, v
     k->sd_arg = arg;
     k->sd_grace_ms = grace_ms > 0 ? grace_ms : 0;
     k->sd_ev = evtimer_new(k->base, on_sd_tick, k);
-    arm_ms(k->sd_ev, 0);
+    evt_arm_ms(k->sd_ev, 0);
     if (k->sd_ev == NULL) {
         /* Cannot even wait: do it now (the caller asked for it and owns no more handle). */
         enter(k);
@@ -919,7 +880,7 @@ static void on_message(struct kernel *k, struct ksock *ks, const struct jmsg_fra
         return;
     bool pending = evtimer_pending(k->grace_ev, NULL);
     if (kernel_run_half_done(&k->run) && !pending)
-        arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
+        evt_arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
     else if (!kernel_run_half_done(&k->run) && pending)
         evtimer_del(k->grace_ev);
 }
@@ -941,7 +902,7 @@ static void on_grace(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, v
             /* Still catching up with a backlog: the missing half may be in it. */
             kick(&k->iopub);
             kick(&k->shell);
-            arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
+            evt_arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
         } else {
             log_warn("kernel %s: %s never came for %s; completing the execution", k->name,
                      k->run.idle ? "execute_reply" : "status idle", k->run.msg_id);
@@ -980,14 +941,14 @@ static int pick_ports(int ports[NPORTS], struct strbuf *err)
 
 static int write_connection(struct kernel *k, const char *key, struct strbuf *err)
 {
-    json_object *c = json_object_new_object();
+    json_object *c = xjson_object();
     for (int i = 0; i < NPORTS; i++)
-        json_object_object_add(c, port_keys[i], json_object_new_int(k->ports[i]));
-    json_object_object_add(c, "ip", json_object_new_string(k->ip));
-    json_object_object_add(c, "key", json_object_new_string(key));
-    json_object_object_add(c, "transport", json_object_new_string(k->transport));
-    json_object_object_add(c, "signature_scheme", json_object_new_string("hmac-sha256"));
-    json_object_object_add(c, "kernel_name", json_object_new_string(k->spec_name));
+        json_object_object_add(c, port_keys[i], xjson_int64(k->ports[i]));
+    json_object_object_add(c, "ip", xjson_string(k->ip));
+    json_object_object_add(c, "key", xjson_string(key));
+    json_object_object_add(c, "transport", xjson_string(k->transport));
+    json_object_object_add(c, "signature_scheme", xjson_string("hmac-sha256"));
+    json_object_object_add(c, "kernel_name", xjson_string(k->spec_name));
     const char *s =
         json_object_to_json_string_ext(c, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     int rc = write_file(k->conn_path, s, strlen(s), true);
@@ -1000,29 +961,17 @@ static int write_connection(struct kernel *k, const char *key, struct strbuf *er
 /* state.json, replaced atomically so an adopting worker never reads half a file. */
 static int write_state(struct kernel *k, struct strbuf *err)
 {
-    json_object *s = json_object_new_object();
-    json_object_object_add(s, "pid", json_object_new_int64(k->pid));
-    json_object_object_add(s, "pid_start", json_object_new_int64((int64_t)k->pid_start));
-    json_object_object_add(s, "language", json_object_new_string(k->language));
-    json_object_object_add(s, "spec", json_object_new_string(k->spec_name));
-    json_object_object_add(s, "connection_file", json_object_new_string(k->conn_path));
-    json_object_object_add(s, "interrupt_mode",
-                           json_object_new_string(k->interrupt_mode == KSPEC_INTERRUPT_MESSAGE
-                                                      ? "message"
-                                                      : "signal"));
+    json_object *s = xjson_object();
+    json_object_object_add(s, "pid", xjson_int64(k->pid));
+    json_object_object_add(s, "pid_start", xjson_int64((int64_t)k->pid_start));
+    json_object_object_add(s, "language", xjson_string(k->language));
+    json_object_object_add(s, "spec", xjson_string(k->spec_name));
+    json_object_object_add(s, "connection_file", xjson_string(k->conn_path));
+    json_object_object_add(
+        s, "interrupt_mode",
+        xjson_string(k->interrupt_mode == KSPEC_INTERRUPT_MESSAGE ? "message" : "signal"));
     json_object_object_add(s, "meta", json_object_get(k->meta));
-    const char *text =
-        json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    struct strbuf tmp = STRBUF_INIT;
-    strbuf_printf(&tmp, "%s.tmp", k->state_path);
-    int rc = write_file(tmp.data, text, strlen(text), false);
-    if (rc == 0)
-        rc = rename(tmp.data, k->state_path);
-    if (rc < 0) {
-        strbuf_printf(err, "cannot write %s: %s", k->state_path, strerror(errno));
-        unlink(tmp.data);
-    }
-    strbuf_free(&tmp);
+    int rc = jsonfile_save(k->state_path, s, err);
     json_object_put(s);
     return rc;
 }
@@ -1030,9 +979,7 @@ static int write_state(struct kernel *k, struct strbuf *err)
 static struct kernel *kernel_new(struct event_base *base, const char *dir,
                                  const struct kernel_cbs *cbs, void *arg)
 {
-    struct kernel *k = calloc(1, sizeof(*k));
-    if (k == NULL)
-        abort();
+    struct kernel *k = xcalloc(1, sizeof(*k));
     k->base = base;
     k->dir = xstrdup(dir);
     const char *slash = strrchr(dir, '/');
@@ -1045,23 +992,15 @@ static struct kernel *kernel_new(struct event_base *base, const char *dir,
     k->arg = arg;
     ids_uuid_dashed(k->session);
     kernel_run_init(&k->run);
-    k->next_all = all_kernels;
-    if (all_kernels != NULL)
-        all_kernels->prev_all = k;
-    all_kernels = k;
+    list_add_head(&all_kernels, &k->node);
     return k;
 }
 
 static void destroy(struct kernel *k)
 {
-    if (k->prev_all != NULL)
-        k->prev_all->next_all = k->next_all;
-    else
-        all_kernels = k->next_all;
-    if (k->next_all != NULL)
-        k->next_all->prev_all = k->prev_all;
+    list_del(&k->node);
     close_all(k);
-    free_event(&k->sd_ev);
+    evt_free(&k->sd_ev);
     if (k->pidfd >= 0)
         close(k->pidfd);
     kernel_run_clear(&k->run);
@@ -1119,9 +1058,7 @@ static int watch_exit(struct kernel *k, struct strbuf *err)
 /* The environment for the kernel: base + spec env, minus what would hurt. */
 static char **kernel_env(const struct envmap *env)
 {
-    char **v = calloc(env->len + 1, sizeof(char *));
-    if (v == NULL)
-        abort();
+    char **v = xcalloc(env->len + 1, sizeof(char *));
     size_t n = 0;
     for (size_t i = 0; i < env->len; i++) {
         /* ipykernel exits when the pid in JPY_PARENT_PID stops being its
@@ -1181,7 +1118,7 @@ struct kernel *kernel_launch(struct event_base *base, const struct kernel_opts *
     k->language = xstrdup(o->spec->language);
     k->spec_name = xstrdup(o->spec->name);
     k->interrupt_mode = o->spec->interrupt_mode;
-    k->meta = o->meta != NULL ? json_object_get(o->meta) : json_object_new_object();
+    k->meta = o->meta != NULL ? json_object_get(o->meta) : xjson_object();
     k->startup_ms = o->startup_ms > 0 ? o->startup_ms : KERNEL_STARTUP_MS;
 
     /* ipc keeps the kernel off the network; the socket path has a hard length limit. */
@@ -1236,7 +1173,7 @@ fail:
 
 static int load_connection(struct kernel *k, const char *path, struct strbuf *err)
 {
-    json_object *c = read_json_file(path, err);
+    json_object *c = jsonreq_read_file(path, err);
     if (c == NULL)
         return -1;
     int rc = -1;
@@ -1271,7 +1208,7 @@ out:
 /* Reads state.json into k. Returns 0 or -1 (err). */
 static int load_state(struct kernel *k, struct strbuf *err)
 {
-    json_object *s = read_json_file(k->state_path, err);
+    json_object *s = jsonreq_read_file(k->state_path, err);
     if (s == NULL)
         return -1;
     int64_t pid = 0, start = 0;
@@ -1283,15 +1220,16 @@ static int load_state(struct kernel *k, struct strbuf *err)
     }
     k->pid = (pid_t)pid;
     k->pid_start = (unsigned long long)start;
-    k->language = xstrdup(jstr(s, "language"));
-    k->spec_name = xstrdup(jstr(s, "spec"));
+    const char *language = jstr(s, "language"), *spec = jstr(s, "spec");
+    k->language = xstrdup(language != NULL ? language : "");
+    k->spec_name = xstrdup(spec != NULL ? spec : "");
     k->interrupt_mode = mode != NULL && strcmp(mode, "message") == 0 ? KSPEC_INTERRUPT_MESSAGE
                                                                      : KSPEC_INTERRUPT_SIGNAL;
     json_object *meta;
     if (json_object_object_get_ex(s, "meta", &meta) && json_object_is_type(meta, json_type_object))
         k->meta = json_object_get(meta);
     else
-        k->meta = json_object_new_object();
+        k->meta = xjson_object();
     free(k->conn_path);
     k->conn_path = xstrdup(conn);
     rc = 0;
@@ -1307,7 +1245,7 @@ struct kernel *kernel_adopt(struct event_base *base, const char *dir, int64_t st
     k->startup_ms = startup_ms > 0 ? startup_ms : KERNEL_ADOPT_MS;
     if (load_state(k, err) < 0)
         goto fail;
-    if (!same_process(k->pid, k->pid_start)) {
+    if (!procstat_same(k->pid, k->pid_start)) {
         strbuf_printf(err, "kernel process %d is gone", (int)k->pid);
         goto fail;
     }
@@ -1316,7 +1254,7 @@ struct kernel *kernel_adopt(struct event_base *base, const char *dir, int64_t st
     if (open_pidfd(k, err) < 0)
         goto fail;
     /* The pid could have been reused between the check and pidfd_open. */
-    if (!same_process(k->pid, k->pid_start)) {
+    if (!procstat_same(k->pid, k->pid_start)) {
         strbuf_printf(err, "kernel process %d is gone", (int)k->pid);
         goto fail;
     }
@@ -1336,8 +1274,8 @@ int kernel_remove_dir(const char *dir)
 {
     struct kernel *k = kernel_new(NULL, dir, NULL, NULL);
     struct strbuf err = STRBUF_INIT;
-    if (load_state(k, &err) == 0 && same_process(k->pid, k->pid_start) &&
-        open_pidfd(k, &err) == 0 && same_process(k->pid, k->pid_start)) {
+    if (load_state(k, &err) == 0 && procstat_same(k->pid, k->pid_start) &&
+        open_pidfd(k, &err) == 0 && procstat_same(k->pid, k->pid_start)) {
         log_info("kernel %s: killing leftover pid %d", k->name, (int)k->pid);
         kill_kernel(k);
     }
@@ -1360,13 +1298,13 @@ int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_
         strbuf_append_str(err, "session is busy");
         return -1;
     }
-    json_object *c = json_object_new_object();
-    json_object_object_add(c, "code", json_object_new_string(code));
-    json_object_object_add(c, "silent", json_object_new_boolean(0));
-    json_object_object_add(c, "store_history", json_object_new_boolean(1));
-    json_object_object_add(c, "user_expressions", json_object_new_object());
-    json_object_object_add(c, "allow_stdin", json_object_new_boolean(0));
-    json_object_object_add(c, "stop_on_error", json_object_new_boolean(1));
+    json_object *c = xjson_object();
+    json_object_object_add(c, "code", xjson_string(code));
+    json_object_object_add(c, "silent", xjson_bool(0));
+    json_object_object_add(c, "store_history", xjson_bool(1));
+    json_object_object_add(c, "user_expressions", xjson_object());
+    json_object_object_add(c, "allow_stdin", xjson_bool(0));
+    json_object_object_add(c, "stop_on_error", xjson_bool(1));
     char id[80];
     int64_t now = clock_mono_ms();
     int rc = send_msg(k, &k->shell, "execute_request", c, id, err);

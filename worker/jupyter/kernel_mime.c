@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jsonesc.h"
+#include "xalloc.h"
 
 struct entry {
     const char *key;
@@ -22,9 +23,7 @@ static void render(json_object *v, struct strbuf *out, int depth);
 static void render_object(json_object *obj, struct strbuf *out, int depth, bool rename)
 {
     size_t n = (size_t)json_object_object_length(obj), i = 0;
-    struct entry *e = calloc(n > 0 ? n : 1, sizeof(*e));
-    if (e == NULL)
-        abort();
+    struct entry *e = xcalloc(n > 0 ? n : 1, sizeof(*e));
     bool has_plain = rename && json_object_object_get_ex(obj, "text/plain", NULL);
     json_object_object_foreach(obj, key, val)
     {

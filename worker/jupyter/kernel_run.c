@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 void kernel_run_init(struct kernel_run *r)
 {
     memset(r, 0, sizeof(*r));
@@ -61,9 +63,7 @@ static void emit_error(struct kernel_run *r, json_object *content)
     size_t ntb = 0;
     if (tbj != NULL && json_object_is_type(tbj, json_type_array)) {
         ntb = json_object_array_length(tbj);
-        tb = calloc(ntb > 0 ? ntb : 1, sizeof(*tb));
-        if (tb == NULL)
-            abort();
+        tb = xcalloc(ntb > 0 ? ntb : 1, sizeof(*tb));
         for (size_t i = 0; i < ntb; i++) {
             /* Non-string lines are rendered as JSON text rather than dropped. */
             const char *s = json_object_get_string(json_object_array_get_idx(tbj, i));

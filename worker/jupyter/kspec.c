@@ -14,19 +14,12 @@
 
 #include "common.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* kernel.json files are tiny; anything bigger is not a kernelspec. */
 #define SPEC_MAX_BYTES (1024 * 1024)
 #define DEBIAN_PYTHON "/usr/bin/python3"
 #define COLORS_OPT "--InteractiveShell.colors"
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (d == NULL)
-        abort();
-    return d;
-}
 
 void kspec_strv_free(char **v)
 {
@@ -47,9 +40,7 @@ static void strv_push(struct strv *sv, char *s)
 {
     if (sv->len + 2 > sv->cap) {
         sv->cap = sv->cap ? sv->cap * 2 : 8;
-        sv->v = realloc(sv->v, sv->cap * sizeof(char *));
-        if (sv->v == NULL)
-            abort();
+        sv->v = xrealloc(sv->v, sv->cap * sizeof(char *));
     }
     sv->v[sv->len++] = s;
     sv->v[sv->len] = NULL;
@@ -168,9 +159,7 @@ struct kspec *kspec_load(const char *resource_dir, const char *name, struct strb
         strbuf_free(&path);
         return NULL;
     }
-    struct kspec *spec = calloc(1, sizeof(*spec));
-    if (spec == NULL)
-        abort();
+    struct kspec *spec = xcalloc(1, sizeof(*spec));
     envmap_init(&spec->env);
     spec->name = xstrdup(name);
     for (char *p = spec->name; *p != '\0'; p++)
@@ -264,9 +253,7 @@ static bool has_name(const struct kspec_list *list, const char *name)
 
 static void list_push(struct kspec_list *list, struct kspec *spec)
 {
-    struct kspec **grown = realloc(list->items, (list->len + 1) * sizeof(*grown));
-    if (grown == NULL)
-        abort();
+    struct kspec **grown = xrealloc(list->items, (list->len + 1) * sizeof(*grown));
     list->items = grown;
     list->items[list->len++] = spec;
 }
