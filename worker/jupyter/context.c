@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "jsonreq.h"
 #include "jupyter/kspec.h"
+#include "jupyter/pool.h"
 #include "log.h"
 #include "pathexp.h"
 #include "strmap.h"
@@ -25,35 +26,17 @@
 
 /* A missing kernelspec is looked for again this often until spec_wait_ms. */
 #define SPEC_RETRY_MS 200
-/* Pool kernels that fail to start are retried after 1 s, doubling up to this. */
-#define POOL_BACKOFF_MAX_MS 60000
 /* Delete: after shutdown_request the kernel gets this long to exit before SIGKILL. */
 #define DELETE_GRACE_MS 2000
-
-/* The warm pool of one language in this worker. */
-struct pool {
-    char *language;
-    int share;           /* kernels this worker keeps warm */
-    int failures;        /* consecutive failures, for the backoff */
-    int64_t next_try_ms; /* monotonic: no launch before this */
-    struct event *retry_ev;
-    int reported; /* ready count last sent to the master, -1: never */
-    struct list node;
-};
 
 static struct {
     char *kernels_dir, *records_dir;
     struct strmap all; /* every context, pool kernels included, by id */
-    struct list pools;
     bool adopted;
     bool stopping;
     size_t n_stopping; /* kernels being shut down */
-} cs = {.pools = LIST_INIT(cs.pools)};
+} cs;
 
-static void pool_fill(void);
-static void pool_report(const char *language);
-static void pool_failed(const char *language);
-static struct pool *pool_get(const char *language, bool create);
 static void start_kernel(struct context *c);
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -154,8 +137,7 @@ static void collect_one(const char *key EXECD_UNUSED, void *value, void *arg)
     col->v[col->n++] = value;
 }
 
-/* A snapshot of every context, so callers may change the store while walking it. */
-static struct context **snapshot(size_t *n)
+struct context **context_snapshot(size_t *n)
 {
     struct collect col = {xcalloc(cs.all.len + 1, sizeof(struct context *)), 0};
     strmap_each(&cs.all, collect_one, &col);
@@ -166,7 +148,7 @@ static struct context **snapshot(size_t *n)
 void context_each(void (*fn)(struct context *c, void *arg), void *arg)
 {
     size_t n;
-    struct context **v = snapshot(&n);
+    struct context **v = context_snapshot(&n);
     for (size_t i = 0; i < n; i++) {
         /* Deleted by an earlier callback? (Deletion is asynchronous: it is still there.) */
         if (strmap_get(&cs.all, v[i]->id) == v[i] && !v[i]->pooled)
@@ -178,7 +160,7 @@ void context_each(void (*fn)(struct context *c, void *arg), void *arg)
 struct context *context_default(const char *language)
 {
     size_t n;
-    struct context **v = snapshot(&n);
+    struct context **v = context_snapshot(&n);
     struct context *found = NULL;
     for (size_t i = 0; i < n && found == NULL; i++) {
         struct context *c = v[i];
@@ -281,10 +263,7 @@ static void on_kernel_ready(struct kernel *k, void *arg, const char *err)
     }
     c->state = CONTEXT_READY;
     if (c->pooled) {
-        struct pool *p = pool_get(c->language, false);
-        if (p != NULL)
-            p->failures = 0;
-        pool_report(c->language);
+        pool_ready(c->language);
         return;
     }
     hand_out(c);
@@ -362,149 +341,6 @@ static void start_kernel(struct context *c)
     if (c->start_ev == NULL)
         c->start_ev = evtimer_new(worker_base(), on_start, c);
     evt_arm_ms(c->start_ev, 0);
-}
-
-/* ---- the warm pool ---------------------------------------------------------------- */
-
-static struct pool *pool_get(const char *language, bool create)
-{
-    list_each_safe(&cs.pools, it, nx)
-    {
-        struct pool *p = list_entry(it, struct pool, node);
-        if (strcmp(p->language, language) == 0)
-            return p;
-    }
-    if (!create)
-        return NULL;
-    struct pool *p = xcalloc(1, sizeof(*p));
-    p->language = xstrdup(language);
-    p->reported = -1;
-    list_add_head(&cs.pools, &p->node);
-    return p;
-}
-
-/* A pool kernel of language failed or died: the next launch waits 1 s, doubling up to a minute. */
-static void pool_failed(const char *language)
-{
-    struct pool *p = pool_get(language, false);
-    if (p == NULL)
-        return;
-    int shift = p->failures > 6 ? 6 : p->failures;
-    int64_t delay = (int64_t)1000 << shift;
-    p->failures++;
-    p->next_try_ms = clock_mono_ms() + (delay < POOL_BACKOFF_MAX_MS ? delay : POOL_BACKOFF_MAX_MS);
-}
-
-static int pool_count(const char *language, bool ready_only)
-{
-    size_t n;
-    struct context **v = snapshot(&n);
-    int count = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct context *c = v[i];
-        if (c->pooled && c->state != CONTEXT_STOPPING && strcmp(c->language, language) == 0 &&
-            (!ready_only || c->state == CONTEXT_READY))
-            count++;
-    }
-    free(v);
-    return count;
-}
-
-/* Tells the master how many warm kernels of language are ready here (when it changed). */
-static void pool_report(const char *language)
-{
-    struct pool *p = pool_get(language, false);
-    if (p == NULL || cs.stopping)
-        return;
-    int ready = pool_count(language, true);
-    if (ready == p->reported)
-        return;
-    p->reported = ready;
-    json_object *msg = xjson_object();
-    json_object_object_add(msg, "op", xjson_string("pool"));
-    json_object_object_add(msg, "language", xjson_string(language));
-    json_object_object_add(msg, "ready", xjson_int64(ready));
-    out_msg(0, msg);
-}
-
-static void on_pool_retry(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
-                          void *arg EXECD_UNUSED)
-{
-    pool_fill();
-}
-
-static void stop_pooled(struct context *c);
-
-/* Brings every language's pool to its share: launches what is missing, stops extras. */
-static void pool_fill(void)
-{
-    if (!cs.adopted || cs.stopping || worker_draining())
-        return;
-    int64_t now = clock_mono_ms();
-    list_each_safe(&cs.pools, it, nx)
-    {
-        struct pool *p = list_entry(it, struct pool, node);
-        int have = pool_count(p->language, false);
-        if (have < p->share && now < p->next_try_ms) {
-            if (p->retry_ev == NULL)
-                p->retry_ev = evtimer_new(worker_base(), on_pool_retry, NULL);
-            if (p->retry_ev != NULL && !evtimer_pending(p->retry_ev, NULL))
-                evt_arm_ms(p->retry_ev, p->next_try_ms - now);
-            continue;
-        }
-        for (; have < p->share; have++) {
-            struct context *c = context_new(NULL, p->language);
-            c->pooled = true;
-            start_kernel(c);
-            /* No waiting for a kernelspec: a failed pool launch is retried with backoff. */
-            c->spec_deadline = 0;
-        }
-        size_t n;
-        struct context **v = snapshot(&n);
-        for (size_t i = 0; i < n && have > p->share; i++) {
-            struct context *c = v[i];
-            if (c->pooled && c->state != CONTEXT_STOPPING &&
-                strcmp(c->language, p->language) == 0) {
-                stop_pooled(c);
-                have--;
-            }
-        }
-        free(v);
-        pool_report(p->language);
-    }
-}
-
-/* A warm kernel of language for a new context: a ready one, else one still starting. */
-static struct context *pool_take(const char *language)
-{
-    size_t n;
-    struct context **v = snapshot(&n);
-    struct context *best = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct context *c = v[i];
-        if (!c->pooled || strcmp(c->language, language) != 0 || c->state == CONTEXT_STOPPING)
-            continue;
-        if (best == NULL || (c->state == CONTEXT_READY && best->state != CONTEXT_READY))
-            best = c;
-    }
-    free(v);
-    if (best != NULL)
-        best->pooled = false;
-    return best;
-}
-
-/* The pool shares of this worker: the daemon-wide counts spread over the workers by slot. */
-static void pool_configure(json_object *pool)
-{
-    if (pool == NULL || !json_object_is_type(pool, json_type_object))
-        return;
-    int workers = worker_settings()->workers > 0 ? worker_settings()->workers : 1;
-    json_object_object_foreach(pool, language, count)
-    {
-        int n = json_object_get_int(count);
-        struct pool *p = pool_get(language, true);
-        p->share = n / workers + (worker_slot() < n % workers ? 1 : 0);
-    }
 }
 
 /* ---- creation, readiness, deletion ------------------------------------------------- */
@@ -607,7 +443,16 @@ static void stop(struct context *c, int64_t grace_ms, const char *why)
     }
 }
 
-static void stop_pooled(struct context *c)
+void context_start_pooled(const char *language)
+{
+    struct context *c = context_new(NULL, language);
+    c->pooled = true;
+    start_kernel(c);
+    /* No waiting for a kernelspec: a failed pool launch is retried with backoff. */
+    c->spec_deadline = 0;
+}
+
+void context_stop_pooled(struct context *c)
 {
     stop(c, DELETE_GRACE_MS, "the warm pool shrank");
 }
@@ -698,7 +543,7 @@ static void adopt_pool_kernel(const char *name)
     }
     free(c->language);
     c->language = xstrdup(kernel_language(c->k));
-    pool_get(c->language, true);
+    pool_adopted(c->language);
     log_info("warm pool: adopted a %s kernel", c->language);
 }
 
@@ -773,14 +618,9 @@ void context_shutdown(int64_t grace_ms)
     if (cs.stopping)
         return;
     cs.stopping = true;
-    list_each_safe(&cs.pools, it, nx)
-    {
-        struct pool *p = list_entry(it, struct pool, node);
-        if (p->retry_ev != NULL)
-            event_del(p->retry_ev);
-    }
+    pool_shutdown();
     size_t n;
-    struct context **v = snapshot(&n);
+    struct context **v = context_snapshot(&n);
     for (size_t i = 0; i < n; i++) {
         if (strmap_get(&cs.all, v[i]->id) == v[i])
             shutdown_one(v[i], grace_ms);
@@ -796,7 +636,7 @@ size_t context_stopping(void)
 void context_cleanup(void)
 {
     size_t n;
-    struct context **v = snapshot(&n);
+    struct context **v = context_snapshot(&n);
     for (size_t i = 0; i < n; i++) {
         struct context *c = v[i];
         if (c->state == CONTEXT_STOPPING && c->k == NULL) {
@@ -814,14 +654,7 @@ void context_cleanup(void)
     }
     free(v);
     strmap_free(&cs.all, NULL);
-    list_each_safe(&cs.pools, it, nx)
-    {
-        struct pool *p = list_entry(it, struct pool, node);
-        list_del(it);
-        evt_free(&p->retry_ev);
-        free(p->language);
-        free(p);
-    }
+    pool_cleanup();
     free(cs.kernels_dir);
     free(cs.records_dir);
     cs.kernels_dir = cs.records_dir = NULL;

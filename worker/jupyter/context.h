@@ -1,8 +1,8 @@
 /*
  * Code contexts of this worker: each is one Jupyter kernel (kernel.c) with
  * an id the client sees, a language, an optional working directory and a
- * "default" mark (the language's stateless context). Also the warm pool:
- * kernels started ahead of demand, which are contexts not yet handed out.
+ * "default" mark (the language's stateless context). The warm pool's kernels
+ * (pool.c) are contexts too, not handed out yet.
  *
  * State on disk, under the worker's state dir, so a worker that replaces
  * this one (crash, reload) adopts everything:
@@ -15,8 +15,7 @@
  * A context whose kernel died stays (state CONTEXT_DEAD): the next run
  * starts a new kernel for it. Contexts are known to the master through
  * "register" (kind "context", with language and default) once they are
- * handed out, and "unregister" when deleted; pool readiness is reported with
- * "pool {language, ready}".
+ * handed out, and "unregister" when deleted.
  */
 #ifndef EXECD_CONTEXT_H
 #define EXECD_CONTEXT_H
@@ -103,6 +102,15 @@ void context_when_ready(struct context *c, context_fn fn, void *arg);
 void context_delete(struct context *c, context_fn fn, void *arg);
 /* Handed-out contexts, in no particular order. The callback may delete its context. */
 void context_each(void (*fn)(struct context *c, void *arg), void *arg);
+
+/* For the warm pool (pool.c). */
+
+/* Every context, pool kernels included, as an array to free(): callers may change the store. */
+struct context **context_snapshot(size_t *n);
+/* Starts a pool kernel of language. */
+void context_start_pooled(const char *language);
+/* Stops a pool kernel nobody took (the pool shrank). */
+void context_stop_pooled(struct context *c);
 
 /* Worker shutdown: every kernel, pool included, is shut down (grace, then SIGKILL). */
 void context_shutdown(int64_t grace_ms);
