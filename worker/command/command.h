@@ -4,6 +4,12 @@
  * into events, exit status mapped to the contract's terminal events;
  * background commands write to a log file under the state directory. Every
  * command has a record (cmdstore.c) answering status and logs queries.
+ *
+ *   command.c   the executor: operations, queries, interrupt, signals, shutdown, adoption
+ *   start.c     starting a command
+ *   output.c    a foreground command's pipes read into events; stream control
+ *   process.c   the process's exit, the drain of its pipes, the terminal event
+ *   cmdstore.c  the records, in memory and on disk; retention
  */
 #ifndef EXECD_COMMAND_H
 #define EXECD_COMMAND_H
@@ -15,9 +21,10 @@
 #include <time.h>
 
 #include "core/linesplit.h"
-#include "list.h"
 #include "core/out.h"
+#include "core/wjob.h"
 #include "ids.h"
+#include "list.h"
 #include "strbuf.h"
 
 struct command;
@@ -80,5 +87,47 @@ struct command {
 /* A record in memory with id (NULL: a new id), no process and no stream. */
 struct command *command_new(const char *id);
 void command_free(struct command *c);
+
+/* Between the files of the command executor. */
+
+/* start.c: command.run {request}. */
+void cmd_run(uint32_t job, json_object *request);
+
+/* output.c */
+extern const struct wjob_ops cmd_stream_ops; /* cancel, pause, resume of a stream */
+/* Reads fd (non-blocking) into p's events. */
+void cmd_output_attach(struct command *c, struct pipe_src *p, int fd);
+/* Reads what p has, up to max_reads reads; returns false once the pipe is closed. */
+bool cmd_output_read(struct pipe_src *p, int max_reads);
+void cmd_output_close(struct pipe_src *p);
+/* One line of p's output (a linesplit_emit_fn) as an event. */
+void cmd_output_line(void *arg, const char *text, size_t len);
+/* Hands the batched events to the master (drops them without a client). */
+void cmd_output_flush(struct command *c);
+/* Whether the pipes may be read now (no client, or one keeping up). */
+bool cmd_output_allowed(const struct command *c);
+/* Starts or stops reading (and the drain timer) after a change of cmd_output_allowed. */
+void cmd_output_update(struct command *c);
+/* The channel to the master drained (an out_waiter callback; arg: the command). */
+void cmd_output_drained(void *arg);
+
+/* process.c */
+/* Watches the leader's exit and the timeout. Returns 0, or -1 (logged). */
+int cmd_watch(struct command *c, int64_t timeout_ms);
+/* Without a way to watch the process, stops it and collects it right away. */
+void cmd_abandon(struct command *c);
+/* Re-attaches a record loaded from disk to its still running process. */
+void cmd_adopt_process(struct command *c);
+/* The leader exited with status: drain the pipes, then finish. */
+void cmd_exited(struct command *c, int status);
+/* Reads the pipes again after DRAIN_IDLE_MS (at most until the drain's end). */
+void cmd_schedule_drain(struct command *c);
+/* The terminal event, the end of the stream, the final record. */
+void cmd_finish(struct command *c);
+size_t cmd_running(void);
+
+/* command.c */
+/* Answers the interrupts waiting for c's group to be gone. */
+void cmd_reply_interrupts(struct command *c);
 
 #endif
