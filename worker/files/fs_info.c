@@ -1,17 +1,13 @@
 #include "files/fs_info.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "files/nss.h"
 #include "jsonesc.h"
-
-/* Buffer limit for one passwd/group record; beyond this the id is shown as a number. */
-#define NSS_BUF_MAX (1024 * 1024)
 
 void fsinfo_names_init(struct fsinfo_names *names)
 {
@@ -44,45 +40,6 @@ int64_t fsinfo_mode_digits(mode_t mode)
     return (int64_t)((mode >> 6) & 7) * 100 + ((mode >> 3) & 7) * 10 + (mode & 7);
 }
 
-/*
- * Looks the id up in the user (is_user) or group database and appends the
- * name to out; the decimal id when there is none. The _r functions want a
- * caller buffer whose needed size is unknown: grow it on ERANGE.
- */
-static void lookup_name(unsigned id, int is_user, struct strbuf *out)
-{
-    size_t size = 1024;
-    char *buf = NULL;
-    const char *found = NULL;
-
-    for (;;) {
-        char *nbuf = realloc(buf, size);
-        if (nbuf == NULL)
-            break;
-        buf = nbuf;
-        int rc;
-        if (is_user) {
-            struct passwd pw, *res = NULL;
-            rc = getpwuid_r((uid_t)id, &pw, buf, size, &res);
-            if (rc == 0 && res != NULL)
-                found = res->pw_name;
-        } else {
-            struct group gr, *res = NULL;
-            rc = getgrgid_r((gid_t)id, &gr, buf, size, &res);
-            if (rc == 0 && res != NULL)
-                found = res->gr_name;
-        }
-        if (rc != ERANGE || size >= NSS_BUF_MAX)
-            break;
-        size *= 2;
-    }
-    if (found != NULL)
-        strbuf_append_str(out, found);
-    else
-        strbuf_printf(out, "%u", id);
-    free(buf);
-}
-
 /* The name of id, from the memo or the database (then remembered, oldest slot reused). */
 static void append_name(struct fsinfo_names *names, unsigned id, int is_user, struct strbuf *out)
 {
@@ -101,7 +58,8 @@ static void append_name(struct fsinfo_names *names, unsigned id, int is_user, st
             }
         }
     }
-    lookup_name(id, is_user, &name);
+    if (nss_name(id, is_user != 0, &name) < 0)
+        strbuf_printf(&name, "%u", id);
     jsonesc_append(out, name.data, name.len);
     if (names == NULL) {
         strbuf_free(&name);

@@ -13,6 +13,7 @@
 #include "files/fs.h"
 #include "files/fs_err.h"
 #include "files/fs_ops.h"
+#include "files/fs_path.h"
 #include "files/multipart.h"
 #include "fsutil.h"
 #include "jsonreq.h"
@@ -146,17 +147,6 @@ static void store_failed(struct upload *u, const char *target, const char *what,
         fs_err_set(&u->io_err, 500, FS_ERR_RUNTIME, "error writing file %s. %s", target, what);
 }
 
-/* The directory of path ("." for a bare name, "/" for a name in the root). */
-static void dir_of(const char *path, struct strbuf *out)
-{
-    const char *slash = strrchr(path, '/');
-    strbuf_reset(out);
-    if (slash == NULL)
-        strbuf_append_char(out, '.');
-    else
-        strbuf_append(out, path, slash == path ? 1 : (size_t)(slash - path));
-}
-
 /*
  * Creates f's temporary file beside its target (resolving a symlinked target
  * to the file it names, which Go's open(2) would have written through),
@@ -179,7 +169,7 @@ static int open_beside(struct upload *u, struct ufile *f, const char *target)
         store_failed(u, target, "open: is a directory", 0);
         goto out;
     }
-    dir_of(f->target, &dir);
+    fspath_dir(f->target, &dir);
     if (fsops_mkdir_p(dir.data, 0777, &why) != 0) {
         store_failed(u, target, why.data, 0);
         goto out;
@@ -526,18 +516,6 @@ out:
     return rc;
 }
 
-static void sync_dir(const char *file)
-{
-    struct strbuf dir = STRBUF_INIT;
-    dir_of(file, &dir);
-    int fd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
-        log_warn("cannot fsync directory %s: %s", dir.data, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    strbuf_free(&dir);
-}
-
 /*
  * Puts pair k in place: mode and owner on the temporary file first (so the
  * target never shows up with the wrong ones), then the rename. Returns 0 or
@@ -584,7 +562,8 @@ static int commit(struct upload *u, size_t k, mode_t default_mode)
     }
     free(f->tmp);
     f->tmp = NULL;
-    sync_dir(target);
+    if (fspath_sync_dir(target) != 0)
+        log_warn("cannot fsync the directory of %s: %s", target, strerror(errno));
     rc = 0;
 out:
     strbuf_free(&why);
