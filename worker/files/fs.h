@@ -1,8 +1,8 @@
 /*
- * Filesystem jobs of a worker: the /files/... and /directories... routes
+ * The files executor: the /files/... and /directories... routes
  * (api-contract §7-§8). The master forwards each request as an "fs.*" job
  * with the raw path strings; here they are expanded (~, $VAR, absolute where
- * the contract says so), the blocking operations of fs_ops.c run, and the
+ * the contract says so), the blocking operations of fs_ops.h run, and the
  * answer goes back as one reply. Uploads and downloads live in upload.c and
  * download.c.
  *

@@ -641,7 +641,7 @@ void context_cleanup(void)
         struct context *c = v[i];
         if (c->state == CONTEXT_STOPPING && c->k == NULL) {
             /* Its shutdown did not finish in time. No callback can come any more (the
-             * loop is over); the handle belongs to kernel.c and is abandoned. */
+             * loop is over); the handle belongs to the kernel module and is abandoned. */
             log_warn("context %s: kernel still stopping at exit; killing it", c->id);
             kernel_remove_dir(c->dir);
         } else if (c->k != NULL) {

@@ -1,5 +1,5 @@
 /*
- * Code contexts of this worker: each is one Jupyter kernel (kernel.c) with
+ * Code contexts of this worker: each is one Jupyter kernel (kernel.h) with
  * an id the client sees, a language, an optional working directory and a
  * "default" mark (the language's stateless context). The warm pool's kernels
  * (pool.c) are contexts too, not handed out yet.
@@ -66,7 +66,7 @@ struct context {
     struct list waiters; /* context_cb of context_when_ready, in order */
     struct list on_gone; /* context_cb of context_delete */
 
-    void *exec;      /* the execution running on it (code.c), NULL when idle */
+    void *exec;      /* the execution running on it (exec.c), NULL when idle */
     bool maybe_busy; /* adopted: may still run a cell of the previous worker */
 };
 

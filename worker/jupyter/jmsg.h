@@ -6,7 +6,7 @@
  * The signature is the lowercase hex HMAC-SHA256 of the four JSON frames, keyed
  * with the ASCII bytes of the connection file's key; an empty key means
  * messages are neither signed nor checked (jupyter_client's behaviour).
- * This module only builds and parses frames; sockets live in kernel.c.
+ * This module only builds and parses frames; sockets live in kernel_sock.c.
  */
 #ifndef EXECD_JMSG_H
 #define EXECD_JMSG_H

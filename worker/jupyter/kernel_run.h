@@ -1,6 +1,6 @@
 /*
  * One code execution on a kernel, as a pure state machine over parsed
- * messages (kernel.c does the I/O): messages are matched by
+ * messages (kernel_life.c does the I/O): messages are matched by
  * parent_header.msg_id, outputs are passed on in arrival order, and the run
  * is done when BOTH the iopub `status: idle` and the shell `execute_reply`
  * for our request have arrived, in either order (iopub and shell are
