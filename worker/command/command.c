@@ -170,7 +170,7 @@ static void on_interrupt_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_
         log_warn("command %s: SIGKILL to group %d: %s", c->id, (int)c->pgid, strerror(errno));
 }
 
-static void command_interrupt(uint32_t job, const char *id)
+static void command_interrupt(uint32_t job, const char *id, json_object *msg EXECD_UNUSED)
 {
     struct command *c = cmdstore_get(id);
     if (c == NULL || !c->running || c->pgid <= 0) {
@@ -335,11 +335,6 @@ static void logs_op(uint32_t job, json_object *msg)
         command_logs(job, id, cursor);
 }
 
-static void command_interrupt_job(uint32_t job, const char *id, json_object *msg EXECD_UNUSED)
-{
-    command_interrupt(job, id);
-}
-
 static const struct executor_op ops[] = {
     {"command.run", run_op},
     {"command.status", status_op},
@@ -352,7 +347,7 @@ const struct executor command_executor = {
     .ops = ops,
     .interrupt_kind = "command",
     .init = command_init,
-    .interrupt = command_interrupt_job,
+    .interrupt = command_interrupt,
     .signal = command_forward_signal,
     .reaped = command_reaped,
     .adopt = command_adopt,
