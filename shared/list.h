@@ -62,6 +62,22 @@ static inline void list_del(struct list *n)
     list_init(n);
 }
 
+/*
+ * Moves every node of src, in order, to the tail of dst; src is left empty. For callers
+ * that take a whole queue before working through it, so work queued meanwhile waits.
+ */
+static inline void list_splice_tail(struct list *dst, struct list *src)
+{
+    if (list_empty(src))
+        return;
+    struct list *first = src->next, *last = src->prev;
+    first->prev = dst->prev;
+    dst->prev->next = first;
+    last->next = dst;
+    dst->prev = last;
+    list_init(src);
+}
+
 static inline size_t list_count(const struct list *head)
 {
     size_t n = 0;

@@ -1,39 +1,37 @@
+/*
+ * The worker's loop: messages from the master are control operations (job 0), handled
+ * here and passed to every executor, or job operations, handed to the executor that
+ * lists them (executors.c). Per-job control (cancel, pause, resume) and upload bytes go
+ * to whoever registered the job (core/wjob.h).
+ */
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmdstore.h"
-#include "code.h"
-#include "command.h"
 #include "common.h"
-#include "context.h"
-#include "fs.h"
+#include "core/evt.h"
+#include "core/out.h"
+#include "core/wjob.h"
+#include "executor.h"
 #include "ipc.h"
 #include "jsonreq.h"
-#include "kernel.h"
 #include "log.h"
-#include "out.h"
+#include "entry.h"
 #include "worker.h"
-#include "wjob.h"
 
 #define WORKER_IPC_FD 3
-/* After a shutdown request, exit at the latest this long after the grace. */
-#define EXIT_SLACK_MS 1000
 /* How often freed heap (after a large stream or upload) is given back. */
 #define TRIM_EVERY_S 10
-
-struct worker_ctx wk;
+/* The grace of a shutdown the master did not ask for (SIGTERM, the master gone). */
+#define DEFAULT_GRACE_MS 1000
 
 static struct {
     struct ipc_chan *ch;
     bool configured;
-    struct event *exit_ev;
-    struct event *trim_ev;
-    struct out_waiter flushed;
 } self;
 
 static void on_trim_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
@@ -42,152 +40,72 @@ static void on_trim_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSE
     malloc_trim(0);
 }
 
-static void dup_string(char **dst, json_object *cfg, const char *key)
+static void configure(json_object *msg)
 {
-    const char *v = "";
-    jsonreq_string(cfg, key, &v);
-    free(*dst);
-    *dst = strdup(v);
-}
-
-static void get_int64(json_object *cfg, const char *key, int64_t *dst)
-{
-    if (jsonreq_int64(cfg, key, dst) != JSONREQ_OK)
-        log_warn("configuration: '%s' missing", key);
-}
-
-static int apply_config(json_object *cfg)
-{
-    const char *runtime_dir = "", *log_file = "", *log_format = "text";
-    int64_t level = LOG_LEVEL_INFO, retention_bytes = 0, max_line = 0, workers = 1,
-            output_limit = 0;
-
-    jsonreq_string(cfg, "runtime_dir", &runtime_dir);
-    jsonreq_string(cfg, "log_file", &log_file);
-    jsonreq_string(cfg, "log_format", &log_format);
-    jsonreq_int64(cfg, "log_level", &level);
-    char proc[32];
-    snprintf(proc, sizeof(proc), "worker-%d", wk.slot);
-    if (log_setup(log_file, (int)level,
-                  strcmp(log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT, proc) < 0)
-        log_error("cannot open log file %s: %s", log_file, strerror(errno));
-
-    get_int64(cfg, "grace_ms", &wk.grace_ms);
-    get_int64(cfg, "retention_ms", &wk.retention_ms);
-    get_int64(cfg, "retention_bytes", &retention_bytes);
-    get_int64(cfg, "max_line", &max_line);
-    get_int64(cfg, "jupyter_poll_ms", &wk.jupyter_poll_ms);
-    get_int64(cfg, "workers", &workers);
-    get_int64(cfg, "kernel_startup_ms", &wk.kernel_startup_ms);
-    get_int64(cfg, "kernelspec_wait_ms", &wk.kernelspec_wait_ms);
-    get_int64(cfg, "code_output_limit", &output_limit);
-    wk.retention_bytes = (uint64_t)retention_bytes;
-    wk.max_line = (uint64_t)max_line;
-    wk.workers = (int)workers;
-    wk.code_output_limit = (uint64_t)output_limit;
-    json_object *pool = NULL;
-    if (jsonreq_object(cfg, "kernel_pool", &pool) != JSONREQ_OK)
-        log_warn("configuration: 'kernel_pool' missing");
-    wk.kernel_pool = json_object_get(pool);
-    dup_string(&wk.envs_file, cfg, "envs_file");
-
-    struct strbuf dir = STRBUF_INIT;
-    strbuf_printf(&dir, "%s/w%d", runtime_dir, wk.slot);
-    if (mkdir(dir.data, 0700) < 0 && errno != EEXIST) {
-        log_error("cannot create state directory %s: %s", dir.data, strerror(errno));
-        strbuf_free(&dir);
-        return -1;
+    if (self.configured) {
+        log_warn("configuration received twice; ignored");
+    } else if (worker_configure(msg) < 0) {
+        log_fatal("cannot start with this configuration");
+        event_base_loopexit(worker_base(), NULL);
+    } else {
+        self.configured = true;
+        out_op("ready");
     }
-    wk.state_dir = strbuf_detach(&dir);
-    if (cmdstore_init(wk.state_dir, wk.retention_ms, wk.retention_bytes) < 0)
-        return -1;
-    bool adopt = true;
-    jsonreq_bool(cfg, "adopt", &adopt);
-    command_init(adopt);
-    struct context_cfg ccfg = {
-        .state_dir = wk.state_dir,
-        .pool = wk.kernel_pool,
-        .workers = wk.workers,
-        .slot = wk.slot,
-        .startup_ms = wk.kernel_startup_ms,
-        .spec_wait_ms = wk.kernelspec_wait_ms,
-    };
-    return context_init(&ccfg, adopt);
 }
 
-static void on_flushed(void *arg EXECD_UNUSED)
+static void forward_signal(json_object *msg)
 {
-    worker_maybe_exit();
-}
-
-void worker_maybe_exit(void)
-{
-    if (!wk.stopping && !wk.draining)
+    int64_t signo = 0;
+    if (jsonreq_int64(msg, "signo", &signo) != JSONREQ_OK)
         return;
-    if (wk.stopping ? command_running() > 0 || context_stopping() > 0
-                    : command_busy() || code_busy() || fs_busy())
-        return;
-    if (out_queued() > 0) {
-        out_wait(&self.flushed); /* let the last answers reach the master */
-        return;
+    for (const struct executor *const *e = executors; *e != NULL; e++) {
+        if ((*e)->signal != NULL)
+            (*e)->signal((int)signo);
     }
-    event_base_loopexit(wk.base, NULL);
 }
 
-static void on_exit_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
-                             void *arg EXECD_UNUSED)
+static void forward_reaped(json_object *msg)
 {
-    log_warn("exiting with %zu command(s) still running", command_running());
-    event_base_loopexit(wk.base, NULL);
-}
-
-static void begin_shutdown(int64_t grace_ms)
-{
-    if (wk.stopping)
+    int64_t pid = 0, status = 0;
+    if (jsonreq_int64(msg, "pid", &pid) != JSONREQ_OK ||
+        jsonreq_int64(msg, "status", &status) != JSONREQ_OK)
         return;
-    wk.stopping = true;
-    command_shutdown(grace_ms);
-    context_shutdown(grace_ms);
-    self.exit_ev = evtimer_new(wk.base, on_exit_deadline, NULL);
-    int64_t ms = grace_ms + EXIT_SLACK_MS;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (self.exit_ev == NULL || evtimer_add(self.exit_ev, &tv) < 0)
-        log_error("cannot arm the exit deadline");
-    worker_maybe_exit();
+    for (const struct executor *const *e = executors; *e != NULL; e++) {
+        if ((*e)->reaped != NULL)
+            (*e)->reaped((pid_t)pid, (int)status);
+    }
+}
+
+static void adopt(void)
+{
+    for (const struct executor *const *e = executors; *e != NULL; e++) {
+        if ((*e)->adopt != NULL)
+            (*e)->adopt();
+    }
+}
+
+static int64_t default_grace(void)
+{
+    int64_t grace = worker_settings()->grace_ms;
+    return grace > 0 ? grace : DEFAULT_GRACE_MS;
 }
 
 static void on_control(json_object *msg, const char *op)
 {
-    int64_t v = 0;
     if (strcmp(op, "config") == 0) {
-        if (self.configured) {
-            log_warn("configuration received twice; ignored");
-        } else if (apply_config(msg) < 0) {
-            log_fatal("cannot start with this configuration");
-            event_base_loopexit(wk.base, NULL);
-        } else {
-            self.configured = true;
-            out_op("ready");
-        }
+        configure(msg);
     } else if (strcmp(op, "signal") == 0) {
-        if (jsonreq_int64(msg, "signo", &v) == JSONREQ_OK)
-            command_forward_signal((int)v);
+        forward_signal(msg);
     } else if (strcmp(op, "reaped") == 0) {
-        int64_t status = 0;
-        if (jsonreq_int64(msg, "pid", &v) == JSONREQ_OK &&
-            jsonreq_int64(msg, "status", &status) == JSONREQ_OK)
-            command_reaped((pid_t)v, (int)status);
+        forward_reaped(msg);
     } else if (strcmp(op, "adopt") == 0) {
-        command_adopt();
-        context_adopt();
-        code_adopted();
+        adopt();
     } else if (strcmp(op, "drain") == 0) {
-        wk.draining = true;
-        worker_maybe_exit();
+        worker_drain();
     } else if (strcmp(op, "shutdown") == 0) {
-        int64_t grace = wk.grace_ms;
+        int64_t grace = worker_settings()->grace_ms;
         jsonreq_int64(msg, "grace_ms", &grace);
-        begin_shutdown(grace);
+        worker_shutdown(grace);
     } else if (strcmp(op, "reopen_log") == 0) {
         log_reopen();
     } else {
@@ -195,38 +113,33 @@ static void on_control(json_object *msg, const char *op)
     }
 }
 
+/* interrupt {id, kind}: the executor owning kind (a command when the kind is absent). */
+static void interrupt(uint32_t job, json_object *msg)
+{
+    const char *id = NULL, *kind = "command";
+    jsonreq_string(msg, "kind", &kind);
+    const struct executor *e = executor_for_kind(kind);
+    if (jsonreq_string(msg, "id", &id) != JSONREQ_OK)
+        out_reply_error(job, 400, "INVALID_REQUEST_BODY", "missing id");
+    else if (e == NULL || e->interrupt == NULL)
+        out_reply_error(job, 500, "RUNTIME_ERROR", "cannot interrupt a '%s'", kind);
+    else
+        e->interrupt(job, id, msg);
+}
+
 static void on_job(uint32_t job, json_object *msg, const char *op)
 {
-    const char *id = NULL;
-    json_object *request = NULL;
-    int64_t cursor = 0;
-
-    if (!self.configured) {
+    const struct executor_op *o;
+    if (!self.configured)
         out_reply_error(job, 503, "SERVICE_UNAVAILABLE", "worker not configured yet");
-    } else if (strcmp(op, "cancel") == 0 || strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0) {
+    else if (strcmp(op, "cancel") == 0 || strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0)
         wjob_control(job, op);
-    } else if (strcmp(op, "command.run") == 0) {
-        jsonreq_object(msg, "request", &request);
-        command_run(job, request);
-    } else if (code_job(job, op, msg) || fs_job(job, op, msg)) {
-        /* handled */
-    } else if (jsonreq_string(msg, "id", &id) != JSONREQ_OK) {
-        out_reply_error(job, 400, "INVALID_REQUEST_BODY", "missing id");
-    } else if (strcmp(op, "command.status") == 0) {
-        command_status(job, id);
-    } else if (strcmp(op, "command.logs") == 0) {
-        jsonreq_int64(msg, "cursor", &cursor);
-        command_logs(job, id, cursor);
-    } else if (strcmp(op, "interrupt") == 0) {
-        const char *kind = "command";
-        jsonreq_string(msg, "kind", &kind);
-        if (strcmp(kind, "context") == 0)
-            code_interrupt(job, msg);
-        else
-            command_interrupt(job, id);
-    } else {
+    else if (strcmp(op, "interrupt") == 0)
+        interrupt(job, msg);
+    else if ((o = executor_op(op)) != NULL)
+        o->run(job, msg);
+    else
         out_reply_error(job, 500, "RUNTIME_ERROR", "unknown operation '%s'", op);
-    }
 }
 
 static void on_message(struct ipc_chan *ch EXECD_UNUSED, const struct ipc_msg *msg,
@@ -235,7 +148,7 @@ static void on_message(struct ipc_chan *ch EXECD_UNUSED, const struct ipc_msg *m
     if (msg->fd >= 0)
         close(msg->fd);
     if (msg->type == IPC_DATA && msg->job != 0) {
-        fs_data(msg->job, msg->data, msg->len); /* an upload's body */
+        wjob_data(msg->job, msg->data, msg->len); /* an upload's body */
         return;
     }
     if (msg->type != IPC_MSG) {
@@ -262,70 +175,61 @@ static void on_closed(struct ipc_chan *ch EXECD_UNUSED, void *arg EXECD_UNUSED)
     ipc_chan_free(self.ch);
     self.ch = NULL;
     out_init(NULL);
-    begin_shutdown(wk.grace_ms > 0 ? wk.grace_ms : 1000);
+    worker_shutdown(default_grace());
 }
 
 static void on_term(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
                     void *arg EXECD_UNUSED)
 {
-    begin_shutdown(wk.grace_ms > 0 ? wk.grace_ms : 1000);
+    worker_shutdown(default_grace());
 }
 
-int worker_main(int argc, char **argv)
+static void ignore_signals(void)
 {
-    wk.slot = argc >= 3 ? atoi(argv[2]) : 0;
-    char proc[32];
-    snprintf(proc, sizeof(proc), "worker-%d", wk.slot);
-    log_setup(NULL, LOG_LEVEL_INFO, LOG_FORMAT_TEXT, proc);
-
     /* The master coordinates signals; a terminal's ^C must not hit workers. */
     static const int ignored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
     for (size_t i = 0; i < ARRAY_SIZE(ignored); i++) {
         if (signal(ignored[i], SIG_IGN) == SIG_ERR)
             log_warn("cannot ignore signal %d: %s", ignored[i], strerror(errno));
     }
+}
 
-    wk.base = event_base_new();
-    if (wk.base == NULL) {
+int worker_main(int argc, char **argv)
+{
+    int slot = argc >= 3 ? atoi(argv[2]) : 0;
+    char proc[32];
+    snprintf(proc, sizeof(proc), "worker-%d", slot);
+    log_setup(NULL, LOG_LEVEL_INFO, LOG_FORMAT_TEXT, proc);
+    ignore_signals();
+
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
         log_fatal("cannot create the event loop");
         return 1;
     }
-    self.ch = ipc_chan_new(wk.base, WORKER_IPC_FD, on_message, on_closed, NULL);
+    worker_state_init(base, slot);
+    self.ch = ipc_chan_new(base, WORKER_IPC_FD, on_message, on_closed, NULL);
     if (self.ch == NULL) {
         log_fatal("cannot open the channel to the master");
         return 1;
     }
     out_init(self.ch);
-    self.flushed.fn = on_flushed;
-    struct event *term = evsignal_new(wk.base, SIGTERM, on_term, NULL);
+    struct event *term = evsignal_new(base, SIGTERM, on_term, NULL);
     if (term == NULL || evsignal_add(term, NULL) < 0)
         log_error("cannot handle SIGTERM");
     struct timeval every = {TRIM_EVERY_S, 0};
-    self.trim_ev = event_new(wk.base, -1, EV_PERSIST, on_trim_tick, NULL);
-    if (self.trim_ev == NULL || event_add(self.trim_ev, &every) < 0)
+    struct event *trim = event_new(base, -1, EV_PERSIST, on_trim_tick, NULL);
+    if (trim == NULL || event_add(trim, &every) < 0)
         log_warn("cannot arm the heap trim timer");
 
-    event_base_dispatch(wk.base);
+    event_base_dispatch(base);
 
-    wjob_free_all();
-    fs_cleanup();
-    code_cleanup();
-    context_cleanup();
-    kernel_cleanup();
-    command_cleanup();
-    cmdstore_free();
+    worker_finish();
     if (self.ch != NULL)
         ipc_chan_free(self.ch);
-    if (self.exit_ev != NULL)
-        event_free(self.exit_ev);
-    if (term != NULL)
-        event_free(term);
-    if (self.trim_ev != NULL)
-        event_free(self.trim_ev);
-    event_base_free(wk.base);
-    free(wk.state_dir);
-    free(wk.envs_file);
-    json_object_put(wk.kernel_pool);
+    evt_free(&term);
+    evt_free(&trim);
+    event_base_free(base);
     log_close();
     return 0;
 }

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "disposition.h"
+#include "files/disposition.h"
 
 static void expect_name(const char *name, const char *want)
 {

@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "fs_err.h"
-#include "fs_info.h"
-#include "fs_ops.h"
+#include "files/fs_err.h"
+#include "files/fs_info.h"
+#include "files/fs_ops.h"
 
 static char tmpdir[64];
 

@@ -21,8 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fs_err.h"
-#include "fs_ops.h"
+#include "files/fs_err.h"
+#include "files/fs_ops.h"
 
 static char root[64];
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "glob.h"
+#include "files/glob.h"
 #include "strbuf.h"
 
 #ifndef EXECD_TEST_SRCDIR

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "httpdate.h"
+#include "files/httpdate.h"
 
 /* 1994-11-06 08:49:37 UTC, RFC 9110's example. */
 #define EXAMPLE ((time_t)784111777)

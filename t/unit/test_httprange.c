@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "httprange.h"
+#include "files/httprange.h"
 
 struct rcase {
     const char *header;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jmsg.h"
+#include "jupyter/jmsg.h"
 
 #define KEY "0123456789abcdef0123456789abcdef"
 /* Digests computed independently with Python's hmac module:

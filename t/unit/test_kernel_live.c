@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "kernel.h"
-#include "kernel_mime.h"
-#include "kspec.h"
+#include "jupyter/kernel.h"
+#include "jupyter/kernel_mime.h"
+#include "jupyter/kspec.h"
 
 #define SPEC_DIR "/usr/share/jupyter/kernels/python3"
 #define READY_MS 60000

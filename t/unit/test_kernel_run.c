@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel_mime.h"
-#include "kernel_run.h"
+#include "jupyter/kernel_mime.h"
+#include "jupyter/kernel_run.h"
 #include "strbuf.h"
 
 /* ---- recording callbacks ------------------------------------------------- */

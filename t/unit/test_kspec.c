@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kspec.h"
+#include "jupyter/kspec.h"
 
 static char root[64];
 

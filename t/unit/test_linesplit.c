@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "linesplit.h"
+#include "core/linesplit.h"
 
 struct lines {
     char *v[64];

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "multipart.h"
+#include "files/multipart.h"
 
 #define MAX_PARTS 128
 

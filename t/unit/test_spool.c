@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spool.h"
+#include "core/spool.h"
 
 static char dir[64];
 

@@ -1,0 +1,74 @@
+#include "core/linesplit.h"
+
+#include "utf8.h"
+
+void linesplit_init(struct linesplit *ls, size_t max_line)
+{
+    strbuf_init(&ls->tail);
+    ls->after_cr = false;
+    ls->max_line = max_line > 0 ? max_line : 1;
+}
+
+void linesplit_free(struct linesplit *ls)
+{
+    strbuf_free(&ls->tail);
+}
+
+static void emit_line(struct linesplit *ls, const char *line, size_t len, linesplit_emit_fn emit,
+                      void *arg)
+{
+    if (ls->tail.len > 0) {
+        strbuf_append(&ls->tail, line, len);
+        emit(arg, ls->tail.data, ls->tail.len);
+        strbuf_reset(&ls->tail);
+    } else if (len == 0) {
+        emit(arg, "\n", 1);
+    } else {
+        emit(arg, line, len);
+    }
+}
+
+/* Emits full max_line pieces of an over-long tail, keeping the remainder. */
+static void emit_overlong(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
+{
+    while (ls->tail.len >= ls->max_line) {
+        size_t cut = utf8_cut(ls->tail.data, ls->max_line);
+        if (cut == 0)
+            cut = ls->max_line;
+        emit(arg, ls->tail.data, cut);
+        strbuf_consume(&ls->tail, cut);
+    }
+}
+
+void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linesplit_emit_fn emit,
+                    void *arg)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (c == '\n' && ls->after_cr) {
+            /* second half of a "\r\n" pair: the line already ended */
+            ls->after_cr = false;
+            start = i + 1;
+            continue;
+        }
+        ls->after_cr = c == '\r';
+        if (c != '\n' && c != '\r')
+            continue;
+        emit_line(ls, data + start, i - start, emit, arg);
+        start = i + 1;
+    }
+    if (start < len) {
+        strbuf_append(&ls->tail, data + start, len - start);
+        emit_overlong(ls, emit, arg);
+    }
+}
+
+void linesplit_finish(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
+{
+    if (ls->tail.len > 0)
+        emit(arg, ls->tail.data, ls->tail.len);
+    strbuf_reset(&ls->tail);
+    ls->after_cr = false;
+}
