@@ -53,7 +53,7 @@ def test_crash_loop_breaker(t):
     with Daemon() as d:
         for i in range(5):
             wait_for(lambda: len(d.workers()) == 2, 10)
-            victim = [w for w in d.workers() if cmdline(w).endswith(b"--worker\x000\x00")][0]
+            victim = [w for w in d.workers() if cmdline(w).startswith(b"execd: worker 0\x00")][0]
             os.kill(victim, signal.SIGKILL)
             wait_for(lambda: victim not in d.workers(), 5)
             time.sleep(0.1)
