@@ -18,6 +18,8 @@
 
 /* The status is compared with the last one sent this often. */
 #define STATUS_EVERY_MS 1000
+/* The shortest keep-alive period: a zero period would spin the loop. */
+#define WATCHDOG_MIN_TICK_US 1000
 
 enum phase { STARTING, RUNNING, RELOADING, STOPPING };
 
@@ -120,7 +122,9 @@ int notify_start(struct event_base *base)
     }
     if (nt.watchdog_usec == 0)
         return 0;
-    nt.watchdog_ev = every(base, nt.watchdog_usec / 2, on_watchdog_tick);
+    uint64_t tick = nt.watchdog_usec / 2;
+    nt.watchdog_ev =
+        every(base, tick < WATCHDOG_MIN_TICK_US ? WATCHDOG_MIN_TICK_US : tick, on_watchdog_tick);
     if (nt.watchdog_ev == NULL) {
         log_error("cannot arm the watchdog timer");
         return -1;
