@@ -259,14 +259,6 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_warn("cannot ignore SIGPIPE: %s", strerror(errno));
     log_info("execd %s starting (pid %d, %d workers, runtime dir %s)", PACKAGE_VERSION,
              (int)getpid(), config_worker_count(cfg), cfg->runtime_dir);
-    /* The service manager's variables, read and removed before any worker starts. */
-    notify_open();
-    int inherited = sdnotify_listen_fds();
-    if (inherited < 0)
-        return 1;
-    if (inherited > 1)
-        log_warn("socket activation: %d sockets passed; serving on the first (fd %d) only",
-                 inherited, SDNOTIFY_LISTEN_FDS_START);
     if (runtime_prepare(cfg->runtime_dir) < 0)
         return 1;
 
@@ -275,8 +267,14 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_error("cannot create the event loop");
         return 1;
     }
+    /* The service manager's variables, read and removed before any worker starts. */
+    notify_open();
+    int inherited = sdnotify_listen_fds();
+    if (inherited > 1)
+        log_warn("socket activation: %d sockets passed; serving on the first (fd %d) only",
+                 inherited, SDNOTIFY_LISTEN_FDS_START);
     supervisor_on_settled(on_settled);
-    if (watch_signals() < 0 || notify_start(m.base) < 0 ||
+    if (inherited < 0 || watch_signals() < 0 || notify_start(m.base) < 0 ||
         supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
         http_start(m.base, cfg, inherited > 0 ? SDNOTIFY_LISTEN_FDS_START : -1) < 0) {
         runtime_kill_descendants();
