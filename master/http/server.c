@@ -160,13 +160,12 @@ static int listen_inherited(int fd)
 {
     int type = 0, listening = 0;
     socklen_t tlen = sizeof(type), llen = sizeof(listening);
+    errno = 0;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0) {
-        log_error("socket activation: fd %d: %s", fd, strerror(errno));
-        return -1;
-    }
-    if (type != SOCK_STREAM || !listening) {
-        log_error("socket activation: fd %d is not a listening stream socket", fd);
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 || type != SOCK_STREAM ||
+        !listening) {
+        log_error("socket activation: fd %d is not a listening stream socket%s%s", fd,
+                  errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
         return -1;
     }
     if (glue_listen_on(srv.htp, fd) < 0) {

@@ -79,7 +79,11 @@ def status_of(messages):
 WRAPPER = r'''
 import os, socket, sys
 listen = os.environ.pop("EXECD_TEST_LISTEN", None)
-if listen:
+if listen == "/dev/null":
+    fd = os.open(listen, os.O_RDONLY)
+    if fd != 3:
+        os.dup2(fd, 3)
+elif listen:
     host, port = listen.rsplit(":", 1)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,6 +91,7 @@ if listen:
     s.listen(64)
     if s.fileno() != 3:
         os.dup2(s.fileno(), 3)
+if listen:
     os.set_inheritable(3, True)
     os.environ["LISTEN_FDS"] = "1"
     os.environ["LISTEN_PID"] = str(os.getpid())
@@ -239,6 +244,14 @@ def test_socket_activation(t):
             held = [w for w in d.workers() for fd in os.listdir("/proc/%d/fd" % w)
                     if os.readlink("/proc/%d/fd/%s" % (w, fd)) == listener]
             t.eq(held, [], "workers do not hold the listener")
+    with Wrapped() as env:
+        env["EXECD_TEST_LISTEN"] = "/dev/null"
+        d = Daemon(env=env, wait=False)
+        try:
+            t.eq(d.proc.wait(20), 1, "an inherited fd 3 that is no listening socket: exit 1")
+            t.ok("fd 3 is not a listening stream socket" in d.logs(), "saying why", d.logs())
+        finally:
+            d.stop()
     # Someone else's sockets (LISTEN_PID names another process) are not ours.
     with Daemon(env={"LISTEN_FDS": "1", "LISTEN_PID": "1"}) as d:
         t.eq(d.request("GET", "/ping")[0], 200,
@@ -248,6 +261,7 @@ def test_socket_activation(t):
 def test_titles_and_oom(t):
     own = oom_score_adj(os.getpid())
     with Daemon(env={}) as d:
+        wait_for(lambda: d.ready_workers() == 2)  # each worker titles itself as it starts
         t.ok(cmdline(d.proc.pid).rstrip(b"\0") == b"execd: master",
              "the master's command line is its title", cmdline(d.proc.pid))
         workers = sorted(d.workers(), key=lambda p: comm(p))
