@@ -436,7 +436,9 @@ int config_worker_count(const struct config *cfg)
 
 void config_usage(struct strbuf *out, const char *prog)
 {
-    strbuf_printf(out, "Usage of %s:\n  -c FILE\n    \tini config file (see conf/execd.conf)\n",
+    strbuf_printf(out,
+                  "Usage of %s:\n  (-t: test the configuration, exit 0 or 2; -v: print the "
+                  "version)\n  -c FILE\n    \tini config file (see conf/execd.conf)\n",
                   prog);
     for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
         const struct setting *s = &settings[i];
