@@ -63,6 +63,9 @@ static const struct setting settings[] = {
      OFF(shutdown_ms), "5s", 0, 0, "SIGTERM: how long running work gets before SIGKILL"},
     {"envs-file", "EXECD_ENVS", "runtime", "envs_file", K_STRING, OFF(envs_file), "", 0, 0,
      "KEY=VALUE file merged into every command environment"},
+    {"child-oom-score-adj", "EXECD_CHILD_OOM_SCORE_ADJ", "runtime", "child_oom_score_adj", K_INT,
+     OFF(child_oom_score_adj), "300", -1000, 1000,
+     "oom_score_adj of commands and kernels (never below the daemon's own)"},
     {"command-retention", "EXECD_COMMAND_RETENTION", "commands", "retention", K_DURATION,
      OFF(cmd_retention_ms), "24h", 0, 0, "finished command records and logs are kept this long"},
     {"command-retention-size", "EXECD_COMMAND_RETENTION_SIZE", "commands", "retention_size", K_SIZE,
@@ -233,7 +236,7 @@ struct flag_value {
  * forms -name value, -name=value, --name value and --name=value.
  */
 static enum config_rc parse_argv(int argc, char **argv, struct flag_value *vals, size_t *n_vals,
-                                 const char **config_path, struct strbuf *err)
+                                 const char **config_path, bool *test_only, struct strbuf *err)
 {
     *n_vals = 0;
     for (int i = 1; i < argc; i++) {
@@ -254,6 +257,12 @@ static enum config_rc parse_argv(int argc, char **argv, struct flag_value *vals,
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         if ((name_len == 1 && name[0] == 'h') || (name_len == 4 && !strncmp(name, "help", 4)))
             return CONFIG_HELP;
+        if ((name_len == 1 && name[0] == 'v') || (name_len == 7 && !strncmp(name, "version", 7)))
+            return CONFIG_VERSION;
+        if (strcmp(name, "t") == 0) {
+            *test_only = true;
+            continue;
+        }
 
         bool is_config =
             (name_len == 1 && name[0] == 'c') || (name_len == 6 && strncmp(name, "config", 6) == 0);
@@ -355,7 +364,7 @@ static enum config_rc apply_all(struct config *cfg, int argc, char **argv, char 
     struct flag_value *vals = xcalloc((size_t)argc + 1, sizeof(*vals));
     size_t n_vals;
     const char *config_path = NULL;
-    enum config_rc rc = parse_argv(argc, argv, vals, &n_vals, &config_path, err);
+    enum config_rc rc = parse_argv(argc, argv, vals, &n_vals, &config_path, &cfg->test_only, err);
 
     for (size_t i = 0; rc == CONFIG_OK && i < ARRAY_SIZE(settings); i++) {
         if (apply_or_explain(cfg, &settings[i], settings[i].def, "the default", err) < 0)
@@ -427,7 +436,9 @@ int config_worker_count(const struct config *cfg)
 
 void config_usage(struct strbuf *out, const char *prog)
 {
-    strbuf_printf(out, "Usage of %s:\n  -c FILE\n    \tini config file (see conf/execd.conf)\n",
+    strbuf_printf(out,
+                  "Usage of %s:\n  (-t: test the configuration, exit 0 or 2; -v: print the "
+                  "version)\n  -c FILE\n    \tini config file (see conf/execd.conf)\n",
                   prog);
     for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
         const struct setting *s = &settings[i];
@@ -435,5 +446,82 @@ void config_usage(struct strbuf *out, const char *prog)
         if (s->env != NULL)
             strbuf_printf(out, ", env %s", s->env);
         strbuf_printf(out, ", ini [%s] %s)\n", s->section, s->key);
+    }
+}
+
+/* A duration in the syntax it is written in: the largest unit that divides it. */
+static void describe_duration(int64_t ms, struct strbuf *out)
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (ms != 0 && ms % units[i].ms == 0) {
+            strbuf_printf(out, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    strbuf_printf(out, "%lldms", (long long)ms);
+}
+
+static void describe_size(uint64_t bytes, struct strbuf *out)
+{
+    static const char suffixes[] = "TGMK";
+    for (int i = 0; i < 4; i++) {
+        uint64_t unit = (uint64_t)1 << (10 * (4 - i));
+        if (bytes != 0 && bytes % unit == 0) {
+            strbuf_printf(out, "%llu%c", (unsigned long long)(bytes / unit), suffixes[i]);
+            return;
+        }
+    }
+    strbuf_printf(out, "%llu", (unsigned long long)bytes);
+}
+
+/* Secrets are shown as set or not, never their value. */
+static bool is_secret(const struct setting *s)
+{
+    return s->offset == OFF(access_token) || s->offset == OFF(jupyter_token);
+}
+
+static void describe_value(const struct config *cfg, const struct setting *s, struct strbuf *out)
+{
+    const void *f = (const char *)cfg + s->offset;
+    switch (s->kind) {
+    case K_STRING: {
+        const char *v = *(char *const *)f;
+        if (is_secret(s) && v[0] != '\0')
+            strbuf_append_str(out, "***");
+        else if (v[0] == '\0' || strchr(v, ' ') != NULL)
+            strbuf_printf(out, "\"%s\"", v);
+        else
+            strbuf_append_str(out, v);
+        break;
+    }
+    case K_INT:
+        strbuf_printf(out, "%d", *(const int *)f);
+        break;
+    case K_DURATION:
+    case K_POLL:
+        describe_duration(*(const int64_t *)f, out);
+        break;
+    case K_SIZE:
+        describe_size(*(const uint64_t *)f, out);
+        break;
+    case K_LOG_FORMAT:
+        strbuf_append_str(out, *(const enum log_format *)f == LOG_FORMAT_JSON ? "json" : "text");
+        break;
+    }
+}
+
+void config_describe(const struct config *cfg, struct strbuf *out)
+{
+    if (cfg->config_file != NULL)
+        strbuf_printf(out, "-c %s", cfg->config_file);
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+        if (out->len > 0)
+            strbuf_append_char(out, ' ');
+        strbuf_printf(out, "-%s=", settings[i].flag);
+        describe_value(cfg, &settings[i], out);
     }
 }

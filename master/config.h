@@ -8,6 +8,7 @@
 #define EXECD_CONFIG_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "log.h"
@@ -26,9 +27,10 @@ struct config {
 
     int workers; /* 0 = number of CPUs, at least 2 */
     char *runtime_dir;
-    int64_t grace_ms;    /* -graceful-shutdown-timeout */
-    int64_t shutdown_ms; /* how long SIGTERM waits before SIGKILL */
-    char *envs_file;     /* EXECD_ENVS */
+    int64_t grace_ms;        /* -graceful-shutdown-timeout */
+    int64_t shutdown_ms;     /* how long SIGTERM waits before SIGKILL */
+    char *envs_file;         /* EXECD_ENVS */
+    int child_oom_score_adj; /* commands and kernels (never below the daemon's own) */
 
     int64_t cmd_retention_ms;     /* finished command records/logs older than this go */
     uint64_t cmd_retention_bytes; /* ... or when all logs together exceed this */
@@ -43,13 +45,15 @@ struct config {
     char *jupyter_token;        /* accepted for compatibility, unused */
 
     char *config_file;
+    bool test_only;         /* -t: check the configuration, start nothing */
     struct strbuf warnings; /* one line each, logged once logging is up */
 };
 
 enum config_rc {
     CONFIG_OK = 0,
-    CONFIG_HELP = 1,   /* usage was requested and written to err: exit 0 */
-    CONFIG_ERROR = -1, /* message in err: exit 2 */
+    CONFIG_HELP = 1,    /* -h: usage was requested: exit 0 */
+    CONFIG_VERSION = 2, /* -v: the version was requested: exit 0 */
+    CONFIG_ERROR = -1,  /* message in err: exit 2 */
 };
 
 /*
@@ -63,6 +67,8 @@ void config_free(struct config *cfg);
 int config_worker_count(const struct config *cfg);
 /* The usage text (-h). */
 void config_usage(struct strbuf *out, const char *prog);
+/* Every setting as flag=value (the access token masked), for the startup line. */
+void config_describe(const struct config *cfg, struct strbuf *out);
 
 /* Parsers shared with tests: Go durations ("1m30s") and byte sizes ("16M"). */
 int config_parse_duration_ms(const char *s, int64_t *out_ms);

@@ -10,31 +10,57 @@
 #include "entry.h"
 #include "log.h"
 #include "master.h"
+#include "proctitle.h"
 
 extern char **environ;
+
+/* -h, -v and -t: answered on the terminal, nothing started. Returns the exit code. */
+static int answer_without_starting(enum config_rc rc, const struct config *cfg,
+                                   const struct strbuf *err, const char *prog)
+{
+    if (rc == CONFIG_HELP) {
+        struct strbuf usage = STRBUF_INIT;
+        config_usage(&usage, prog);
+        fputs(usage.data, stdout);
+        strbuf_free(&usage);
+        return 0;
+    }
+    if (rc == CONFIG_VERSION) {
+        printf("execd %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (rc != CONFIG_OK) {
+        fprintf(stderr, "execd: %s\n", err->data ? err->data : "invalid configuration");
+        if (cfg->test_only)
+            fputs("execd: configuration test failed\n", stderr);
+        else
+            fprintf(stderr, "Run '%s -h' for the list of settings.\n", prog);
+        return 2;
+    }
+    for (const char *line = cfg->warnings.data, *nl; line != NULL && (nl = strchr(line, '\n'));
+         line = nl + 1)
+        fprintf(stderr, "execd: warning: %.*s\n", (int)(nl - line), line);
+    fprintf(stderr, "execd: configuration %s%s is valid\n",
+            cfg->config_file != NULL ? "file " : "(flags, environment and defaults)",
+            cfg->config_file != NULL ? cfg->config_file : "");
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argc, argv);
 
+    /* argv's strings become the process title; the copy keeps them for SIGHUP re-reads. */
+    char **args = proctitle_init(argc, argv);
     struct config cfg;
     struct strbuf err = STRBUF_INIT;
-    enum config_rc rc = config_load(&cfg, argc, argv, environ, &err);
-    if (rc == CONFIG_HELP) {
-        struct strbuf usage = STRBUF_INIT;
-        config_usage(&usage, argv[0]);
-        fputs(usage.data, stdout);
-        strbuf_free(&usage);
-        config_free(&cfg);
-        return 0;
-    }
-    if (rc != CONFIG_OK) {
-        fprintf(stderr, "execd: %s\nRun '%s -h' for the list of settings.\n",
-                err.data ? err.data : "invalid configuration", argv[0]);
+    enum config_rc rc = config_load(&cfg, argc, args, environ, &err);
+    if (rc != CONFIG_OK || cfg.test_only) {
+        int code = answer_without_starting(rc, &cfg, &err, args[0]);
         strbuf_free(&err);
         config_free(&cfg);
-        return 2;
+        return code;
     }
     strbuf_free(&err);
 
@@ -48,7 +74,8 @@ int main(int argc, char **argv)
         *nl = '\0';
         log_warn("%s", line);
     }
-    int code = master_run(&cfg, argc, argv, environ);
+    proctitle_set("execd: master");
+    int code = master_run(&cfg, argc, args, environ);
     config_free(&cfg);
     log_close();
     return code;

@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -13,10 +14,12 @@
 #include "config.h"
 #include "http/server.h"
 #include "log.h"
+#include "notify.h"
 #include "pool/supervisor.h"
 #include "relay/job.h"
 #include "relay/relay.h"
 #include "runtime.h"
+#include "sdnotify.h"
 #include "xalloc.h"
 
 /* Signals the daemon does not act on itself: forwarded to every running
@@ -39,6 +42,7 @@ static struct {
     int n_signals;
     struct event *drain_ev;
     struct event *trim_ev;
+    bool announced; /* the startup line was logged */
 } m;
 
 /* How often an idle daemon gives freed heap back to the system. */
@@ -78,6 +82,7 @@ static void begin_shutdown(const char *why)
     if (m.state == STOPPING)
         return;
     m.state = STOPPING;
+    notify_stopping();
     log_info("%s: stopping (running work gets %lld ms, then SIGKILL)", why,
              (long long)m.cfg->shutdown_ms);
     http_stop_accepting();
@@ -96,6 +101,7 @@ static void begin_drain(void)
     if (m.state != RUNNING)
         return;
     m.state = DRAINING;
+    notify_stopping();
     log_info("SIGQUIT: no longer accepting connections; waiting for %zu request(s) to finish",
              job_count());
     http_stop_accepting();
@@ -109,10 +115,12 @@ static void reload(void)
 {
     struct config fresh;
     struct strbuf err = STRBUF_INIT;
+    notify_reloading();
     if (config_load(&fresh, m.argc, m.argv, m.envp, &err) != CONFIG_OK) {
         log_error("SIGHUP: configuration not reloaded: %s", err.data ? err.data : "");
         strbuf_free(&err);
         config_free(&fresh);
+        notify_ready();
         return;
     }
     strbuf_free(&err);
@@ -130,8 +138,25 @@ static void reload(void)
     config_free(m.cfg);
     *m.cfg = fresh;
     http_reconfigure(m.cfg);
-    log_info("SIGHUP: configuration reloaded; replacing workers one at a time");
+    struct strbuf conf = STRBUF_INIT;
+    config_describe(m.cfg, &conf);
+    log_info("SIGHUP: configuration reloaded (%s); replacing workers one at a time", conf.data);
+    strbuf_free(&conf);
     supervisor_reload(m.cfg);
+}
+
+/* Every worker slot is ready: at start (the startup line) and after each reload. */
+static void on_settled(void)
+{
+    if (!m.announced) {
+        m.announced = true;
+        struct strbuf conf = STRBUF_INIT;
+        config_describe(m.cfg, &conf);
+        log_info("execd %s ready (pid %d, %d workers, listening on %s): %s", PACKAGE_VERSION,
+                 (int)getpid(), supervisor_slot_count(), http_listen_address(), conf.data);
+        strbuf_free(&conf);
+    }
+    notify_ready();
 }
 
 static void forward(int signo)
@@ -207,6 +232,7 @@ static int watch_signals(void)
 
 static void cleanup(void)
 {
+    notify_free();
     http_free();
     job_free_all();
     supervisor_free();
@@ -231,6 +257,8 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_warn("cannot become child subreaper: %s", strerror(errno));
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         log_warn("cannot ignore SIGPIPE: %s", strerror(errno));
+    log_info("execd %s starting (pid %d, %d workers, runtime dir %s)", PACKAGE_VERSION,
+             (int)getpid(), config_worker_count(cfg), cfg->runtime_dir);
     if (runtime_prepare(cfg->runtime_dir) < 0)
         return 1;
 
@@ -239,8 +267,16 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_error("cannot create the event loop");
         return 1;
     }
-    if (watch_signals() < 0 || supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
-        http_start(m.base, cfg) < 0) {
+    /* The service manager's variables, read and removed before any worker starts. */
+    notify_open();
+    int inherited = sdnotify_listen_fds();
+    if (inherited > 1)
+        log_warn("socket activation: %d sockets passed; serving on the first (fd %d) only",
+                 inherited, SDNOTIFY_LISTEN_FDS_START);
+    supervisor_on_settled(on_settled);
+    if (inherited < 0 || watch_signals() < 0 || notify_start(m.base) < 0 ||
+        supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
+        http_start(m.base, cfg, inherited > 0 ? SDNOTIFY_LISTEN_FDS_START : -1) < 0) {
         runtime_kill_descendants();
         cleanup();
         return 1;
@@ -249,8 +285,6 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
     m.trim_ev = event_new(m.base, -1, EV_PERSIST, on_trim_tick, NULL);
     if (m.trim_ev == NULL || event_add(m.trim_ev, &every) < 0)
         log_warn("cannot arm the heap trim timer");
-    log_info("execd %s started (pid %d, %d workers, runtime dir %s)", PACKAGE_VERSION,
-             (int)getpid(), config_worker_count(cfg), cfg->runtime_dir);
 
     event_base_dispatch(m.base);
 

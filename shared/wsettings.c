@@ -30,6 +30,7 @@ static const struct {
     {"kernel_startup_ms", K_I64, F(kernel_startup_ms)},
     {"kernelspec_wait_ms", K_I64, F(kernelspec_wait_ms)},
     {"code_output_limit", K_U64, F(code_output_limit)},
+    {"child_oom_score_adj", K_INT, F(child_oom_score_adj)},
     {"adopt", K_BOOL, F(adopt)},
 };
 

@@ -29,6 +29,7 @@ struct wsettings {
     int64_t kernel_startup_ms;
     int64_t kernelspec_wait_ms;
     uint64_t code_output_limit;
+    int child_oom_score_adj;
     bool adopt; /* take over the slot's records and kernels at once */
 };
 

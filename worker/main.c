@@ -21,7 +21,9 @@
 #include "jsonreq.h"
 #include "log.h"
 #include "entry.h"
+#include "proctitle.h"
 #include "worker.h"
+#include "xalloc.h"
 
 #define WORKER_IPC_FD 3
 /* How often freed heap (after a large stream or upload) is given back. */
@@ -84,6 +86,21 @@ static void adopt(void)
     }
 }
 
+/* The master's heartbeat (its systemd watchdog): answered from the loop, so a worker whose
+ * loop is stuck or stopped stays silent. */
+static void answer_ping(json_object *msg)
+{
+    int64_t seq = 0;
+    if (jsonreq_int64(msg, "seq", &seq) != JSONREQ_OK) {
+        log_warn("ping without a seq");
+        return;
+    }
+    json_object *pong = xjson_object();
+    json_object_object_add(pong, "op", xjson_string("pong"));
+    json_object_object_add(pong, "seq", xjson_int64(seq));
+    out_msg(0, pong);
+}
+
 static int64_t default_grace(void)
 {
     int64_t grace = worker_settings()->grace_ms;
@@ -106,6 +123,8 @@ static void on_control(json_object *msg, const char *op)
         int64_t grace = worker_settings()->grace_ms;
         jsonreq_int64(msg, "grace_ms", &grace);
         worker_shutdown(grace);
+    } else if (strcmp(op, "ping") == 0) {
+        answer_ping(msg);
     } else if (strcmp(op, "reopen_log") == 0) {
         log_reopen();
     } else {
@@ -200,6 +219,10 @@ int worker_main(int argc, char **argv)
     char proc[32];
     snprintf(proc, sizeof(proc), "worker-%d", slot);
     log_setup(NULL, LOG_LEVEL_INFO, LOG_FORMAT_TEXT, proc);
+    proctitle_init(argc, argv);
+    char title[32];
+    snprintf(title, sizeof(title), "execd: worker %d", slot);
+    proctitle_set(title);
     ignore_signals();
 
     struct event_base *base = event_base_new();

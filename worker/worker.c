@@ -9,6 +9,7 @@
 #include "common.h"
 #include "core/evt.h"
 #include "core/out.h"
+#include "core/spawn.h"
 #include "core/wjob.h"
 #include "envfile.h"
 #include "executor.h"
@@ -143,6 +144,7 @@ int worker_configure(json_object *msg)
     strbuf_free(&err);
     if (make_state_dir(wk.settings.runtime_dir) < 0)
         return -1;
+    spawn_set_oom_score_adj(wk.settings.child_oom_score_adj);
     for (const struct executor *const *e = executors; *e != NULL; e++) {
         if ((*e)->init != NULL && (*e)->init(&wk.settings, wk.settings.adopt) < 0) {
             log_error("the %s executor cannot start", (*e)->name);

@@ -63,6 +63,13 @@ void glue_stop_listening(evhtp_t *htp)
         log_error("cannot stop accepting connections");
 }
 
+int glue_listen_on(evhtp_t *htp, int fd)
+{
+    if (evutil_make_socket_nonblocking(fd) < 0)
+        return -1;
+    return evhtp_accept_socket(htp, fd, 0);
+}
+
 /* ---- answers ----------------------------------------------------------------------- */
 
 /*

@@ -42,6 +42,10 @@
  * 12. evhtp_set_timeouts() applies to connections accepted later; a running connection's
  *     timeouts are its bufferevent's (glue_stream_mode).
  * 13. evhtp_t.server is the evconnlistener of the bound socket (glue_stop_listening).
+ * 14. evhtp_accept_socket() serves a socket that is already bound as it is: it neither makes
+ *     it non-blocking nor (with backlog 0) calls listen() again, the listener closes it when
+ *     freed (evhtp_unbind_socket), and on failure the socket stays the caller's
+ *     (glue_listen_on).
  *
  * Future users (WebSocket after evhtp_connection_take_ownership, a port proxy) take over the
  * socket through the same pieces: glue_socket, glue_socket_event and the own-read functions.
@@ -63,6 +67,11 @@
 int glue_accept(evhtp_connection_t *c);
 /* Stops accepting connections on htp's listener (13). */
 void glue_stop_listening(evhtp_t *htp);
+/*
+ * Accepts connections on fd, a listening socket inherited from the service manager (14);
+ * htp then owns it. Returns 0, or -1 with errno (fd is still the caller's).
+ */
+int glue_listen_on(evhtp_t *htp, int fd);
 
 /* ---- answers ----------------------------------------------------------------------- */
 

@@ -1,10 +1,15 @@
 #include "http/server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "common.h"
 #include "config.h"
@@ -32,6 +37,7 @@ static struct {
     uint64_t max_body;
     struct timeval idle;
     struct list conns;
+    char address[INET6_ADDRSTRLEN + 128]; /* where connections are accepted */
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
 
 struct event_base *http_base(void)
@@ -128,7 +134,56 @@ void http_reconfigure(const struct config *cfg)
         evhtp_set_timeouts(srv.htp, cfg->keepalive_ms > 0 ? &srv.idle : NULL, NULL);
 }
 
-int http_start(struct event_base *base, const struct config *cfg)
+/* The address a listening socket is bound to, as text. */
+static void describe_socket(int fd, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        snprintf(out, size, "fd %d (getsockname: %s)", fd, strerror(errno));
+    else if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)))
+        snprintf(out, size, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    else if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)))
+        snprintf(out, size, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    else if (ss.ss_family == AF_UNIX)
+        snprintf(out, size, "unix:%.*s", (int)sizeof(un->sun_path), un->sun_path);
+    else
+        snprintf(out, size, "fd %d (address family %d)", fd, (int)ss.ss_family);
+}
+
+/* Socket activation: serve on the listening socket systemd handed over. */
+static int listen_inherited(int fd)
+{
+    int type = 0, listening = 0;
+    socklen_t tlen = sizeof(type), llen = sizeof(listening);
+    errno = 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 || type != SOCK_STREAM ||
+        !listening) {
+        log_error("socket activation: fd %d is not a listening stream socket%s%s", fd,
+                  errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+        return -1;
+    }
+    if (glue_listen_on(srv.htp, fd) < 0) {
+        log_error("socket activation: cannot accept on fd %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    describe_socket(fd, srv.address, sizeof(srv.address));
+    log_info("listening on %s (socket activation: fd %d; -listen and -port are not used)",
+             srv.address, fd);
+    return 0;
+}
+
+const char *http_listen_address(void)
+{
+    return srv.address;
+}
+
+int http_start(struct event_base *base, const struct config *cfg, int inherited_fd)
 {
     /*
      * An upload passes through buffers of up to a megabyte that are freed as
@@ -149,6 +204,8 @@ int http_start(struct event_base *base, const struct config *cfg)
     evhtp_set_gencb(srv.htp, http_lifecycle_dispatch, NULL);
     evhtp_set_post_accept_cb(srv.htp, on_accept, NULL);
     http_reconfigure(cfg);
+    if (inherited_fd >= 0)
+        return listen_inherited(inherited_fd);
 
     char addr[128];
     snprintf(addr, sizeof(addr), "ipv4:%s", cfg->listen_addr);
@@ -156,7 +213,8 @@ int http_start(struct event_base *base, const struct config *cfg)
         log_error("cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port, strerror(errno));
         return -1;
     }
-    log_info("listening on %s:%d", cfg->listen_addr, cfg->port);
+    snprintf(srv.address, sizeof(srv.address), "%s:%d", cfg->listen_addr, cfg->port);
+    log_info("listening on %s", srv.address);
     return 0;
 }
 

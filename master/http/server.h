@@ -13,8 +13,14 @@
 struct config;
 struct http_req;
 
-/* Binds and starts serving. Returns 0 or -1 (logged). */
-int http_start(struct event_base *base, const struct config *cfg);
+/*
+ * Starts serving: on inherited_fd, a listening socket the service manager passed (socket
+ * activation), else on a socket bound to the configured address and port. Returns 0 or -1
+ * (logged).
+ */
+int http_start(struct event_base *base, const struct config *cfg, int inherited_fd);
+/* Where connections are accepted ("127.0.0.1:44772"), for the startup line. */
+const char *http_listen_address(void);
 /* Applies settings that can change on reload (token, limits, timeouts). */
 void http_reconfigure(const struct config *cfg);
 /* Stops accepting new connections (shutdown). */

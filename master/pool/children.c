@@ -69,6 +69,7 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     ws->kernel_startup_ms = cfg->kernel_startup_ms;
     ws->kernelspec_wait_ms = cfg->kernelspec_wait_ms;
     ws->code_output_limit = cfg->code_output_limit;
+    ws->child_oom_score_adj = cfg->child_oom_score_adj;
 }
 
 void children_configure(const struct config *cfg)
@@ -148,9 +149,11 @@ static void exec_worker(int fd, int slot)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    char arg[16];
+    char arg[16], title[32];
     snprintf(arg, sizeof(arg), "%d", slot);
-    execl("/proc/self/exe", "execd-worker", "--worker", arg, (char *)NULL);
+    /* The worker's process title from the start; it then rewrites its command line to it. */
+    snprintf(title, sizeof(title), "execd: worker %d", slot);
+    execl("/proc/self/exe", title, "--worker", arg, (char *)NULL);
     _exit(127);
 }
 

@@ -5,6 +5,7 @@
 
 #include "jsonreq.h"
 #include "log.h"
+#include "pool/heartbeat.h"
 #include "pool/worker.h"
 #include "strbuf.h"
 
@@ -57,6 +58,8 @@ enum control_result control_handle(struct worker *w, const struct ipc_msg *msg,
         on_unregister(obj, hooks);
     else if (strcmp(op, "pool") == 0)
         on_pool(w, obj, hooks);
+    else if (strcmp(op, "pong") == 0)
+        heartbeat_pong(w, obj);
     else
         log_warn("worker %d: unknown control op '%s'", w->slot, op);
     json_object_put(obj);

@@ -1,5 +1,5 @@
 /*
- * Control messages from workers (job 0): ready, register, unregister, pool. What they say
+ * Control messages from workers (job 0): ready, register, unregister, pool, pong. What they say
  * about pinned objects and warm kernels goes to the pool's hooks; "ready" concerns the
  * worker's own lifecycle and is left to the caller (the supervisor).
  */

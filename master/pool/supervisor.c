@@ -21,7 +21,19 @@ static struct {
     bool stopping;
     void (*on_stopped)(void);
     struct event *kill_ev;
+    void (*on_settled)(void);
+    bool settle_pending; /* started or reloading: on_settled is due once all are ready */
 } sup = {.reload_slot = -1};
+
+static void check_settled(void)
+{
+    if (!sup.settle_pending || sup.stopping || sup.reload_slot >= 0 ||
+        supervisor_ready_count() < children_slot_count())
+        return;
+    sup.settle_pending = false;
+    if (sup.on_settled != NULL)
+        sup.on_settled();
+}
 
 static void on_ready(struct worker *w)
 {
@@ -36,6 +48,7 @@ static void on_ready(struct worker *w)
         if (o != w && o->slot == w->slot && o->state == WORKER_DRAINING)
             worker_send_op(o, "drain");
     }
+    check_settled();
 }
 
 static void on_control(struct worker *w, const struct ipc_msg *msg)
@@ -50,6 +63,7 @@ int supervisor_start(struct event_base *base, const struct config *cfg,
     sup.base = base;
     sup.hooks = hooks;
     worker_init(hooks, on_control);
+    sup.settle_pending = true;
     int n = config_worker_count(cfg);
     if (children_start(base, n, cfg) < 0)
         return -1;
@@ -107,6 +121,7 @@ static void replace_slot(int slot)
     }
     sup.reload_slot = -1;
     log_info("reload: all workers replaced");
+    check_settled();
 }
 
 void supervisor_reload(const struct config *cfg)
@@ -115,6 +130,7 @@ void supervisor_reload(const struct config *cfg)
         log_warn("reload: the worker count changes only at restart (keeping %d)",
                  children_slot_count());
     children_configure(cfg);
+    sup.settle_pending = true;
     if (sup.reload_slot >= 0) {
         log_warn("reload: a reload is already running; new workers get the new settings");
         return;
@@ -208,6 +224,21 @@ void supervisor_shutdown(int64_t grace_ms, void (*done)(void))
 int supervisor_worker_count(void)
 {
     return (int)list_count(children_live());
+}
+
+int supervisor_ready_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < children_slot_count(); i++) {
+        struct worker *w = children_current(i);
+        n += w != NULL && w->state == WORKER_READY;
+    }
+    return n;
+}
+
+void supervisor_on_settled(void (*fn)(void))
+{
+    sup.on_settled = fn;
 }
 
 int supervisor_slot_count(void)

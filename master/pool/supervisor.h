@@ -37,6 +37,13 @@ void supervisor_reload(const struct config *cfg);
  */
 void supervisor_shutdown(int64_t grace_ms, void (*done)(void));
 int supervisor_worker_count(void);
+/* Slots whose current worker is ready. */
+int supervisor_ready_count(void);
+/*
+ * fn runs once every slot has a ready worker after supervisor_start, and again once each
+ * supervisor_reload has replaced every slot (the service is ready again).
+ */
+void supervisor_on_settled(void (*fn)(void));
 /* Number of worker slots. */
 int supervisor_slot_count(void);
 void supervisor_free(void);

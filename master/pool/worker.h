@@ -37,6 +37,10 @@ struct worker {
     int64_t spawned_ms;
     worker_fn on_drain; /* see worker_on_drain */
     struct list node;   /* in the list of live worker processes (children.c) */
+    /* The heartbeat (pool/heartbeat.c): the last ping sent, when, and the last pong. */
+    uint64_t ping_seq;
+    int64_t ping_ms;
+    uint64_t pong_seq;
 };
 
 /* What the pool hands to the layers above it (set once by supervisor_start). */

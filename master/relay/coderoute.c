@@ -176,6 +176,20 @@ struct worker *coderoute_default(const char *language, const char **id)
     return w;
 }
 
+static void add_warm(const char *language EXECD_UNUSED, void *value, void *arg)
+{
+    const struct lang *l = value;
+    for (int i = 0; i < l->n_slots; i++)
+        *(int *)arg += l->reps[i].ready;
+}
+
+int coderoute_warm_count(void)
+{
+    int n = 0;
+    strmap_each(&langs, add_warm, &n);
+    return n;
+}
+
 void coderoute_free(void)
 {
     strmap_free(&langs, lang_free);

@@ -34,6 +34,9 @@ struct worker *coderoute_pick(const char *language);
  */
 struct worker *coderoute_default(const char *language, const char **id);
 
+/* Warm kernels ready in all workers, as last reported. */
+int coderoute_warm_count(void);
+
 void coderoute_free(void);
 
 #endif

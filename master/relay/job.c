@@ -16,6 +16,7 @@
 static uint32_t next_id = 1;
 static struct strmap jobs; /* "id" -> struct job: a frame from a worker finds its job */
 static struct list all = LIST_HEAD_INIT(all);
+static size_t executions;
 
 static const char *key_of(uint32_t id, char key[static 11])
 {
@@ -43,6 +44,11 @@ size_t job_count(void)
     return jobs.len;
 }
 
+size_t job_execution_count(void)
+{
+    return executions;
+}
+
 static void job_end(struct job *j)
 {
     json_object_put(j->then_arg);
@@ -53,6 +59,7 @@ static void job_end(struct job *j)
     char key[11];
     strmap_del(&jobs, key_of(j->id, key));
     list_del(&j->in_all);
+    executions -= j->execution;
     free(j);
 }
 
@@ -75,6 +82,8 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     j->id = id;
     j->w = w;
     j->req = r;
+    j->execution = strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0;
+    executions += j->execution;
     r->job = j;
     char key[11];
     strmap_put(&jobs, key_of(id, key), j);

@@ -36,6 +36,7 @@ struct job {
     struct list in_all;    /* every job, for job_free_all */
     job_then_fn then;      /* see job_then */
     json_object *then_arg;
+    bool execution; /* command.run or code.run */
 };
 
 /*
@@ -74,6 +75,8 @@ void job_client_gone(struct job *j);
 void job_send_op(struct job *j, const char *op);
 
 size_t job_count(void);
+/* Jobs that run a command or code (for the service status). */
+size_t job_execution_count(void);
 void job_free_all(void);
 
 #endif

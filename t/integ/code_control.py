@@ -138,7 +138,7 @@ def test_worker_killed(t):
         default_id = ev[0]["text"]
         pid = kernel_of(d, cid)
         worker = parent_of(pid)
-        t.ok(b"execd-worker" in cmdline(worker), "the kernel is the worker's child")
+        t.ok(b"execd: worker" in cmdline(worker), "the kernel is the worker's child")
         s = CodeStream(d, SLEEPER % 2 + "y = 1", cid)
         t.ok(s.wait_started(), "a cell runs")
         start = time.time()

@@ -29,7 +29,7 @@ def test_worker_crash_midstream(t):
         pids = wait_for(lambda: bash_running(marker), 5)
         t.ok(pids, "the command runs")
         worker = parent_of(pids[0])
-        t.ok(b"execd-worker" in cmdline(worker), "found the worker running it")
+        t.ok(b"execd: worker" in cmdline(worker), "found the worker running it")
         start = time.time()
         os.kill(worker, signal.SIGKILL)
         th.join(10)
@@ -53,7 +53,7 @@ def test_crash_loop_breaker(t):
     with Daemon() as d:
         for i in range(5):
             wait_for(lambda: len(d.workers()) == 2, 10)
-            victim = [w for w in d.workers() if cmdline(w).endswith(b"--worker\x000\x00")][0]
+            victim = [w for w in d.workers() if cmdline(w).startswith(b"execd: worker 0\x00")][0]
             os.kill(victim, signal.SIGKILL)
             wait_for(lambda: victim not in d.workers(), 5)
             time.sleep(0.1)
@@ -205,7 +205,7 @@ def test_master_killed(t):
         d.proc.kill()
         d.proc.wait()
         gone = wait_for(lambda: not [w for w in workers if os.path.exists("/proc/%d" % w)
-                                     and b"execd-worker" in cmdline(w)], 10)
+                                     and b"execd: worker" in cmdline(w)], 10)
         t.ok(gone, "workers exit when the master dies")
         gone = wait_for(lambda: not processes_with(marker), 10)
         t.ok(gone, "and stop their commands")

@@ -214,7 +214,7 @@ class Daemon:
         """pid of the master and of every worker."""
         out = [self.proc.pid]
         for child in children_of(self.proc.pid):
-            if b"execd-worker" in cmdline(child):
+            if b"execd: worker" in cmdline(child):
                 out.append(child)
         return out
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "procstat.h"
 
 enum stage {
@@ -24,6 +25,46 @@ enum stage {
     STAGE_CHDIR,
     STAGE_EXEC,
 };
+
+/* What children write to /proc/self/oom_score_adj; nothing when len is 0. */
+static struct {
+    char text[16];
+    size_t len;
+    bool warned; /* a child could not set it: said once */
+} oom;
+
+static int read_oom_score_adj(int *out)
+{
+    FILE *f = fopen("/proc/self/oom_score_adj", "re");
+    if (f == NULL)
+        return -1;
+    errno = 0;
+    int rc = fscanf(f, "%d", out) == 1 ? 0 : -1;
+    if (rc < 0 && errno == 0)
+        errno = EINVAL;
+    int saved = errno;
+    fclose(f);
+    errno = saved;
+    return rc;
+}
+
+void spawn_set_oom_score_adj(int adj)
+{
+    int own;
+    oom.len = 0;
+    if (read_oom_score_adj(&own) < 0) {
+        log_warn("cannot read /proc/self/oom_score_adj (%s): commands and kernels keep the "
+                 "daemon's OOM score",
+                 strerror(errno));
+        return;
+    }
+    if (adj < own)
+        log_info("child_oom_score_adj %d is below the daemon's own OOM score %d: commands and "
+                 "kernels keep %d",
+                 adj, own, own);
+    if (adj > own)
+        oom.len = (size_t)snprintf(oom.text, sizeof(oom.text), "%d\n", adj);
+}
 
 void spawn_req_init(struct spawn_req *req)
 {
@@ -61,6 +102,7 @@ struct child_ctx {
     const struct spawn_req *req;
     int stage; /* -1 while nothing failed */
     int err;
+    int oom_err; /* the OOM score could not be set (the child runs anyway) */
 };
 
 #define CHILD_STACK_SIZE (64 * 1024)
@@ -95,6 +137,14 @@ static int child_main(void *arg)
             fds[i] >= 0 ? fds[i] : open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
         if (fd < 0 || dup2(fd, i) < 0)
             return fail(ctx, STAGE_SETUP);
+    }
+    /* Before the credentials change: the file then still belongs to this process's user. */
+    if (oom.len > 0) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, oom.text, oom.len) != (ssize_t)oom.len)
+            ctx->oom_err = errno != 0 ? errno : EIO;
+        if (fd >= 0)
+            close(fd);
     }
     if (req->set_ids && (syscall(SYS_setgroups, (size_t)req->ngroups, req->groups) < 0 ||
                          syscall(SYS_setresgid, req->gid, req->gid, req->gid) < 0 ||
@@ -143,7 +193,7 @@ pid_t spawn_process(const struct spawn_req *req, struct strbuf *err)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    struct child_ctx ctx = {req, -1, 0};
+    struct child_ctx ctx = {req, -1, 0, 0};
     pid_t pid = clone(child_main, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -151,6 +201,11 @@ pid_t spawn_process(const struct spawn_req *req, struct strbuf *err)
     if (pid < 0) {
         strbuf_printf(err, "fork/exec %s: clone: %s", req->path, strerror(clone_errno));
         return -1;
+    }
+    if (ctx.oom_err != 0 && !oom.warned) {
+        oom.warned = true;
+        log_warn("cannot set the OOM score of children to %.*s: %s (said once)", (int)oom.len - 1,
+                 oom.text, strerror(ctx.oom_err));
     }
     if (ctx.stage < 0)
         return pid; /* the child is running the new program */

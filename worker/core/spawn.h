@@ -40,6 +40,12 @@ void spawn_req_init(struct spawn_req *req);
  * no passwd entry gets gid = uid and no supplementary groups.
  */
 void spawn_set_identity(struct spawn_req *req, uint32_t uid, bool has_gid, uint32_t gid);
+/*
+ * The OOM score (oom_score_adj) of every child from now on: adj, or the worker's own score
+ * when that is higher, so the OOM killer picks a runaway command or kernel before the
+ * daemon and never the other way round. Until then children keep the worker's score.
+ */
+void spawn_set_oom_score_adj(int adj);
 /* Returns the child's pid, or -1 with an error text in err. */
 pid_t spawn_process(const struct spawn_req *req, struct strbuf *err);
 /* A pidfd for pid (readable once it exits), or -1. */
