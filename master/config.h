@@ -17,8 +17,10 @@ struct config {
     char *listen_addr;
     int port;
     char *access_token;
-    int64_t keepalive_ms;   /* idle keep-alive connections are closed after this */
-    uint64_t max_body_size; /* JSON request bodies; uploads are streamed */
+    int64_t keepalive_ms;     /* idle keep-alive connections are closed after this */
+    uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
+    uint64_t max_header_size; /* bytes of a request's header fields */
+    int max_headers;          /* number of a request's header fields */
 
     int log_level;
     char *log_file;

@@ -31,6 +31,9 @@ struct http_req {
     bool replied;
     int status;     /* of the answer sent; libevhtp's own may be overwritten by a body hook */
     bool body_done; /* the whole request has been read */
+    int header_count;
+    uint64_t header_bytes;
+    bool headers_too_big; /* past -max-headers or -max-header-size: answered 431 */
 };
 
 const char *http_method_name(const struct http_req *r);

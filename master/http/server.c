@@ -30,6 +30,8 @@ static struct {
     evhtp_t *htp;
     char *token;
     uint64_t max_body;
+    int max_headers;
+    uint64_t max_header_bytes;
     struct timeval idle;
     struct list conns;
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
@@ -42,6 +44,16 @@ struct event_base *http_base(void)
 uint64_t http_max_body(void)
 {
     return srv.max_body;
+}
+
+int http_max_headers(void)
+{
+    return srv.max_headers;
+}
+
+uint64_t http_max_header_bytes(void)
+{
+    return srv.max_header_bytes;
 }
 
 const struct timeval *http_idle_timeout(void)
@@ -64,10 +76,11 @@ bool http_authorized(const struct http_req *r)
 
 /*
  * libevhtp drops a connection whose request it cannot parse without a word,
- * and its parser refuses any header line, URI or chunk line over 8 KiB. Tell
- * the client why, as Go's server does (431 or 400, then close), unless part
- * of an answer was already sent. The socket is still open: libevhtp runs
- * this hook before it frees the connection.
+ * and its parser refuses any header line, URI or chunk line over 8 KiB (as
+ * does our header hook past the header limits). Tell the client why, as Go's
+ * server does (431 or 400, then close), unless part of an answer was already
+ * sent. The socket is still open: libevhtp runs this hook before it frees the
+ * connection.
  */
 static void answer_parse_error(evhtp_connection_t *conn)
 {
@@ -85,6 +98,8 @@ static void answer_parse_error(evhtp_connection_t *conn)
     struct http_req *r = ev != NULL ? ev->cbarg : NULL;
     if (status == 0 || (r != NULL && r->replied))
         return;
+    if (r != NULL && r->headers_too_big)
+        status = 431;
     bool big = status == 431;
     log_info("unparsable request (%s): answering %d", why, status);
     if (r != NULL) {
@@ -122,6 +137,8 @@ void http_reconfigure(const struct config *cfg)
     free(srv.token);
     srv.token = xstrdup(cfg->access_token);
     srv.max_body = cfg->max_body_size;
+    srv.max_headers = cfg->max_headers;
+    srv.max_header_bytes = cfg->max_header_size;
     srv.idle.tv_sec = cfg->keepalive_ms / 1000;
     srv.idle.tv_usec = (cfg->keepalive_ms % 1000) * 1000;
     if (srv.htp != NULL)

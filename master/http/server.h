@@ -24,6 +24,9 @@ void http_free(void);
 struct event_base *http_base(void);
 /* Largest JSON body currently accepted. */
 uint64_t http_max_body(void);
+/* Limits of a request's header fields: their number and their bytes. */
+int http_max_headers(void);
+uint64_t http_max_header_bytes(void);
 /* The idle (keep-alive) timeout of client connections, NULL when off. */
 const struct timeval *http_idle_timeout(void);
 /* Whether r carries the access token (always true without one). */
