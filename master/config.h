@@ -16,7 +16,8 @@
 struct config {
     char *listen_addr;
     int port;
-    char *access_token;
+    char *access_token; /* from -access-token, or read from access_token_file */
+    char *access_token_file;
     int64_t keepalive_ms;     /* idle keep-alive connections are closed after this */
     uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
     uint64_t max_header_size; /* bytes of a request's header fields */
@@ -61,6 +62,13 @@ enum config_rc {
 enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,
                            struct strbuf *err);
 void config_free(struct config *cfg);
+/*
+ * Returns a copy of argv (for reloads; free it with config_free_argv), then wipes the
+ * values of secret flags (the access token) in argv itself, whose memory every user can
+ * read in /proc/PID/cmdline.
+ */
+char **config_hide_secrets(int argc, char **argv);
+void config_free_argv(char **argv);
 /* Worker count with "auto" resolved. */
 int config_worker_count(const struct config *cfg);
 /* The usage text (-h). */

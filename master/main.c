@@ -48,7 +48,9 @@ int main(int argc, char **argv)
         *nl = '\0';
         log_warn("%s", line);
     }
-    int code = master_run(&cfg, argc, argv, environ);
+    char **own_argv = config_hide_secrets(argc, argv);
+    int code = master_run(&cfg, argc, own_argv, environ);
+    config_free_argv(own_argv);
     config_free(&cfg);
     log_close();
     return code;

@@ -1,11 +1,12 @@
 """Hostile clients against the master (issue 9, part A): header floods, unauthenticated
 bodies, where the access token can leak (children's environments, /proc/PID/cmdline) and
 the token file."""
-import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
-import time
+import tempfile
 
 from execd_test import Daemon, EXECD_BIN, run_tests, rss_kb, texts, wait_for
 
@@ -131,4 +132,133 @@ def test_unauthenticated_body(t):
         t.eq(d.request("GET", "/ping")[0], 200, "the daemon serves on")
 
 
-run_tests([test_header_flood, test_header_limits, test_unauthenticated_body])
+HAVE_IPYKERNEL = os.system("/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1") == 0
+LEAKY = ("EXECD_", "JUPYTER_TOKEN=")
+
+
+def leaked(lines):
+    return [l for l in lines if l.startswith(LEAKY)]
+
+
+def test_children_environment(t):
+    envfile = os.path.join(os.environ.get("TMPDIR", "/tmp"), "execd-sec-envs-%d" % os.getpid())
+    with open(envfile, "w") as f:
+        f.write("FROM_ENVS_FILE=yes\n")
+    env = {"EXECD_ACCESS_TOKEN": TOKEN, "JUPYTER_TOKEN": "jt", "EXECD_ENVS": envfile,
+           "EXECD_LOG_LEVEL": "6", "FROM_DAEMON": "kept"}
+    try:
+        with Daemon("-kernel-pool", "", env=env, token=TOKEN, token_flag=False) as d:
+            _, _, ev, _ = d.run("env")
+            out = texts(ev, "stdout")
+            t.eq(leaked(out), [], "a command sees no EXECD_* and no JUPYTER_TOKEN")
+            t.ok("FROM_ENVS_FILE=yes" in out and "FROM_DAEMON=kept" in out,
+                 "the EXECD_ENVS file and the rest of the daemon's environment still reach it", out)
+            if os.geteuid() == 0:
+                _, _, ev, _ = d.run("env", uid=65534)
+                out = texts(ev, "stdout")
+                t.ok(out and not leaked(out), "nor as uid 65534", out)
+            else:
+                t.skip("nor as uid 65534", "needs root")
+            for w in d.workers():
+                with open("/proc/%d/environ" % w, "rb") as f:
+                    names = [v.decode() for v in f.read().split(b"\0")]
+                t.eq(leaked(names), [], "worker %d's own environment has none either" % w)
+            if HAVE_IPYKERNEL:
+                src = ("import os\nprint([k for k in os.environ if k.startswith('EXECD_') "
+                       "or k == 'JUPYTER_TOKEN'], os.environ.get('FROM_ENVS_FILE'))")
+                _, _, ev, _ = d.stream("/code", {"context": {"language": "python"}, "code": src},
+                                       timeout=120)
+                t.eq(texts(ev, "stdout"), ["[] yes\n"], "nor does a kernel")
+            else:
+                t.skip("nor does a kernel", "ipykernel not installed")
+    finally:
+        os.unlink(envfile)
+
+
+def test_token_not_in_cmdline(t):
+    for form in (["-access-token", TOKEN], ["-access-token=" + TOKEN]):
+        with Daemon(*form, token=TOKEN, token_flag=False) as d:
+            with open("/proc/%d/cmdline" % d.proc.pid, "rb") as f:
+                cmdline = f.read()
+            t.ok(TOKEN.encode() not in cmdline and b"-access-token" in cmdline,
+                 "%s: the token is not in /proc/PID/cmdline" % form[0], cmdline)
+            d.send(signal.SIGHUP)
+            t.ok(wait_for(lambda: d.logs().count(") ready") >= 4, 10),
+                 "SIGHUP reloads", d.logs()[-800:])
+            t.eq(d.request("GET", "/ping")[0], 200, "after a reload the token still works")
+            t.eq(d.request("GET", "/ping", headers={"X-EXECD-ACCESS-TOKEN": "*"})[0], 401,
+                 "and the wiped value is no token")
+
+
+def write_token(path, text, mode):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def run_execd(args, timeout=10):
+    env = dict(os.environ)
+    env.pop("EXECD_ACCESS_TOKEN", None)
+    p = subprocess.run([EXECD_BIN, "-workers", "1", "-listen", "127.0.0.1", "-port", "1"] + args,
+                       capture_output=True, text=True, env=env, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_token_file(t):
+    tmp = tempfile.mkdtemp(prefix="execd-token-")
+    path = os.path.join(tmp, "token")
+    try:
+        write_token(path, TOKEN + "\n", 0o600)
+        with Daemon("-access-token-file", path, token=TOKEN, token_flag=False) as d:
+            t.eq(d.request("GET", "/ping")[0], 200,
+                 "the token from the file works (its trailing newline stripped)")
+            t.eq(d.request("GET", "/ping", headers={"X-EXECD-ACCESS-TOKEN": "x"})[0], 401,
+                 "another token gets 401")
+            write_token(path, "second-token", 0o600)
+            d.send(signal.SIGHUP)
+            d.token = "second-token"
+            t.ok(wait_for(lambda: d.request("GET", "/ping")[0] == 200, 10),
+                 "SIGHUP re-reads the file")
+            write_token(path, "third-token", 0o644)
+            d.send(signal.SIGHUP)
+            t.ok(wait_for(lambda: "not reloaded" in d.logs(), 10),
+                 "a reload with a readable file is refused", d.logs()[-500:])
+            t.eq(d.request("GET", "/ping")[0], 200, "and the token stays")
+        write_token(path, TOKEN, 0o644)
+        code, out = run_execd(["-access-token-file", path])
+        t.ok(code == 2 and "chmod 600" in out, "a 0644 token file: exit 2", (code, out))
+        write_token(path, TOKEN, 0o640)
+        code, out = run_execd(["-access-token-file", path])
+        t.ok(code == 2 and "group or others" in out, "a 0640 token file: exit 2", (code, out))
+        write_token(path, "\n", 0o600)
+        code, out = run_execd(["-access-token-file", path])
+        t.ok(code == 2 and "one line" in out, "an empty token file: exit 2", (code, out))
+        code, out = run_execd(["-access-token-file", os.path.join(tmp, "missing")])
+        t.ok(code == 2 and "cannot open" in out, "a missing token file: exit 2", (code, out))
+        write_token(path, TOKEN, 0o600)
+        code, out = run_execd(["-access-token-file", path, "-access-token", "x"])
+        t.ok(code == 2 and "both" in out, "a token and a token file: exit 2", (code, out))
+        if os.geteuid() == 0:
+            os.chown(path, 65534, 65534)
+            code, out = run_execd(["-access-token-file", path])
+            t.ok(code == 2 and "owned by uid 0" in out, "a file of another user: exit 2",
+                 (code, out))
+        else:
+            t.skip("a file of another user: exit 2", "needs root")
+    finally:
+        shutil.rmtree(tmp, True)
+
+
+def test_no_token_warning(t):
+    warning = "no access token: anyone who reaches"
+    with Daemon("-listen", "0.0.0.0") as d:
+        t.ok(warning in d.logs(), "no token on 0.0.0.0: a warning at startup", d.logs()[:800])
+    with Daemon() as d:
+        t.ok(warning not in d.logs(), "no warning on a loopback address")
+    with Daemon("-listen", "0.0.0.0", token=TOKEN) as d:
+        t.ok(warning not in d.logs(), "no warning with a token")
+
+
+run_tests([test_header_flood, test_header_limits, test_unauthenticated_body,
+           test_children_environment, test_token_not_in_cmdline, test_token_file,
+           test_no_token_warning])
