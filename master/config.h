@@ -19,6 +19,7 @@ struct config {
     char *access_token; /* from -access-token, or read from access_token_file */
     char *access_token_file;
     int64_t keepalive_ms;     /* idle keep-alive connections are closed after this */
+    int64_t write_timeout_ms; /* a client not reading its answer for this long is dropped */
     uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
     uint64_t max_header_size; /* bytes of a request's header fields */
     int max_headers;          /* number of a request's header fields */

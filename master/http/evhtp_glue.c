@@ -163,9 +163,9 @@ int glue_send_file(evhtp_request_t *req, evhtp_res status, struct evbuffer_file_
 
 /* ---- streams ----------------------------------------------------------------------- */
 
-void glue_stream_mode(evhtp_request_t *req)
+void glue_set_timeouts(evhtp_request_t *req, const struct timeval *rd, const struct timeval *wr)
 {
-    bufferevent_set_timeouts(bev_of(req), NULL, NULL);
+    bufferevent_set_timeouts(bev_of(req), rd, wr);
 }
 
 struct evbuffer *glue_output(evhtp_request_t *req)

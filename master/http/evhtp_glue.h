@@ -40,7 +40,9 @@
  *     socket is closed (glue_parse_error, glue_send_now).
  * 11. Accepted sockets are not close-on-exec (glue_accept).
  * 12. evhtp_set_timeouts() applies to connections accepted later; a running connection's
- *     timeouts are its bufferevent's (glue_stream_mode).
+ *     timeouts are its bufferevent's, and libevhtp never sets them again (glue_set_timeouts).
+ *     A timeout ends the connection as an error does: the error hooks run, and a paused
+ *     connection is freed once resumed (4).
  * 13. evhtp_t.server is the evconnlistener of the bound socket (glue_stop_listening).
  *
  * Future users (WebSocket after evhtp_connection_take_ownership, a port proxy) take over the
@@ -94,8 +96,11 @@ int glue_send_file(evhtp_request_t *req, evhtp_res status, struct evbuffer_file_
 
 /* ---- streams ----------------------------------------------------------------------- */
 
-/* A response that may last hours: no read or write timeout on its connection (12). */
-void glue_stream_mode(evhtp_request_t *req);
+/*
+ * The read and write timeouts of req's connection from now on (NULL: none) (12). A stream
+ * may last hours: it runs without a read timeout, and gets the idle one back when it ends.
+ */
+void glue_set_timeouts(evhtp_request_t *req, const struct timeval *rd, const struct timeval *wr);
 /* What is queued for the client and not written yet (for flow control). */
 struct evbuffer *glue_output(evhtp_request_t *req);
 

@@ -43,7 +43,12 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags flags, void *arg)
 {
     struct http_req *r = arg;
-    log_debug("%s %s: connection error 0x%x", http_method_name(r), http_path(r), (unsigned)flags);
+    if ((flags & BEV_EVENT_TIMEOUT) && (flags & BEV_EVENT_WRITING))
+        log_info("%s %s: the client read nothing for the write timeout; dropping it%s%s",
+                 http_method_name(r), http_path(r), r->exec_id[0] ? " id=" : "", r->exec_id);
+    else
+        log_debug("%s %s: connection error 0x%x", http_method_name(r), http_path(r),
+                  (unsigned)flags);
     if (r->job != NULL)
         job_client_gone(r->job);
     http_release(r);

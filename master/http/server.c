@@ -33,6 +33,7 @@ static struct {
     int max_headers;
     uint64_t max_header_bytes;
     struct timeval idle;
+    struct timeval write;
     struct list conns;
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
 
@@ -56,9 +57,25 @@ uint64_t http_max_header_bytes(void)
     return srv.max_header_bytes;
 }
 
+static const struct timeval *nonzero(const struct timeval *tv)
+{
+    return tv->tv_sec > 0 || tv->tv_usec > 0 ? tv : NULL;
+}
+
 const struct timeval *http_idle_timeout(void)
 {
-    return srv.idle.tv_sec > 0 || srv.idle.tv_usec > 0 ? &srv.idle : NULL;
+    return nonzero(&srv.idle);
+}
+
+const struct timeval *http_write_timeout(void)
+{
+    return nonzero(&srv.write);
+}
+
+static void set_ms(struct timeval *tv, int64_t ms)
+{
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
 }
 
 bool http_authorized(const struct http_req *r)
@@ -139,10 +156,10 @@ void http_reconfigure(const struct config *cfg)
     srv.max_body = cfg->max_body_size;
     srv.max_headers = cfg->max_headers;
     srv.max_header_bytes = cfg->max_header_size;
-    srv.idle.tv_sec = cfg->keepalive_ms / 1000;
-    srv.idle.tv_usec = (cfg->keepalive_ms % 1000) * 1000;
+    set_ms(&srv.idle, cfg->keepalive_ms);
+    set_ms(&srv.write, cfg->write_timeout_ms);
     if (srv.htp != NULL)
-        evhtp_set_timeouts(srv.htp, cfg->keepalive_ms > 0 ? &srv.idle : NULL, NULL);
+        evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
 }
 
 int http_start(struct event_base *base, const struct config *cfg)

@@ -29,6 +29,8 @@ int http_max_headers(void);
 uint64_t http_max_header_bytes(void);
 /* The idle (keep-alive) timeout of client connections, NULL when off. */
 const struct timeval *http_idle_timeout(void);
+/* How long a client may leave queued output unread before its connection is dropped. */
+const struct timeval *http_write_timeout(void);
 /* Whether r carries the access token (always true without one). */
 bool http_authorized(const struct http_req *r);
 

@@ -47,9 +47,9 @@ static char *huge_body(size_t *len, size_t *mapped)
     munmap(spaces, PIECE);
     for (size_t i = 0; i < pieces; i++) {
         bool own = i == 0 || i == pieces - 1;
-        void *at = mmap(base + i * PIECE, PIECE, PROT_READ | PROT_WRITE,
-                        MAP_FIXED | (own ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED), own ? -1 : fd,
-                        0);
+        void *at =
+            mmap(base + i * PIECE, PIECE, PROT_READ | PROT_WRITE,
+                 MAP_FIXED | (own ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED), own ? -1 : fd, 0);
         assert_true(at == base + i * PIECE);
         if (own)
             memset(at, ' ', PIECE);
