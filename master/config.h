@@ -23,6 +23,7 @@ struct config {
     uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
     uint64_t max_header_size; /* bytes of a request's header fields */
     int max_headers;          /* number of a request's header fields */
+    int max_connections;      /* open client connections; 0: from the descriptor limit */
 
     int log_level;
     char *log_file;

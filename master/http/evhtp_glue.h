@@ -43,7 +43,10 @@
  *     timeouts are its bufferevent's, and libevhtp never sets them again (glue_set_timeouts).
  *     A timeout ends the connection as an error does: the error hooks run, and a paused
  *     connection is freed once resumed (4).
- * 13. evhtp_t.server is the evconnlistener of the bound socket (glue_stop_listening).
+ * 13. evhtp_t.server is the evconnlistener of the bound socket, enabled once bound; libevent
+ *     calls its error callback when accept() fails with anything but EINTR, EAGAIN or
+ *     ECONNABORTED, and without one logs "Error from accept()" and retries at once: with
+ *     descriptors exhausted, a busy loop (glue_listen, glue_on_accept_error).
  *
  * Future users (WebSocket after evhtp_connection_take_ownership, a port proxy) take over the
  * socket through the same pieces: glue_socket, glue_socket_event and the own-read functions.
@@ -63,8 +66,11 @@
 
 /* A new connection: close-on-exec, and idle write events ignored (2, 11). Returns 0 or -1. */
 int glue_accept(evhtp_connection_t *c);
-/* Stops accepting connections on htp's listener (13). */
-void glue_stop_listening(evhtp_t *htp);
+/* Starts or stops accepting connections on htp's listener (13). Returns 0 or -1. */
+int glue_listen(evhtp_t *htp, bool on);
+/* fn(errno, arg) runs when accepting a connection fails (13); one listener only. */
+typedef void (*glue_accept_error_fn)(int err, void *arg);
+void glue_on_accept_error(evhtp_t *htp, glue_accept_error_fn fn, void *arg);
 
 /* ---- answers ----------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "http/evhtp_glue.h"
 #include "http/lifecycle.h"
+#include "http/listener.h"
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
@@ -133,6 +134,7 @@ static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
     answer_parse_error(conn);
     list_del(&e->node);
     free(e);
+    listener_closed();
     return EVHTP_RES_OK;
 }
 
@@ -143,6 +145,7 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
     struct conn_entry *e = xcalloc(1, sizeof(*e));
     e->conn = conn;
     list_add_head(&srv.conns, &e->node);
+    listener_opened();
     evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, (evhtp_hook)on_connection_fini,
                               e);
     http_lifecycle_attach(conn);
@@ -158,8 +161,10 @@ void http_reconfigure(const struct config *cfg)
     srv.max_header_bytes = cfg->max_header_size;
     set_ms(&srv.idle, cfg->keepalive_ms);
     set_ms(&srv.write, cfg->write_timeout_ms);
-    if (srv.htp != NULL)
+    if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
+        listener_configure(cfg);
+    }
 }
 
 int http_start(struct event_base *base, const struct config *cfg)
@@ -190,18 +195,21 @@ int http_start(struct event_base *base, const struct config *cfg)
         log_error("cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port, strerror(errno));
         return -1;
     }
+    if (listener_start(base, srv.htp, cfg) < 0)
+        return -1;
+    listener_ready();
     log_info("listening on %s:%d", cfg->listen_addr, cfg->port);
     return 0;
 }
 
 void http_stop_accepting(void)
 {
-    if (srv.htp != NULL)
-        glue_stop_listening(srv.htp);
+    listener_stop();
 }
 
 void http_free(void)
 {
+    listener_stop();
     while (!list_empty(&srv.conns)) /* each one's fini hook unlinks it */
         evhtp_connection_free(list_first(&srv.conns, struct conn_entry, node)->conn);
     if (srv.htp != NULL) {
@@ -209,6 +217,7 @@ void http_free(void)
         evhtp_free(srv.htp);
         srv.htp = NULL;
     }
+    listener_free();
     free(srv.token);
     srv.token = NULL;
 }

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "common.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "pool/worker.h"
 #include "strbuf.h"
@@ -171,6 +172,7 @@ static void exec_worker(int fd, int slot)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    fdlimit_restore();
     char arg[16];
     snprintf(arg, sizeof(arg), "%d", slot);
     execle("/proc/self/exe", "execd-worker", "--worker", arg, (char *)NULL, children.env);

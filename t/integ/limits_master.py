@@ -1,9 +1,13 @@
 """The master's limits and timeouts (issue 9, part A): connections after a stream time out
 again, a client that never reads is dropped."""
 import json
+import os
+import shutil
 import socket
+import tempfile
 import time
 
+import execd_test
 from execd_test import Daemon, run_tests, wait_for
 
 
@@ -86,4 +90,97 @@ def test_write_timeout(t):
         t.eq(d.request("GET", "/ping")[0], 200, "the daemon serves on")
 
 
-run_tests([test_keepalive_after_stream, test_write_timeout])
+class LowFdLimit:
+    """Daemons started inside get RLIMIT_NOFILE soft = hard = n (prlimit(1) execs execd)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="execd-nofile-")
+        self.real = execd_test.EXECD_BIN
+        wrapper = os.path.join(self.dir, "execd")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec prlimit --nofile=%d:%d -- "%s" "$@"\n' % (self.n, self.n, self.real))
+        os.chmod(wrapper, 0o755)
+        execd_test.EXECD_BIN = wrapper
+        return self
+
+    def __exit__(self, *exc):
+        execd_test.EXECD_BIN = self.real
+        shutil.rmtree(self.dir, True)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_idle(d, n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(5)
+        s.connect(("127.0.0.1", d.port))
+        socks.append(s)
+    return socks
+
+
+def test_out_of_descriptors(t):
+    if shutil.which("prlimit") is None:
+        t.skip("out of descriptors", "prlimit not installed")
+        return
+    with LowFdLimit(64):
+        d = Daemon("-max-connections", "1000", log_file=True)
+    with d:
+        flood = open_idle(d, 150)
+        time.sleep(0.5)
+        logs = lambda: os.path.getsize(d.log_path) + os.path.getsize(d.stdout_path)
+        cpu, size = cpu_seconds(d.proc.pid), logs()
+        time.sleep(3)
+        spent = cpu_seconds(d.proc.pid) - cpu
+        grown = logs() - size
+        t.ok(spent < 0.5, "out of descriptors the master does not spin (%.2f s CPU in 3 s)" % spent)
+        t.ok(grown < 4096, "nor does its log grow without bound (+%d bytes in 3 s)" % grown)
+        t.ok("cannot accept connections: Too many open files" in d.logs(),
+             "the condition is logged", d.logs()[-1000:])
+        for s in flood:
+            s.close()
+        t.ok(wait_for(lambda: d.request("GET", "/ping", timeout=2)[0] == 200, 10),
+             "once the connections close it answers /ping again")
+
+
+def test_connection_cap(t):
+    with Daemon("-max-connections", "5") as d:
+        held = open_idle(d, 5)
+        wait_for(lambda: "connection limit reached" in d.logs(), 5)
+        t.ok("connection limit reached (5 open" in d.logs(), "the cap is logged when reached",
+             d.logs()[-600:])
+        extra = socket.create_connection(("127.0.0.1", d.port))
+        extra.settimeout(1)
+        extra.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            early = extra.recv(4096)
+        except socket.timeout:
+            early = b""
+        t.eq(early, b"", "a connection over the cap waits")
+        held.pop().close()
+        extra.settimeout(5)
+        answer = extra.recv(4096)
+        t.ok(answer.startswith(b"HTTP/1.1 200 "), "and is served once one closes", answer[:100])
+        extra.close()
+        for s in held:
+            s.close()
+    if shutil.which("prlimit") is None:
+        t.skip("the default cap follows the descriptor limit", "prlimit not installed")
+        return
+    with LowFdLimit(100):
+        d = Daemon()
+    with d:
+        t.ok("at most 32 client connections (descriptor limit 100)" in d.logs(),
+             "the default cap follows the descriptor limit", d.logs()[:1500])
+
+
+run_tests([test_keepalive_after_stream, test_write_timeout, test_out_of_descriptors,
+           test_connection_cap])
