@@ -62,6 +62,8 @@ static const struct setting settings[] = {
     {"max-connections", "EXECD_MAX_CONNECTIONS", "server", "max_connections", K_INT,
      OFF(max_connections), "0", 0, 1000000,
      "open client connections; more wait (0: 4096, less if the descriptor limit is low)"},
+    {"worker-wait", "EXECD_WORKER_WAIT", "workers", "wait", K_DURATION, OFF(worker_wait_ms), "2s",
+     0, 0, "how long a request that finds no ready worker waits for one before 503"},
     {"log-level", "EXECD_LOG_LEVEL", "log", "level", K_INT, OFF(log_level), "6", 0, 10,
      "<=2 fatal, 3 error, 4 warn, 5-6 info, >=7 debug"},
     {"log-file", "EXECD_LOG_FILE", "log", "file", K_STRING, OFF(log_file), "", 0, 0,

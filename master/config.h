@@ -24,6 +24,7 @@ struct config {
     uint64_t max_header_size; /* bytes of a request's header fields */
     int max_headers;          /* number of a request's header fields */
     int max_connections;      /* open client connections; 0: from the descriptor limit */
+    int64_t worker_wait_ms;   /* a request finding no ready worker waits this long for one */
 
     int log_level;
     char *log_file;

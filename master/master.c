@@ -239,8 +239,8 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
         log_error("cannot create the event loop");
         return 1;
     }
-    if (watch_signals() < 0 || supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
-        http_start(m.base, cfg) < 0) {
+    if (watch_signals() < 0 || http_start(m.base, cfg) < 0 ||
+        supervisor_start(m.base, cfg, &relay_pool_hooks, http_serve) < 0) {
         runtime_kill_descendants();
         cleanup();
         return 1;

@@ -282,7 +282,9 @@ void bodyrelay_end(struct http_req *r)
         reply_error(r, 500, ERR_RUNTIME_ERROR, "the request body was not relayed");
         return;
     }
-    if (rel->fail_status != 0) {
+    if (rel->fail_status == 503) {
+        reply_unavailable(r, rel->fail_code, "%s", rel->fail_msg);
+    } else if (rel->fail_status != 0) {
         reply_error(r, rel->fail_status, rel->fail_code, "%s", rel->fail_msg);
     } else if (r->job == NULL || !worker_connected(r->job->w)) {
         reply_error(r, 500, ERR_RUNTIME_ERROR, "the worker handling this request went away");

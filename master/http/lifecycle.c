@@ -13,6 +13,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "relay/job.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 #define UNAUTHORIZED_BODY                                                                          \
@@ -30,6 +31,7 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 
     if (r->job != NULL)
         job_request_gone(r->job);
+    waitq_forget(r);
     bodyrelay_free(r);
     log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r),
              r->status != 0 ? r->status : (int)ev->status, (double)us / 1000.0,

@@ -14,6 +14,7 @@
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 #define AUTH_HEADER "X-EXECD-ACCESS-TOKEN"
@@ -36,6 +37,7 @@ static struct {
     struct timeval idle;
     struct timeval write;
     struct list conns;
+    char where[80]; /* address:port, for the log */
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
 
 struct event_base *http_base(void)
@@ -161,6 +163,7 @@ void http_reconfigure(const struct config *cfg)
     srv.max_header_bytes = cfg->max_header_size;
     set_ms(&srv.idle, cfg->keepalive_ms);
     set_ms(&srv.write, cfg->write_timeout_ms);
+    waitq_configure(cfg->worker_wait_ms);
     if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
         listener_configure(cfg);
@@ -195,11 +198,14 @@ int http_start(struct event_base *base, const struct config *cfg)
         log_error("cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port, strerror(errno));
         return -1;
     }
-    if (listener_start(base, srv.htp, cfg) < 0)
-        return -1;
+    snprintf(srv.where, sizeof(srv.where), "%s:%d", cfg->listen_addr, cfg->port);
+    return listener_start(base, srv.htp, cfg);
+}
+
+void http_serve(void)
+{
     listener_ready();
-    log_info("listening on %s:%d", cfg->listen_addr, cfg->port);
-    return 0;
+    log_info("listening on %s", srv.where);
 }
 
 void http_stop_accepting(void)

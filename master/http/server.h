@@ -13,8 +13,10 @@
 struct config;
 struct http_req;
 
-/* Binds and starts serving. Returns 0 or -1 (logged). */
+/* Binds the listening socket. Returns 0 or -1 (logged). */
 int http_start(struct event_base *base, const struct config *cfg);
+/* Starts accepting connections (the workers are ready). */
+void http_serve(void);
 /* Applies settings that can change on reload (token, limits, timeouts). */
 void http_reconfigure(const struct config *cfg);
 /* Stops accepting new connections (shutdown). */

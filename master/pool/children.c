@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "pool/orphans.h"
 #include "pool/worker.h"
 #include "strbuf.h"
 #include "wsettings.h"
@@ -220,6 +221,7 @@ static void send_config(struct worker *w)
     if (worker_send_json(w, 0, msg) < 0)
         log_error("worker %d: cannot send its configuration", w->slot);
     json_object_put(msg);
+    orphans_send(w);
 }
 
 void children_spawn(int slot)

@@ -18,9 +18,13 @@
 
 struct config;
 
-/* Spawns the workers; what they say goes to hooks (which must outlive the pool). */
+/*
+ * Spawns the workers; what they say goes to hooks (which must outlive the pool).
+ * on_all_ready runs once every worker is ready for the first time (or, should some not
+ * start, after a few seconds).
+ */
 int supervisor_start(struct event_base *base, const struct config *cfg,
-                     const struct pool_hooks *hooks);
+                     const struct pool_hooks *hooks, void (*on_all_ready)(void));
 /* Least loaded ready worker, or NULL. */
 struct worker *supervisor_pick(void);
 /* The worker process pid if it is alive, else the current worker of slot. */

@@ -52,6 +52,8 @@ struct pool_hooks {
     void (*unregistered)(const char *id);
     /* pool {language, ready}: w has ready warm kernels of language. */
     void (*pool_report)(const struct worker *w, const char *language, int ready);
+    /* w is configured and takes jobs. */
+    void (*worker_ready)(struct worker *w);
 };
 
 /* A job-0 message from a worker (control.c handles it). */

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "pool/supervisor.h"
 #include "relay/registry.h"
+#include "relay/waitq.h"
 #include "strmap.h"
 #include "xalloc.h"
 
@@ -87,7 +88,7 @@ struct job *job_start(struct http_req *r, struct worker *w, const char *op, json
 {
     struct job *j = send_start(r, w, op, args);
     if (j == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
+        waitq_unavailable(r, "the worker is unavailable, try again");
         return NULL;
     }
     http_pause(r);
@@ -99,7 +100,7 @@ struct job *job_start_any(struct http_req *r, const char *op, json_object *args)
     struct worker *w = supervisor_pick();
     if (w == NULL) {
         json_object_put(args);
-        reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
+        waitq_unavailable(r, "no worker is available, try again");
         return NULL;
     }
     return job_start(r, w, op, args);

@@ -41,10 +41,10 @@ struct job {
 /*
  * Sends {"op": op, ...args} to worker w as a new job for request r and pauses
  * r until the worker answers. args is consumed (may be NULL). Returns the job,
- * or NULL after answering r with an error itself.
+ * or NULL when the send failed: r then waits for a worker (relay/waitq.h).
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
-/* job_start on the least loaded worker; answers 503 when none is ready. */
+/* job_start on the least loaded worker; r waits for one when none is ready (relay/waitq.h). */
 struct job *job_start_any(struct http_req *r, const char *op, json_object *args);
 /*
  * job_start for a request whose body is still arriving (http/bodyrelay.c): r is

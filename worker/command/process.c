@@ -86,14 +86,19 @@ static void on_unknown_status(evutil_socket_t fd EXECD_UNUSED, short what EXECD_
     cmd_exited(c, W_EXITCODE(255, 0));
 }
 
+/* An adopted leader exited: the master reaps it and tells us the status (reaped). */
+static void await_reaped(struct command *c)
+{
+    evt_free(&c->exit_ev);
+    c->unknown_ev = evtimer_new(worker_base(), on_unknown_status, c);
+    evt_arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
+}
+
 static void cmd_on_exit(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     struct command *c = arg;
     if (!c->child) {
-        /* Adopted: the master reaps it and tells us the status. */
-        evt_free(&c->exit_ev);
-        c->unknown_ev = evtimer_new(worker_base(), on_unknown_status, c);
-        evt_arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
+        await_reaped(c);
         return;
     }
     int status;
@@ -205,14 +210,15 @@ void cmd_adopt_process(struct command *c)
     c->pidfd = -1;
     if (procstat_same(c->pgid, c->pid_start))
         c->pidfd = spawn_pidfd(c->pgid);
-    if (c->pidfd < 0) {
-        log_warn("command %s: its process is gone; exit status unknown", c->id);
-        c->status = W_EXITCODE(255, 0);
-        cmd_finish(c);
-        return;
-    }
     c->pid = c->pgid;
     c->child = false;
+    if (c->pidfd < 0) {
+        /* It ended while no worker watched it: the master reaped it, and sends the statuses
+         * it kept right after this worker's config or adopt. */
+        log_info("command %s: its process is gone; waiting for its exit status", c->id);
+        await_reaped(c);
+        return;
+    }
     c->exit_ev = event_new(worker_base(), c->pidfd, EV_READ, cmd_on_exit, c);
     if (c->exit_ev == NULL || event_add(c->exit_ev, NULL) < 0)
         log_error("command %s: cannot watch the adopted process", c->id);
