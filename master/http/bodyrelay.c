@@ -208,7 +208,7 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
     list_init(&rel->waiting);
     r->relay = rel;
 
-    struct worker *w = supervisor_pick();
+    struct worker *w = supervisor_pick(0);
     if (w == NULL) {
         json_object_put(args);
         set_fail(rel, 503, ERR_UNAVAILABLE, "no worker is available, try again");

@@ -22,6 +22,7 @@
 #define ERR_METHOD_NOT_ALLOWED "METHOD_NOT_ALLOWED"
 #define ERR_BODY_TOO_LARGE "REQUEST_BODY_TOO_LARGE"
 #define ERR_UNAVAILABLE "SERVICE_UNAVAILABLE"
+#define ERR_TOO_MANY_REQUESTS "TOO_MANY_REQUESTS"
 
 /* application/json; charset=utf-8 with an already rendered body. */
 void reply_json_text(struct http_req *r, int status, const char *json, size_t len);

@@ -14,6 +14,7 @@
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
+#include "relay/job.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
 
@@ -164,6 +165,7 @@ void http_reconfigure(const struct config *cfg)
     set_ms(&srv.idle, cfg->keepalive_ms);
     set_ms(&srv.write, cfg->write_timeout_ms);
     waitq_configure(cfg->worker_wait_ms);
+    job_configure(cfg->max_executions);
     if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
         listener_configure(cfg);

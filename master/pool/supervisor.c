@@ -102,12 +102,29 @@ int supervisor_start(struct event_base *base, const struct config *cfg,
     return 0;
 }
 
-struct worker *supervisor_pick(void)
+int supervisor_executions(const struct worker *w)
+{
+    return w->executions + w->background;
+}
+
+int supervisor_executions_total(void)
+{
+    int n = 0;
+    list_each_safe(children_live(), it, nx)
+    {
+        n += supervisor_executions(list_entry(it, struct worker, node));
+    }
+    return n;
+}
+
+struct worker *supervisor_pick(int max_executions)
 {
     struct worker *best = NULL;
     for (int i = 0; i < children_slot_count(); i++) {
         struct worker *w = children_current(i);
         if (w == NULL || w->state != WORKER_READY || !worker_connected(w))
+            continue;
+        if (max_executions > 0 && supervisor_executions(w) >= max_executions)
             continue;
         if (best == NULL || w->load < best->load)
             best = w;

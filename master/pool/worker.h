@@ -34,6 +34,8 @@ struct worker {
     enum worker_state state;
     struct list jobs; /* the nodes of the jobs relayed on this worker (relay/job.c) */
     int load;         /* how many */
+    int executions;   /* of them, commands and code runs (relay/job.c) */
+    int background;   /* background commands running, as the worker reports them */
     int64_t spawned_ms;
     worker_fn on_drain; /* see worker_on_drain */
     struct list node;   /* in the list of live worker processes (children.c) */

@@ -36,12 +36,21 @@ struct job {
     struct list in_all;    /* every job, for job_free_all */
     job_then_fn then;      /* see job_then */
     json_object *then_arg;
+    bool execution; /* a command or code run: counted in w->executions */
 };
+
+/*
+ * At most max executions (commands and code runs, background commands included) at once,
+ * in all and spread evenly over the workers; 0: no limit. Beyond, 503 TOO_MANY_REQUESTS
+ * with Retry-After.
+ */
+void job_configure(int max);
 
 /*
  * Sends {"op": op, ...args} to worker w as a new job for request r and pauses
  * r until the worker answers. args is consumed (may be NULL). Returns the job,
- * or NULL when the send failed: r then waits for a worker (relay/waitq.h).
+ * or NULL: past the execution limit (r answered 503), or when the send failed
+ * (r then waits for a worker, relay/waitq.h).
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
 /* job_start on the least loaded worker; r waits for one when none is ready (relay/waitq.h). */

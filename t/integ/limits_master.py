@@ -8,7 +8,7 @@ import tempfile
 import time
 
 import execd_test
-from execd_test import Daemon, run_tests, wait_for
+from execd_test import Daemon, Stream, run_tests, texts, wait_for
 
 
 def connect(d, timeout=10):
@@ -182,5 +182,30 @@ def test_connection_cap(t):
              "the default cap follows the descriptor limit", d.logs()[:1500])
 
 
+def test_execution_limit(t):
+    with Daemon("-max-executions", "2") as d:
+        streams = [Stream(d, "/command", {"command": "sleep 3"}) for _ in range(2)]
+        t.ok(all(s.init_id() for s in streams), "two commands run")
+        status, hdrs, body = d.json("POST", "/command", {"command": "true"})
+        t.eq(status, 503, "-max-executions 2: a third gets 503")
+        t.ok(isinstance(body, dict) and body.get("code") == "TOO_MANY_REQUESTS",
+             "TOO_MANY_REQUESTS in the contract's error shape", body)
+        t.eq(hdrs.get("retry-after"), "1", "with Retry-After")
+        status, _, _ = d.json("POST", "/code", {"code": "echo x"})
+        t.eq(status, 503, "a shell-mode code run counts too")
+        t.eq(d.request("GET", "/files/info?path=/")[0], 200, "other requests are not limited")
+        for s in streams:
+            s.finish()
+        status, _, ev, _ = d.run("echo again")
+        t.eq(texts(ev, "stdout"), ["again"], "once they end, commands run again")
+        for _ in range(2):
+            d.run("sleep 1.5", background=True)
+        wait_for(lambda: d.json("POST", "/command", {"command": "true"})[0] == 503, 5)
+        status, _, body = d.json("POST", "/command", {"command": "true"})
+        t.eq(status, 503, "running background commands count too")
+        t.ok(wait_for(lambda: d.json("POST", "/command", {"command": "true"})[0] == 200, 10),
+             "until they end")
+
+
 run_tests([test_keepalive_after_stream, test_write_timeout, test_out_of_descriptors,
-           test_connection_cap])
+           test_connection_cap, test_execution_limit])

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "procstat.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* After the leader exits, the pipes are read until EOF, or until no data came
  * for DRAIN_IDLE_MS (a background child may keep them open), at most DRAIN_MAX_MS. */
@@ -34,6 +35,21 @@
 
 /* Commands whose process has not finished. */
 static size_t running;
+/* ... of them in the background: the master counts them as executions (-max-executions). */
+static size_t background;
+
+/* A command starts or stops running: a background one changes what the master counts. */
+static void count_running(const struct command *c, bool started)
+{
+    running = started ? running + 1 : running - 1;
+    if (!c->background)
+        return;
+    background = started ? background + 1 : background - 1;
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("background"));
+    json_object_object_add(msg, "running", xjson_int64((int64_t)background));
+    out_msg(0, msg);
+}
 
 static void on_drain_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
@@ -145,7 +161,7 @@ void cmd_finish(struct command *c)
         c->job = 0;
     }
     c->running = false;
-    running--;
+    count_running(c, false);
     /* The record may be kept for a day: give back the output buffers now. */
     linesplit_free(&c->out.ls);
     linesplit_free(&c->err.ls);
@@ -173,7 +189,7 @@ static void on_timeout(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
 int cmd_watch(struct command *c, int64_t timeout_ms)
 {
     c->running = true;
-    running++;
+    count_running(c, true);
     c->pidfd = spawn_pidfd(c->pid);
     if (c->pidfd < 0) {
         log_error("command %s: pidfd_open(%d) failed: %s", c->id, (int)c->pid, strerror(errno));
@@ -206,7 +222,7 @@ void cmd_adopt_process(struct command *c)
 {
     if (!c->running)
         return;
-    running++;
+    count_running(c, true);
     c->pidfd = -1;
     if (procstat_same(c->pgid, c->pid_start))
         c->pidfd = spawn_pidfd(c->pgid);
