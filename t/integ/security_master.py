@@ -8,7 +8,7 @@ import socket
 import subprocess
 import tempfile
 
-from execd_test import Daemon, EXECD_BIN, run_tests, rss_kb, texts, wait_for
+from execd_test import Daemon, EXECD_BIN, read_to_close, run_tests, rss_kb, texts, wait_for
 
 TOKEN = "s3cret-token-of-the-test"
 
@@ -17,20 +17,6 @@ def connect(d, timeout=10):
     s = socket.create_connection(("127.0.0.1", d.port))
     s.settimeout(timeout)
     return s
-
-
-def read_answer(s, limit=1 << 20):
-    """Everything the server sends until it closes (or the socket's timeout)."""
-    data = b""
-    try:
-        while len(data) < limit:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        pass
-    return data
 
 
 def flood_headers(s, total, pid):
@@ -57,7 +43,7 @@ def test_header_flood(t):
         s = connect(d)
         s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
         sent, peak = flood_headers(s, 20 << 20, master)
-        answer = read_answer(s)
+        answer = read_to_close(s)
         s.close()
         t.ok(answer.startswith(b"HTTP/1.1 431 "), "20 MB of header lines without a token: 431",
              answer[:200])
@@ -77,7 +63,7 @@ def exchange(d, payload):
         s.sendall(payload)
     except OSError:
         pass
-    answer = read_answer(s)
+    answer = read_to_close(s)
     s.close()
     return answer
 
