@@ -16,7 +16,8 @@
 
 struct waiter {
     struct http_req *r;
-    char *why; /* the 503's message, should the wait end without a worker */
+    const struct waitq_ops *ops; /* NULL: the route's handler again, or a 503 */
+    char *why;                   /* the 503's message, should the wait end without a worker */
     struct event *deadline;
     struct list node;
 };
@@ -41,17 +42,51 @@ static void waiter_free(struct waiter *w)
     free(w);
 }
 
+static void give_up(struct http_req *r, const struct waitq_ops *ops, const char *why)
+{
+    if (ops != NULL)
+        ops->give_up(r, why);
+    else
+        reply_unavailable(r, ERR_UNAVAILABLE, "%s", why);
+}
+
 static void on_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     struct waiter *w = arg;
     struct http_req *r = w->r;
-    struct strbuf why = STRBUF_INIT;
-    strbuf_append_str(&why, w->why);
+    const struct waitq_ops *ops = w->ops;
+    char *why = w->why;
+    w->why = NULL;
     waiter_free(w);
     log_info("%s %s: no worker became ready within %lld ms", http_method_name(r), http_path(r),
              (long long)wq.wait_ms);
-    reply_unavailable(r, ERR_UNAVAILABLE, "%s", why.data);
-    strbuf_free(&why);
+    give_up(r, ops, why);
+    free(why);
+}
+
+/* Queues r until its deadline (set on its first wait). Returns false when that has passed. */
+static bool enqueue(struct http_req *r, const struct waitq_ops *ops, const char *why)
+{
+    int64_t now = clock_mono_us();
+    if (r->wait_until_us == 0)
+        r->wait_until_us = now + wq.wait_ms * 1000;
+    int64_t left_us = r->wait_until_us - now;
+    if (left_us <= 0 || r->waiter != NULL || (ops == NULL && r->route == NULL))
+        return false;
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->r = r;
+    w->ops = ops;
+    w->why = xstrdup(why);
+    w->deadline = evtimer_new(http_base(), on_deadline, w);
+    struct timeval tv = {left_us / 1000000, left_us % 1000000};
+    list_add_tail(&wq.waiting, &w->node);
+    r->waiter = w;
+    if (w->deadline == NULL || evtimer_add(w->deadline, &tv) < 0) {
+        log_error("%s %s: cannot arm the wait for a worker", http_method_name(r), http_path(r));
+        waiter_free(w);
+        return false;
+    }
+    return true;
 }
 
 void waitq_unavailable(struct http_req *r, const char *fmt, ...)
@@ -61,33 +96,17 @@ void waitq_unavailable(struct http_req *r, const char *fmt, ...)
     va_start(ap, fmt);
     strbuf_vprintf(&why, fmt, ap);
     va_end(ap);
+    if (enqueue(r, NULL, why.data))
+        http_pause(r);
+    else
+        give_up(r, NULL, why.data);
+    strbuf_free(&why);
+}
 
-    int64_t now = clock_mono_us();
-    if (r->wait_until_us == 0)
-        r->wait_until_us = now + wq.wait_ms * 1000;
-    int64_t left_us = r->wait_until_us - now;
-    if (left_us <= 0 || r->route == NULL || r->waiter != NULL) {
-        reply_unavailable(r, ERR_UNAVAILABLE, "%s", why.data);
-        strbuf_free(&why);
-        return;
-    }
-    struct waiter *w = xcalloc(1, sizeof(*w));
-    w->r = r;
-    w->why = strbuf_detach(&why);
-    w->deadline = evtimer_new(http_base(), on_deadline, w);
-    struct timeval tv = {left_us / 1000000, left_us % 1000000};
-    if (w->deadline == NULL || evtimer_add(w->deadline, &tv) < 0) {
-        log_error("%s %s: cannot arm the wait for a worker", http_method_name(r), http_path(r));
-        reply_unavailable(r, ERR_UNAVAILABLE, "%s", w->why);
-        free(w->why);
-        if (w->deadline != NULL)
-            event_free(w->deadline);
-        free(w);
-        return;
-    }
-    r->waiter = w;
-    list_add_tail(&wq.waiting, &w->node);
-    http_pause(r);
+void waitq_wait(struct http_req *r, const struct waitq_ops *ops, const char *why)
+{
+    if (!enqueue(r, ops, why))
+        give_up(r, ops, why);
 }
 
 void waitq_retry(void)
@@ -98,8 +117,12 @@ void waitq_retry(void)
     struct waiter *w;
     while ((w = list_first(&now, struct waiter, node)) != NULL) {
         struct http_req *r = w->r;
+        const struct waitq_ops *ops = w->ops;
         waiter_free(w);
-        r->route->fn(r);
+        if (ops != NULL)
+            ops->retry(r);
+        else
+            r->route->fn(r);
     }
 }
 

@@ -7,6 +7,7 @@ import socket
 import time
 
 from execd_test import Daemon, run_tests, texts, wait_for
+from files_common import file_part, meta_part, upload
 
 
 def ping_then_command(d, timeout=10):
@@ -58,6 +59,16 @@ def test_respawn(t):
         kill_worker(d)
         status, _, body = d.json("GET", "/command/status/" + cid)
         t.eq(status, 200, "a status query for the respawning worker's command waits and answers")
+        target = os.path.join(d.tmp, "uploaded")
+        for size, desc in ((100, "a small upload"), (8 << 20, "an 8 MiB upload")):
+            data = os.urandom(size)
+            kill_worker(d)
+            status, _ = upload(d, [meta_part(target), file_part(data)])
+            with open(target, "rb") as f:
+                ok = f.read() == data
+            t.ok(status == 200 and ok,
+                 "%s sent while the only worker respawns waits for it and is stored whole"
+                 % desc, status)
 
 
 def test_wait_bound(t):
