@@ -1,12 +1,15 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -42,10 +45,28 @@ static const struct setting settings[] = {
      "IPv4 address to listen on"},
     {"access-token", "EXECD_ACCESS_TOKEN", "server", "access_token", K_STRING, OFF(access_token),
      "", 0, 0, "required X-EXECD-ACCESS-TOKEN value (empty: no auth)"},
+    {"access-token-file", "EXECD_ACCESS_TOKEN_FILE", "server", "access_token_file", K_STRING,
+     OFF(access_token_file), "", 0, 0,
+     "file holding the access token (owned by the daemon's user, mode 0600 or stricter)"},
     {"keepalive-timeout", "EXECD_KEEPALIVE_TIMEOUT", "server", "keepalive_timeout", K_DURATION,
      OFF(keepalive_ms), "75s", 0, 0, "idle keep-alive connections are closed after this"},
+    {"write-timeout", "EXECD_WRITE_TIMEOUT", "server", "write_timeout", K_DURATION,
+     OFF(write_timeout_ms), "75s", 0, 0,
+     "a client that reads nothing of its answer for this long is dropped (0: never)"},
     {"max-body-size", "EXECD_MAX_BODY_SIZE", "server", "max_body_size", K_SIZE, OFF(max_body_size),
      "16M", 0, 0, "largest JSON request body (uploads are exempt)"},
+    {"max-header-size", "EXECD_MAX_HEADER_SIZE", "server", "max_header_size", K_SIZE,
+     OFF(max_header_size), "64K", 0, 0, "largest request header fields together (431 beyond)"},
+    {"max-headers", "EXECD_MAX_HEADERS", "server", "max_headers", K_INT, OFF(max_headers), "100", 1,
+     100000, "most header fields in one request (431 beyond)"},
+    {"max-connections", "EXECD_MAX_CONNECTIONS", "server", "max_connections", K_INT,
+     OFF(max_connections), "0", 0, 1000000,
+     "open client connections; more wait (0: 4096, less if the descriptor limit is low)"},
+    {"worker-wait", "EXECD_WORKER_WAIT", "workers", "wait", K_DURATION, OFF(worker_wait_ms), "2s",
+     0, 0, "how long a request that finds no ready worker waits for one before 503"},
+    {"max-executions", "EXECD_MAX_EXECUTIONS", "workers", "max_executions", K_INT,
+     OFF(max_executions), "1024", 0, 1000000,
+     "commands and code runs at once, in all (spread over the workers; 0: no limit)"},
     {"log-level", "EXECD_LOG_LEVEL", "log", "level", K_INT, OFF(log_level), "6", 0, 10,
      "<=2 fatal, 3 error, 4 warn, 5-6 info, >=7 debug"},
     {"log-file", "EXECD_LOG_FILE", "log", "file", K_STRING, OFF(log_file), "", 0, 0,
@@ -325,6 +346,105 @@ static void note_ignored(struct config *cfg)
                                           "directly over ZeroMQ\n");
 }
 
+/* Warns about a daemon anyone who reaches it can use. */
+static void note_insecure(struct config *cfg)
+{
+    struct in_addr a;
+    if (cfg->access_token[0] != '\0' ||
+        (inet_pton(AF_INET, cfg->listen_addr, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127))
+        return;
+    strbuf_printf(&cfg->warnings,
+                  "no access token: anyone who reaches %s:%d can run commands as uid %u; "
+                  "set -access-token-file\n",
+                  cfg->listen_addr, cfg->port, (unsigned)geteuid());
+}
+
+/* A token file longer than this is not a token file. */
+#define TOKEN_FILE_MAX 4096
+
+/* Reads all of fd (at most TOKEN_FILE_MAX bytes) into out. Returns 0 or -1 (errno). */
+static int read_small(int fd, struct strbuf *out)
+{
+    char buf[TOKEN_FILE_MAX + 1];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0 || (len += (size_t)n) == sizeof(buf))
+            break;
+    }
+    strbuf_append(out, buf, len);
+    return 0;
+}
+
+/* Checks the token file's owner, mode and size. Returns 0 or -1 (err). */
+static int check_token_file(int fd, const char *path, struct strbuf *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        strbuf_printf(err, "access-token-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode))
+        strbuf_printf(err, "access-token-file %s is not a regular file", path);
+    else if (st.st_uid != geteuid())
+        strbuf_printf(err, "access-token-file %s must be owned by uid %u (the daemon's), not %u",
+                      path, (unsigned)geteuid(), (unsigned)st.st_uid);
+    else if (st.st_mode & (S_IRWXG | S_IRWXO))
+        strbuf_printf(err,
+                      "access-token-file %s must not be accessible to group or others "
+                      "(mode %03o; chmod 600 it)",
+                      path, (unsigned)(st.st_mode & 0777));
+    else if (st.st_size > TOKEN_FILE_MAX)
+        strbuf_printf(err, "access-token-file %s is larger than %d bytes", path, TOKEN_FILE_MAX);
+    return err->len > 0 ? -1 : 0;
+}
+
+/*
+ * The token from -access-token-file: the whole file but one trailing newline. Read at start
+ * and on every reload. Returns 0 or -1 (err).
+ */
+static int load_token_file(struct config *cfg, struct strbuf *err)
+{
+    const char *path = cfg->access_token_file;
+    if (path[0] == '\0')
+        return 0;
+    if (cfg->access_token[0] != '\0') {
+        strbuf_append_str(err, "access-token and access-token-file are both set: use one");
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        strbuf_printf(err, "cannot open access-token-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct strbuf token = STRBUF_INIT;
+    int rc = check_token_file(fd, path, err);
+    if (rc == 0 && read_small(fd, &token) < 0) {
+        strbuf_printf(err, "cannot read access-token-file %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    if (rc == 0 && token.len > 0 && token.data[token.len - 1] == '\n')
+        token.data[--token.len] = '\0';
+    if (rc == 0 && token.len > 0 && token.data[token.len - 1] == '\r')
+        token.data[--token.len] = '\0';
+    if (rc == 0 && (token.len == 0 || memchr(token.data, '\n', token.len) != NULL ||
+                    memchr(token.data, '\0', token.len) != NULL)) {
+        strbuf_printf(err, "access-token-file %s must hold the token on one line", path);
+        rc = -1;
+    }
+    if (rc == 0) {
+        free(cfg->access_token);
+        cfg->access_token = strbuf_detach(&token);
+    }
+    strbuf_free(&token);
+    return rc;
+}
+
 /* Settings given in the environment. Returns 0 or -1 (err). */
 static int apply_env(struct config *cfg, char **envp, struct strbuf *err)
 {
@@ -405,10 +525,11 @@ enum config_rc config_load(struct config *cfg, int argc, char **argv, char **env
     enum config_rc rc = apply_all(cfg, argc, argv, envp, err);
     if (rc != CONFIG_OK)
         return rc;
-    if (check_values(cfg, err) < 0)
+    if (check_values(cfg, err) < 0 || load_token_file(cfg, err) < 0)
         return CONFIG_ERROR;
     default_runtime_dir(cfg, envp);
     note_ignored(cfg);
+    note_insecure(cfg);
     return CONFIG_OK;
 }
 

@@ -17,9 +17,16 @@
 struct config {
     char *listen_addr;
     int port;
-    char *access_token;
-    int64_t keepalive_ms;   /* idle keep-alive connections are closed after this */
-    uint64_t max_body_size; /* JSON request bodies; uploads are streamed */
+    char *access_token; /* from -access-token, or read from access_token_file */
+    char *access_token_file;
+    int64_t keepalive_ms;     /* idle keep-alive connections are closed after this */
+    int64_t write_timeout_ms; /* a client not reading its answer for this long is dropped */
+    uint64_t max_body_size;   /* JSON request bodies; uploads are streamed */
+    uint64_t max_header_size; /* bytes of a request's header fields */
+    int max_headers;          /* number of a request's header fields */
+    int max_connections;      /* open client connections; 0: from the descriptor limit */
+    int64_t worker_wait_ms;   /* a request finding no ready worker waits this long for one */
+    int max_executions;       /* commands and code runs at once; 0: no limit */
 
     int log_level;
     char *log_file;

@@ -51,8 +51,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argc, argv);
 
-    /* argv's strings become the process title; the copy keeps them for SIGHUP re-reads. */
+    /*
+     * argv's strings become the process title at once (so a token given as a flag leaves
+     * /proc/PID/cmdline, which every user can read); the copy keeps them for SIGHUP re-reads.
+     */
     char **args = proctitle_init(argc, argv);
+    proctitle_set("execd: master");
     struct config cfg;
     struct strbuf err = STRBUF_INIT;
     enum config_rc rc = config_load(&cfg, argc, args, environ, &err);
@@ -74,7 +78,6 @@ int main(int argc, char **argv)
         *nl = '\0';
         log_warn("%s", line);
     }
-    proctitle_set("execd: master");
     int code = master_run(&cfg, argc, args, environ);
     config_free(&cfg);
     log_close();

@@ -275,8 +275,8 @@ int master_run(struct config *cfg, int argc, char **argv, char **envp)
                  inherited, SDNOTIFY_LISTEN_FDS_START);
     supervisor_on_settled(on_settled);
     if (inherited < 0 || watch_signals() < 0 || notify_start(m.base) < 0 ||
-        supervisor_start(m.base, cfg, &relay_pool_hooks) < 0 ||
-        http_start(m.base, cfg, inherited > 0 ? SDNOTIFY_LISTEN_FDS_START : -1) < 0) {
+        http_start(m.base, cfg, inherited > 0 ? SDNOTIFY_LISTEN_FDS_START : -1) < 0 ||
+        supervisor_start(m.base, cfg, &relay_pool_hooks, http_serve) < 0) {
         runtime_kill_descendants();
         cleanup();
         return 1;

@@ -10,7 +10,6 @@
 #include "pool/heartbeat.h"
 #include "pool/supervisor.h"
 #include "relay/coderoute.h"
-#include "relay/job.h"
 #include "relay/registry.h"
 #include "sdnotify.h"
 #include "strbuf.h"
@@ -58,7 +57,7 @@ static void status_text(struct strbuf *out)
 {
     static const char *const prefix[] = {"Starting: ", "", "Reloading: ", "Stopping: "};
     int ready = supervisor_ready_count(), slots = supervisor_slot_count();
-    size_t executions = job_execution_count();
+    size_t executions = (size_t)supervisor_executions_total();
     size_t kernels = (size_t)coderoute_warm_count();
     registry_each("context", count_one, &kernels);
     strbuf_append_str(out, prefix[nt.phase]);

@@ -1,6 +1,10 @@
 #include "jsonreq.h"
 
+#include <limits.h>
 #include <string.h>
+
+/* json-c takes lengths as int: a longer body is fed in pieces of at most this. */
+#define PIECE_MAX ((size_t)INT_MAX)
 
 json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err)
 {
@@ -17,8 +21,17 @@ json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err)
         strbuf_append_str(err, "out of memory");
         return NULL;
     }
-    json_object *obj = json_tokener_parse_ex(tok, data + start, (int)(len - start));
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    json_object *obj = NULL;
+    enum json_tokener_error jerr = json_tokener_continue;
+    size_t at = start; /* where the piece being parsed starts */
+    for (;;) {
+        size_t piece = len - at < PIECE_MAX ? len - at : PIECE_MAX;
+        obj = json_tokener_parse_ex(tok, data + at, (int)piece);
+        jerr = json_tokener_get_error(tok);
+        if (obj != NULL || jerr != json_tokener_continue || at + piece == len)
+            break;
+        at += piece;
+    }
     if (obj == NULL && jerr == json_tokener_continue) {
         /* A bare number at the very end needs a delimiter to be complete. */
         obj = json_tokener_parse_ex(tok, " ", 1);
@@ -29,7 +42,7 @@ json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err)
             strbuf_append_str(err, "unexpected end of JSON input");
         else
             strbuf_printf(err, "invalid JSON at offset %zu: %s",
-                          start + json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
+                          at + json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
     }
     json_tokener_free(tok);
     return obj;

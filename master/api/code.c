@@ -17,6 +17,7 @@
 #include "relay/coderoute.h"
 #include "relay/job.h"
 #include "relay/registry.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 /* "Languages" that are not kernels: they have no contexts. */
@@ -52,12 +53,12 @@ static void run_shell(struct http_req *r, const char *src, bool background)
     job_start_any(r, "command.run", args);
 }
 
-/* Sends op {id[, code]} to w, the owner of context id; 503 while that worker restarts. */
+/* Sends op {id[, code]} to w, the owner of context id; waits while that worker restarts. */
 static void to_context_owner(struct http_req *r, struct worker *w, const char *id, const char *op,
                              const char *code)
 {
     if (w == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting", id);
+        waitq_unavailable(r, "the worker owning context %s is restarting", id);
         return;
     }
     json_object *args = xjson_object();
@@ -84,9 +85,9 @@ static void run_default(struct http_req *r, const char *src, const char *languag
     struct worker *w = coderoute_default(language, &id);
     if (w == NULL) {
         if (id != NULL)
-            reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting", id);
+            waitq_unavailable(r, "the worker owning context %s is restarting", id);
         else
-            reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
+            waitq_unavailable(r, "no worker is available, try again");
         return;
     }
     json_object *args = xjson_object();
@@ -151,7 +152,7 @@ void api_code_context_create(struct http_req *r)
         } else {
             struct worker *w = coderoute_pick(language);
             if (w == NULL) {
-                reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
+                waitq_unavailable(r, "no worker is available, try again");
             } else {
                 json_object *args = xjson_object();
                 json_object_object_add(args, "language", xjson_string(language));
@@ -307,7 +308,7 @@ static void delete_step(struct http_req *r, json_object *arg)
     json_object_array_del_idx(list, n - 1, 1);
     struct worker *w = supervisor_resolve(slot, pid);
     if (w == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "a worker owning %s contexts is restarting", language);
+        waitq_unavailable(r, "a worker owning %s contexts is restarting", language);
         return;
     }
     json_object *args = xjson_object();
@@ -327,8 +328,7 @@ void api_code_contexts_delete(struct http_req *r)
     struct owners o = {language.data, xjson_array(), NULL};
     registry_each("context", owner_one, &o);
     if (o.restarting != NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning context %s is restarting",
-                    o.restarting);
+        waitq_unavailable(r, "the worker owning context %s is restarting", o.restarting);
         json_object_put(o.list);
     } else {
         json_object *arg = xjson_object();

@@ -8,6 +8,7 @@
 #include "jsonreq.h"
 #include "relay/job.h"
 #include "relay/registry.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 static int check_envs(json_object *req, struct strbuf *err)
@@ -114,7 +115,7 @@ static void forward_command(struct http_req *r, const char *op, int unknown_stat
     }
     if (w == NULL) {
         json_object_put(args);
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning command %s is restarting", id);
+        waitq_unavailable(r, "the worker owning command %s is restarting", id);
         return;
     }
     json_object_object_add(args, "id", xjson_string(id));
@@ -161,7 +162,7 @@ void api_interrupt(struct http_req *r)
     if (kind == NULL) {
         reply_error(r, 500, ERR_RUNTIME_ERROR, "error interruptting code context. no such session");
     } else if (w == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker owning %s is restarting", id.data);
+        waitq_unavailable(r, "the worker owning %s is restarting", id.data);
     } else {
         json_object *args = xjson_object();
         json_object_object_add(args, "id", xjson_string(id.data));

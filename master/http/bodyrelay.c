@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pool/supervisor.h"
 #include "relay/job.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 /*
@@ -49,6 +50,10 @@ struct bodyrelay {
     int fail_status;
     const char *fail_code; /* one of reply.h's ERR_ literals */
     char *fail_msg;
+    /* While no worker is ready: the job to start, and whether the body is complete. */
+    const char *wait_op;
+    json_object *wait_args;
+    bool wait_ended;
 };
 
 static struct list waiters = LIST_HEAD_INIT(waiters);
@@ -196,6 +201,72 @@ bool bodyrelay_defer_error(struct http_req *r, int status, const char *code, con
     return true;
 }
 
+/*
+ * Starts the job on w and reads the body for it. Returns 0, or -1 when the job could not
+ * start (the failure is answered once the body is in).
+ */
+static int open_job(struct bodyrelay *rel, struct worker *w, const char *op, json_object *args)
+{
+    struct http_req *r = rel->r;
+    if (job_open(r, w, op, args) == NULL) {
+        set_fail(rel, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
+        return -1;
+    }
+    /* Without a job the body is only discarded, and libevhtp's reads do. */
+    rel->rd = glue_socket_event(r->ev, EV_READ | EV_PERSIST, on_readable, rel);
+    if (rel->rd == NULL)
+        xalloc_die("a client read event");
+    if (glue_reads_take(r->ev) != 0)
+        log_error("%s %s: cannot switch libevhtp's reads off", http_method_name(r), http_path(r));
+    rel->reading = true;
+    add_read_event(rel);
+    return 0;
+}
+
+static int send_pending(struct bodyrelay *rel, size_t min_frame);
+static void on_worker_ready(struct http_req *r);
+static void on_no_worker(struct http_req *r, const char *why);
+static const struct waitq_ops wait_ops = {on_worker_ready, on_no_worker};
+
+/* The wait for a worker ended: the body may be read again, by us or by libevhtp. */
+static void end_wait(struct bodyrelay *rel)
+{
+    json_object_put(rel->wait_args);
+    rel->wait_args = NULL;
+    rel->wait_op = NULL;
+    if (!rel->wait_ended && rel->rd == NULL && glue_reads_give_back(rel->r->ev) != 0)
+        log_error("%s %s: cannot resume reading the connection", http_method_name(rel->r),
+                  http_path(rel->r));
+}
+
+static void on_worker_ready(struct http_req *r)
+{
+    struct bodyrelay *rel = r->relay;
+    struct worker *w = supervisor_pick(0);
+    if (w == NULL) {
+        waitq_wait(r, &wait_ops, "no worker is available, try again");
+        return;
+    }
+    const char *op = rel->wait_op;
+    json_object *args = rel->wait_args;
+    rel->wait_args = NULL;
+    bool opened = open_job(rel, w, op, args) == 0;
+    end_wait(rel);
+    if (opened)
+        send_pending(rel, FRAME_DATA);
+    if (rel->wait_ended)
+        bodyrelay_end(r);
+}
+
+static void on_no_worker(struct http_req *r, const char *why)
+{
+    struct bodyrelay *rel = r->relay;
+    set_fail(rel, 503, ERR_UNAVAILABLE, why);
+    end_wait(rel);
+    if (rel->wait_ended)
+        bodyrelay_end(r);
+}
+
 void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
 {
     struct bodyrelay *rel = xcalloc(1, sizeof(*rel));
@@ -208,24 +279,18 @@ void bodyrelay_start(struct http_req *r, const char *op, json_object *args)
     list_init(&rel->waiting);
     r->relay = rel;
 
-    struct worker *w = supervisor_pick();
-    if (w == NULL) {
-        json_object_put(args);
-        set_fail(rel, 503, ERR_UNAVAILABLE, "no worker is available, try again");
+    struct worker *w = supervisor_pick(0);
+    if (w != NULL) {
+        open_job(rel, w, op, args);
         return;
     }
-    if (job_open(r, w, op, args) == NULL) {
-        set_fail(rel, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
-        return;
-    }
-    /* Without a job the body is only discarded, and libevhtp's reads do. */
-    rel->rd = glue_socket_event(r->ev, EV_READ | EV_PERSIST, on_readable, rel);
-    if (rel->rd == NULL)
-        xalloc_die("a client read event");
+    /* No worker is ready (a respawn): the body waits in the socket, and what libevhtp has
+     * read already in pending. */
+    rel->wait_op = op;
+    rel->wait_args = args;
     if (glue_reads_take(r->ev) != 0)
         log_error("%s %s: cannot switch libevhtp's reads off", http_method_name(r), http_path(r));
-    rel->reading = true;
-    add_read_event(rel);
+    waitq_wait(r, &wait_ops, "no worker is available, try again");
 }
 
 /*
@@ -261,6 +326,10 @@ evhtp_res bodyrelay_feed(struct http_req *r, struct evbuffer *buf)
 
     if (rel != NULL)
         rel->received += (int64_t)len;
+    if (rel != NULL && rel->wait_op != NULL) {
+        evbuffer_add_buffer(rel->pending, buf); /* one read at most: reads are ours */
+        return EVHTP_RES_OK;
+    }
     /* Not authorized, no job, or already answered: the rest is discarded. */
     if (rel == NULL || r->replied || j == NULL || !worker_connected(j->w)) {
         evbuffer_drain(buf, len);
@@ -282,7 +351,14 @@ void bodyrelay_end(struct http_req *r)
         reply_error(r, 500, ERR_RUNTIME_ERROR, "the request body was not relayed");
         return;
     }
-    if (rel->fail_status != 0) {
+    if (rel->wait_op != NULL) {
+        rel->wait_ended = true; /* answered once the wait for a worker is over */
+        http_pause(r);
+        return;
+    }
+    if (rel->fail_status == 503) {
+        reply_unavailable(r, rel->fail_code, "%s", rel->fail_msg);
+    } else if (rel->fail_status != 0) {
         reply_error(r, rel->fail_status, rel->fail_code, "%s", rel->fail_msg);
     } else if (r->job == NULL || !worker_connected(r->job->w)) {
         reply_error(r, 500, ERR_RUNTIME_ERROR, "the worker handling this request went away");
@@ -308,6 +384,7 @@ void bodyrelay_free(struct http_req *r)
         event_free(rel->rd);
     list_del(&rel->waiting);
     evbuffer_free(rel->pending);
+    json_object_put(rel->wait_args);
     free(rel->fail_msg);
     free(rel);
     r->relay = NULL;

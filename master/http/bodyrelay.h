@@ -12,6 +12,8 @@
  * the middle of a body would leave the rest to be parsed as a new request,
  * and a client still sending would see the connection reset): when its worker
  * dies, the rest of the body is read and dropped, then the error answered.
+ * When no worker is ready at the start (a respawn), the body waits in the
+ * socket until one is (relay/waitq.h).
  */
 #ifndef EXECD_BODYRELAY_H
 #define EXECD_BODYRELAY_H

@@ -57,10 +57,31 @@ int glue_accept(evhtp_connection_t *c)
     return 0;
 }
 
-void glue_stop_listening(evhtp_t *htp)
+int glue_listen(evhtp_t *htp, bool on)
 {
-    if (htp->server != NULL && evconnlistener_disable(htp->server) != 0)
-        log_error("cannot stop accepting connections");
+    if (htp->server == NULL)
+        return -1;
+    return on ? evconnlistener_enable(htp->server) : evconnlistener_disable(htp->server);
+}
+
+/* The listener's error callback gets the listener's own argument (libevhtp's): ours is here. */
+static struct {
+    glue_accept_error_fn fn;
+    void *arg;
+} accept_error;
+
+static void on_accept_error(struct evconnlistener *lev EXECD_UNUSED, void *arg EXECD_UNUSED)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    accept_error.fn(err, accept_error.arg);
+}
+
+void glue_on_accept_error(evhtp_t *htp, glue_accept_error_fn fn, void *arg)
+{
+    accept_error.fn = fn;
+    accept_error.arg = arg;
+    if (htp->server != NULL)
+        evconnlistener_set_error_cb(htp->server, on_accept_error);
 }
 
 int glue_listen_on(evhtp_t *htp, int fd)
@@ -170,9 +191,9 @@ int glue_send_file(evhtp_request_t *req, evhtp_res status, struct evbuffer_file_
 
 /* ---- streams ----------------------------------------------------------------------- */
 
-void glue_stream_mode(evhtp_request_t *req)
+void glue_set_timeouts(evhtp_request_t *req, const struct timeval *rd, const struct timeval *wr)
 {
-    bufferevent_set_timeouts(bev_of(req), NULL, NULL);
+    bufferevent_set_timeouts(bev_of(req), rd, wr);
 }
 
 struct evbuffer *glue_output(evhtp_request_t *req)

@@ -40,12 +40,17 @@
  *     socket is closed (glue_parse_error, glue_send_now).
  * 11. Accepted sockets are not close-on-exec (glue_accept).
  * 12. evhtp_set_timeouts() applies to connections accepted later; a running connection's
- *     timeouts are its bufferevent's (glue_stream_mode).
- * 13. evhtp_t.server is the evconnlistener of the bound socket (glue_stop_listening).
+ *     timeouts are its bufferevent's, and libevhtp never sets them again (glue_set_timeouts).
+ *     A timeout ends the connection as an error does: the error hooks run, and a paused
+ *     connection is freed once resumed (4).
+ * 13. evhtp_t.server is the evconnlistener of the bound socket, enabled once bound; libevent
+ *     calls its error callback when accept() fails with anything but EINTR, EAGAIN or
+ *     ECONNABORTED, and without one logs "Error from accept()" and retries at once: with
+ *     descriptors exhausted, a busy loop (glue_listen, glue_on_accept_error).
  * 14. evhtp_accept_socket() serves a socket that is already bound as it is: it neither makes
- *     it non-blocking nor (with backlog 0) calls listen() again, the listener closes it when
- *     freed (evhtp_unbind_socket), and on failure the socket stays the caller's
- *     (glue_listen_on).
+ *     it non-blocking nor (with backlog 0) calls listen() again, makes it evhtp_t.server as
+ *     evhtp_bind_socket does (13), the listener closes it when freed (evhtp_unbind_socket),
+ *     and on failure the socket stays the caller's (glue_listen_on).
  *
  * Future users (WebSocket after evhtp_connection_take_ownership, a port proxy) take over the
  * socket through the same pieces: glue_socket, glue_socket_event and the own-read functions.
@@ -65,13 +70,16 @@
 
 /* A new connection: close-on-exec, and idle write events ignored (2, 11). Returns 0 or -1. */
 int glue_accept(evhtp_connection_t *c);
-/* Stops accepting connections on htp's listener (13). */
-void glue_stop_listening(evhtp_t *htp);
 /*
  * Accepts connections on fd, a listening socket inherited from the service manager (14);
  * htp then owns it. Returns 0, or -1 with errno (fd is still the caller's).
  */
 int glue_listen_on(evhtp_t *htp, int fd);
+/* Starts or stops accepting connections on htp's listener (13). Returns 0 or -1. */
+int glue_listen(evhtp_t *htp, bool on);
+/* fn(errno, arg) runs when accepting a connection fails (13); one listener only. */
+typedef void (*glue_accept_error_fn)(int err, void *arg);
+void glue_on_accept_error(evhtp_t *htp, glue_accept_error_fn fn, void *arg);
 
 /* ---- answers ----------------------------------------------------------------------- */
 
@@ -103,8 +111,11 @@ int glue_send_file(evhtp_request_t *req, evhtp_res status, struct evbuffer_file_
 
 /* ---- streams ----------------------------------------------------------------------- */
 
-/* A response that may last hours: no read or write timeout on its connection (12). */
-void glue_stream_mode(evhtp_request_t *req);
+/*
+ * The read and write timeouts of req's connection from now on (NULL: none) (12). A stream
+ * may last hours: it runs without a read timeout, and gets the idle one back when it ends.
+ */
+void glue_set_timeouts(evhtp_request_t *req, const struct timeval *rd, const struct timeval *wr);
 /* What is queued for the client and not written yet (for flow control). */
 struct evbuffer *glue_output(evhtp_request_t *req);
 

@@ -13,6 +13,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "relay/job.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 #define UNAUTHORIZED_BODY                                                                          \
@@ -30,6 +31,7 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 
     if (r->job != NULL)
         job_request_gone(r->job);
+    waitq_forget(r);
     bodyrelay_free(r);
     log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r),
              r->status != 0 ? r->status : (int)ev->status, (double)us / 1000.0,
@@ -43,29 +45,22 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags flags, void *arg)
 {
     struct http_req *r = arg;
-    log_debug("%s %s: connection error 0x%x", http_method_name(r), http_path(r), (unsigned)flags);
+    if ((flags & BEV_EVENT_TIMEOUT) && (flags & BEV_EVENT_WRITING))
+        log_info("%s %s: the client read nothing for the write timeout; dropping it%s%s",
+                 http_method_name(r), http_path(r), r->exec_id[0] ? " id=" : "", r->exec_id);
+    else
+        log_debug("%s %s: connection error 0x%x", http_method_name(r), http_path(r),
+                  (unsigned)flags);
     if (r->job != NULL)
         job_client_gone(r->job);
     http_release(r);
 }
 
-/*
- * Answers before the body is read (body too large) and makes libevhtp close
- * the connection once the answer is flushed; the rest of the body is
- * discarded as it arrives.
- */
-static void reject_early(struct http_req *r, evhtp_headers_t *headers_in)
+/* The request's own state, allocated once its request line is in. */
+static struct http_req *req_of(evhtp_request_t *ev)
 {
-    evhtp_kv_t *expect = evhtp_kvs_find_kv(headers_in, "Expect");
-    if (expect != NULL)
-        evhtp_kv_rm_and_free(headers_in, expect); /* no "100 Continue" after our answer */
-    glue_close_after(r->ev);
-    reply_error(r, 413, ERR_BODY_TOO_LARGE, "request body larger than %llu bytes",
-                (unsigned long long)http_max_body());
-}
-
-static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void *arg EXECD_UNUSED)
-{
+    if (ev->cbarg != NULL)
+        return ev->cbarg;
     struct http_req *r = xcalloc(1, sizeof(*r));
     r->ev = ev;
     r->start_us = clock_mono_us();
@@ -73,20 +68,72 @@ static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void 
     evhtp_request_set_hook(ev, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, r);
     evhtp_request_set_hook(ev, evhtp_hook_on_error, (evhtp_hook)(void (*)(void))on_request_error,
                            r);
+    return r;
+}
 
+static evhtp_res on_headers_start(evhtp_request_t *ev, void *arg EXECD_UNUSED)
+{
+    req_of(ev);
+    return EVHTP_RES_OK;
+}
+
+/*
+ * Each header line as the parser completes it, before anything else looks at the request:
+ * past the limits the parser stops (libevhtp then frees the connection and the connection's
+ * fini hook answers 431), so an unauthenticated client cannot make the master hold more.
+ */
+static evhtp_res on_header(evhtp_request_t *ev, evhtp_header_t *h, void *arg EXECD_UNUSED)
+{
+    struct http_req *r = req_of(ev);
+    r->header_count++;
+    r->header_bytes += h->klen + h->vlen + 4; /* ": " and CRLF */
+    if (r->header_count <= http_max_headers() && r->header_bytes <= http_max_header_bytes())
+        return EVHTP_RES_OK;
+    r->headers_too_big = true;
+    log_info("%s %s: more than %d header fields or %llu bytes of them", http_method_name(r),
+             http_path(r), http_max_headers(), (unsigned long long)http_max_header_bytes());
+    return EVHTP_RES_ERROR;
+}
+
+/*
+ * Answers before the body is read and makes libevhtp close the connection once the answer
+ * is flushed; the rest of the body is discarded as it arrives, never buffered.
+ */
+static void reject_early(struct http_req *r, evhtp_headers_t *headers_in)
+{
+    evhtp_kv_t *expect = evhtp_kvs_find_kv(headers_in, "Expect");
+    if (expect != NULL)
+        evhtp_kv_rm_and_free(headers_in, expect); /* no "100 Continue" after our answer */
+    glue_close_after(r->ev);
+}
+
+static void reject_too_large(struct http_req *r, evhtp_headers_t *headers_in)
+{
+    reject_early(r, headers_in);
+    reply_error(r, 413, ERR_BODY_TOO_LARGE, "request body larger than %llu bytes",
+                (unsigned long long)http_max_body());
+}
+
+static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void *arg EXECD_UNUSED)
+{
+    struct http_req *r = req_of(ev);
     struct strbuf allow = STRBUF_INIT;
     if (router_match(http_method_name(r), http_path(r), &r->route, r->params, &allow) !=
         ROUTER_FOUND)
         r->route = NULL;
     strbuf_free(&allow);
 
+    /* Nothing of an unauthorized request is kept: not its body, not the connection. */
+    if (!http_authorized(r)) {
+        reject_early(r, headers);
+        reply_json_text(r, 401, UNAUTHORIZED_BODY, strlen(UNAUTHORIZED_BODY));
+        return EVHTP_RES_OK;
+    }
     const char *cl = evhtp_kv_find(headers, "Content-Length");
     if (!streamed(r) && cl != NULL && strtoull(cl, NULL, 10) > http_max_body())
-        reject_early(r, headers);
-    /* A streamed body's job starts now; an unauthorized one is discarded and
-     * answered 401 once complete. */
-    if (streamed(r) && http_authorized(r))
-        r->route->fn(r);
+        reject_too_large(r, headers);
+    else if (streamed(r))
+        r->route->fn(r); /* a streamed body's job starts now */
     return EVHTP_RES_OK;
 }
 
@@ -101,7 +148,7 @@ static evhtp_res on_body(evhtp_request_t *ev, struct evbuffer *buf, void *arg EX
     }
     if (evbuffer_get_length(ev->buffer_in) + evbuffer_get_length(buf) > http_max_body()) {
         evbuffer_drain(buf, evbuffer_get_length(buf));
-        reject_early(r, ev->headers_in);
+        reject_too_large(r, ev->headers_in);
     }
     return EVHTP_RES_OK;
 }
@@ -132,9 +179,7 @@ void http_lifecycle_dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
         r->body_done = true;
     if (r == NULL || r->replied)
         return;
-    if (!http_authorized(r))
-        reply_json_text(r, 401, UNAUTHORIZED_BODY, strlen(UNAUTHORIZED_BODY));
-    else if (streamed(r))
+    if (streamed(r))
         bodyrelay_end(r);
     else if (r->route != NULL)
         r->route->fn(r);
@@ -144,6 +189,8 @@ void http_lifecycle_dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
 
 void http_lifecycle_attach(evhtp_connection_t *c)
 {
+    evhtp_connection_set_hook(c, evhtp_hook_on_headers_start, (evhtp_hook)on_headers_start, NULL);
+    evhtp_connection_set_hook(c, evhtp_hook_on_header, (evhtp_hook)on_header, NULL);
     evhtp_connection_set_hook(c, evhtp_hook_on_headers, (evhtp_hook)on_headers, NULL);
     evhtp_connection_set_hook(c, evhtp_hook_on_read, (evhtp_hook)on_body, NULL);
 }

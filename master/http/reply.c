@@ -108,15 +108,12 @@ void reply_json(struct http_req *r, int status, json_object *body)
     strbuf_free(&fixed);
 }
 
-void reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
+static void reply_verror(struct http_req *r, int status, const char *code, const char *fmt,
+                         va_list ap)
 {
     struct strbuf msg = STRBUF_INIT;
     struct strbuf body = STRBUF_INIT;
-    va_list ap;
-
-    va_start(ap, fmt);
     strbuf_vprintf(&msg, fmt, ap);
-    va_end(ap);
     strbuf_append_str(&body, "{\"code\":");
     jsonesc_append(&body, code, strlen(code));
     strbuf_append_str(&body, ",\"message\":");
@@ -125,6 +122,24 @@ void reply_error(struct http_req *r, int status, const char *code, const char *f
     reply_json_text(r, status, body.data, body.len);
     strbuf_free(&msg);
     strbuf_free(&body);
+}
+
+void reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_verror(r, status, code, fmt, ap);
+    va_end(ap);
+}
+
+void reply_unavailable(struct http_req *r, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!r->replied)
+        reply_header(r, "Retry-After", "1");
+    reply_verror(r, 503, code, fmt, ap);
+    va_end(ap);
 }
 
 void reply_empty(struct http_req *r, int status)

@@ -22,6 +22,7 @@
 #define ERR_METHOD_NOT_ALLOWED "METHOD_NOT_ALLOWED"
 #define ERR_BODY_TOO_LARGE "REQUEST_BODY_TOO_LARGE"
 #define ERR_UNAVAILABLE "SERVICE_UNAVAILABLE"
+#define ERR_TOO_MANY_REQUESTS "TOO_MANY_REQUESTS"
 
 /* application/json; charset=utf-8 with an already rendered body. */
 void reply_json_text(struct http_req *r, int status, const char *json, size_t len);
@@ -29,6 +30,9 @@ void reply_json(struct http_req *r, int status, json_object *body);
 /* {"code":..., "message":...}. */
 void reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* 503 {"code":..., "message":...} with Retry-After: the client may try again in a second. */
+void reply_unavailable(struct http_req *r, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Status with Content-Length: 0 and no body. */
 void reply_empty(struct http_req *r, int status);
 /* Any body with the given content type. */

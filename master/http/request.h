@@ -16,6 +16,7 @@
 struct bodyrelay;
 struct job;
 struct route;
+struct waiter;
 
 #define HTTP_MAX_PARAMS 2
 
@@ -31,6 +32,11 @@ struct http_req {
     bool replied;
     int status;     /* of the answer sent; libevhtp's own may be overwritten by a body hook */
     bool body_done; /* the whole request has been read */
+    int header_count;
+    uint64_t header_bytes;
+    bool headers_too_big;  /* past -max-headers or -max-header-size: answered 431 */
+    struct waiter *waiter; /* waiting for a worker (relay/waitq.c) */
+    int64_t wait_until_us; /* when that wait ends (0: it never waited) */
 };
 
 const char *http_method_name(const struct http_req *r);

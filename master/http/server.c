@@ -15,9 +15,12 @@
 #include "config.h"
 #include "http/evhtp_glue.h"
 #include "http/lifecycle.h"
+#include "http/listener.h"
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
+#include "relay/job.h"
+#include "relay/waitq.h"
 #include "xalloc.h"
 
 #define AUTH_HEADER "X-EXECD-ACCESS-TOKEN"
@@ -35,7 +38,10 @@ static struct {
     evhtp_t *htp;
     char *token;
     uint64_t max_body;
+    int max_headers;
+    uint64_t max_header_bytes;
     struct timeval idle;
+    struct timeval write;
     struct list conns;
     char address[INET6_ADDRSTRLEN + 128]; /* where connections are accepted */
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
@@ -50,9 +56,35 @@ uint64_t http_max_body(void)
     return srv.max_body;
 }
 
+int http_max_headers(void)
+{
+    return srv.max_headers;
+}
+
+uint64_t http_max_header_bytes(void)
+{
+    return srv.max_header_bytes;
+}
+
+static const struct timeval *nonzero(const struct timeval *tv)
+{
+    return tv->tv_sec > 0 || tv->tv_usec > 0 ? tv : NULL;
+}
+
 const struct timeval *http_idle_timeout(void)
 {
-    return srv.idle.tv_sec > 0 || srv.idle.tv_usec > 0 ? &srv.idle : NULL;
+    return nonzero(&srv.idle);
+}
+
+const struct timeval *http_write_timeout(void)
+{
+    return nonzero(&srv.write);
+}
+
+static void set_ms(struct timeval *tv, int64_t ms)
+{
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
 }
 
 bool http_authorized(const struct http_req *r)
@@ -70,10 +102,11 @@ bool http_authorized(const struct http_req *r)
 
 /*
  * libevhtp drops a connection whose request it cannot parse without a word,
- * and its parser refuses any header line, URI or chunk line over 8 KiB. Tell
- * the client why, as Go's server does (431 or 400, then close), unless part
- * of an answer was already sent. The socket is still open: libevhtp runs
- * this hook before it frees the connection.
+ * and its parser refuses any header line, URI or chunk line over 8 KiB (as
+ * does our header hook past the header limits). Tell the client why, as Go's
+ * server does (431 or 400, then close), unless part of an answer was already
+ * sent. The socket is still open: libevhtp runs this hook before it frees the
+ * connection.
  */
 static void answer_parse_error(evhtp_connection_t *conn)
 {
@@ -91,6 +124,8 @@ static void answer_parse_error(evhtp_connection_t *conn)
     struct http_req *r = ev != NULL ? ev->cbarg : NULL;
     if (status == 0 || (r != NULL && r->replied))
         return;
+    if (r != NULL && r->headers_too_big)
+        status = 431;
     bool big = status == 431;
     log_info("unparsable request (%s): answering %d", why, status);
     if (r != NULL) {
@@ -107,6 +142,7 @@ static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
     answer_parse_error(conn);
     list_del(&e->node);
     free(e);
+    listener_closed();
     return EVHTP_RES_OK;
 }
 
@@ -117,6 +153,7 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
     struct conn_entry *e = xcalloc(1, sizeof(*e));
     e->conn = conn;
     list_add_head(&srv.conns, &e->node);
+    listener_opened();
     evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, (evhtp_hook)on_connection_fini,
                               e);
     http_lifecycle_attach(conn);
@@ -128,10 +165,16 @@ void http_reconfigure(const struct config *cfg)
     free(srv.token);
     srv.token = xstrdup(cfg->access_token);
     srv.max_body = cfg->max_body_size;
-    srv.idle.tv_sec = cfg->keepalive_ms / 1000;
-    srv.idle.tv_usec = (cfg->keepalive_ms % 1000) * 1000;
-    if (srv.htp != NULL)
-        evhtp_set_timeouts(srv.htp, cfg->keepalive_ms > 0 ? &srv.idle : NULL, NULL);
+    srv.max_headers = cfg->max_headers;
+    srv.max_header_bytes = cfg->max_header_size;
+    set_ms(&srv.idle, cfg->keepalive_ms);
+    set_ms(&srv.write, cfg->write_timeout_ms);
+    waitq_configure(cfg->worker_wait_ms);
+    job_configure(cfg->max_executions);
+    if (srv.htp != NULL) {
+        evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
+        listener_configure(cfg);
+    }
 }
 
 /* The address a listening socket is bound to, as text. */
@@ -173,8 +216,7 @@ static int listen_inherited(int fd)
         return -1;
     }
     describe_socket(fd, srv.address, sizeof(srv.address));
-    log_info("listening on %s (socket activation: fd %d; -listen and -port are not used)",
-             srv.address, fd);
+    log_info("socket activation: fd %d (%s); -listen and -port are not used", fd, srv.address);
     return 0;
 }
 
@@ -205,7 +247,7 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
     evhtp_set_post_accept_cb(srv.htp, on_accept, NULL);
     http_reconfigure(cfg);
     if (inherited_fd >= 0)
-        return listen_inherited(inherited_fd);
+        return listen_inherited(inherited_fd) < 0 ? -1 : listener_start(base, srv.htp, cfg);
 
     char addr[128];
     snprintf(addr, sizeof(addr), "ipv4:%s", cfg->listen_addr);
@@ -214,18 +256,23 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
         return -1;
     }
     snprintf(srv.address, sizeof(srv.address), "%s:%d", cfg->listen_addr, cfg->port);
+    return listener_start(base, srv.htp, cfg);
+}
+
+void http_serve(void)
+{
+    listener_ready();
     log_info("listening on %s", srv.address);
-    return 0;
 }
 
 void http_stop_accepting(void)
 {
-    if (srv.htp != NULL)
-        glue_stop_listening(srv.htp);
+    listener_stop();
 }
 
 void http_free(void)
 {
+    listener_stop();
     while (!list_empty(&srv.conns)) /* each one's fini hook unlinks it */
         evhtp_connection_free(list_first(&srv.conns, struct conn_entry, node)->conn);
     if (srv.htp != NULL) {
@@ -233,6 +280,7 @@ void http_free(void)
         evhtp_free(srv.htp);
         srv.htp = NULL;
     }
+    listener_free();
     free(srv.token);
     srv.token = NULL;
 }

@@ -14,11 +14,13 @@ struct config;
 struct http_req;
 
 /*
- * Starts serving: on inherited_fd, a listening socket the service manager passed (socket
- * activation), else on a socket bound to the configured address and port. Returns 0 or -1
- * (logged).
+ * Prepares the listener without accepting yet: inherited_fd, a listening socket the
+ * service manager passed (socket activation), else a socket bound to the configured
+ * address and port. Returns 0 or -1 (logged).
  */
 int http_start(struct event_base *base, const struct config *cfg, int inherited_fd);
+/* Starts accepting connections (the workers are ready). */
+void http_serve(void);
 /* Where connections are accepted ("127.0.0.1:44772"), for the startup line. */
 const char *http_listen_address(void);
 /* Applies settings that can change on reload (token, limits, timeouts). */
@@ -30,8 +32,13 @@ void http_free(void);
 struct event_base *http_base(void);
 /* Largest JSON body currently accepted. */
 uint64_t http_max_body(void);
+/* Limits of a request's header fields: their number and their bytes. */
+int http_max_headers(void);
+uint64_t http_max_header_bytes(void);
 /* The idle (keep-alive) timeout of client connections, NULL when off. */
 const struct timeval *http_idle_timeout(void);
+/* How long a client may leave queued output unread before its connection is dropped. */
+const struct timeval *http_write_timeout(void);
 /* Whether r carries the access token (always true without one). */
 bool http_authorized(const struct http_req *r);
 

@@ -77,8 +77,9 @@ static void start(struct job *j)
     j->req->status = 200;
     s->started = true;
 
-    /* Streams may stay open for hours: no idle timeout while they run. */
-    glue_stream_mode(ev);
+    /* Streams may stay open for hours: no idle timeout while they run. A client that stops
+     * reading is still dropped after the write timeout (the job is cancelled). */
+    glue_set_timeouts(ev, NULL, http_write_timeout());
 
     struct timeval every = {STREAM_PING_SECS, 0};
     s->ping_ev = event_new(http_base(), -1, EV_PERSIST, on_ping, j);
@@ -140,6 +141,8 @@ void stream_finish(struct job *j)
     s->finished = true;
     stream_detach(j);
     evhtp_send_reply_chunk_end(j->req->ev);
+    /* The connection may be kept alive: idle, it times out again. */
+    glue_set_timeouts(j->req->ev, http_idle_timeout(), http_write_timeout());
     http_resume(j->req);
 }
 

@@ -13,7 +13,9 @@
 #include "clock.h"
 #include "common.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
+#include "pool/orphans.h"
 #include "pool/worker.h"
 #include "strbuf.h"
 #include "wsettings.h"
@@ -44,6 +46,7 @@ static struct {
     int n_slots;
     struct list live;    /* every worker process still alive */
     struct wsettings ws; /* sent to each new worker */
+    char **env;          /* the environment workers start with */
     bool stopping;
 } children = {.live = LIST_HEAD_INIT(children.live)};
 
@@ -134,6 +137,28 @@ static void on_respawn(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
 
 /* ---- spawning ----------------------------------------------------------------------- */
 
+extern char **environ;
+
+/*
+ * The environment of workers, and so of every command and kernel: the daemon's without its
+ * own settings and secrets (EXECD_ACCESS_TOKEN above all, which would let any user of the
+ * sandbox talk to the daemon as root). The master keeps its own for reloads; workers get
+ * what they need of the settings in their config message.
+ */
+static char **worker_environment(void)
+{
+    size_t n = 0;
+    for (char **e = environ; *e != NULL; e++)
+        n++;
+    char **env = xcalloc(n + 1, sizeof(*env));
+    size_t kept = 0;
+    for (char **e = environ; *e != NULL; e++) {
+        if (strncmp(*e, "EXECD_", 6) != 0 && strncmp(*e, "JUPYTER_TOKEN=", 14) != 0)
+            env[kept++] = *e;
+    }
+    return env;
+}
+
 /* In the child: make the channel fd 3, close everything else, exec worker mode. */
 static void exec_worker(int fd, int slot)
 {
@@ -149,11 +174,12 @@ static void exec_worker(int fd, int slot)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    fdlimit_restore();
     char arg[16], title[32];
     snprintf(arg, sizeof(arg), "%d", slot);
     /* The worker's process title from the start; it then rewrites its command line to it. */
     snprintf(title, sizeof(title), "execd: worker %d", slot);
-    execl("/proc/self/exe", title, "--worker", arg, (char *)NULL);
+    execle("/proc/self/exe", title, "--worker", arg, (char *)NULL, children.env);
     _exit(127);
 }
 
@@ -198,6 +224,7 @@ static void send_config(struct worker *w)
     if (worker_send_json(w, 0, msg) < 0)
         log_error("worker %d: cannot send its configuration", w->slot);
     json_object_put(msg);
+    orphans_send(w);
 }
 
 void children_spawn(int slot)
@@ -278,6 +305,7 @@ int children_start(struct event_base *base, int n, const struct config *cfg)
     children.n_slots = n;
     children.slots = xcalloc((size_t)n, sizeof(*children.slots));
     settings_from(&children.ws, cfg);
+    children.env = worker_environment();
     for (int i = 0; i < n; i++) {
         children.slots[i].respawn_ev = evtimer_new(base, on_respawn, (void *)(intptr_t)i);
         if (children.slots[i].respawn_ev == NULL)
@@ -321,6 +349,8 @@ void children_free(void)
     }
     free(children.slots);
     children.slots = NULL;
+    free(children.env);
+    children.env = NULL;
     children.n_slots = 0;
     wsettings_free(&children.ws);
 }

@@ -28,6 +28,14 @@ static void on_unregister(json_object *msg, const struct pool_hooks *hooks)
         hooks->unregistered(id);
 }
 
+/* background {running}: the worker's running background commands (execution limits). */
+static void on_background(struct worker *w, json_object *msg)
+{
+    int64_t running = 0;
+    if (jsonreq_int64(msg, "running", &running) == JSONREQ_OK && running >= 0)
+        w->background = (int)running;
+}
+
 /* pool {language, ready} */
 static void on_pool(struct worker *w, json_object *msg, const struct pool_hooks *hooks)
 {
@@ -60,6 +68,8 @@ enum control_result control_handle(struct worker *w, const struct ipc_msg *msg,
         on_pool(w, obj, hooks);
     else if (strcmp(op, "pong") == 0)
         heartbeat_pong(w, obj);
+    else if (strcmp(op, "background") == 0)
+        on_background(w, obj);
     else
         log_warn("worker %d: unknown control op '%s'", w->slot, op);
     json_object_put(obj);

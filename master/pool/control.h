@@ -1,7 +1,8 @@
 /*
- * Control messages from workers (job 0): ready, register, unregister, pool, pong. What they say
- * about pinned objects and warm kernels goes to the pool's hooks; "ready" concerns the
- * worker's own lifecycle and is left to the caller (the supervisor).
+ * Control messages from workers (job 0): ready, register, unregister, pool, background, pong.
+ * What they say about pinned objects and warm kernels goes to the pool's hooks; the count
+ * of running background commands is kept on the worker; "ready" concerns the worker's own
+ * lifecycle and is left to the caller (the supervisor).
  */
 #ifndef EXECD_POOL_CONTROL_H
 #define EXECD_POOL_CONTROL_H

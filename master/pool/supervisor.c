@@ -9,10 +9,13 @@
 #include "log.h"
 #include "pool/children.h"
 #include "pool/control.h"
+#include "pool/orphans.h"
 #include "xalloc.h"
 
 /* Workers that ignore a shutdown request are killed after grace + this. */
 #define SHUTDOWN_SLACK_MS 3000
+/* The daemon serves once every worker is ready, or after this with those that are. */
+#define STARTUP_WAIT_MS 5000
 
 static struct {
     struct event_base *base;
@@ -22,7 +25,9 @@ static struct {
     void (*on_stopped)(void);
     struct event *kill_ev;
     void (*on_settled)(void);
-    bool settle_pending; /* started or reloading: on_settled is due once all are ready */
+    bool settle_pending;        /* started or reloading: on_settled is due once all are ready */
+    void (*on_all_ready)(void); /* until it ran */
+    struct event *startup_ev;
 } sup = {.reload_slot = -1};
 
 static void check_settled(void)
@@ -35,12 +40,44 @@ static void check_settled(void)
         sup.on_settled();
 }
 
+static void all_ready(void)
+{
+    void (*fn)(void) = sup.on_all_ready;
+    sup.on_all_ready = NULL;
+    if (sup.startup_ev != NULL)
+        evtimer_del(sup.startup_ev);
+    if (fn != NULL)
+        fn();
+}
+
+static void on_startup_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
+                                void *arg EXECD_UNUSED)
+{
+    log_warn("not every worker is ready after %d ms: serving with those that are", STARTUP_WAIT_MS);
+    all_ready();
+}
+
+/* At startup: once every slot's worker is ready, the daemon may serve. */
+static void check_all_ready(void)
+{
+    if (sup.on_all_ready == NULL)
+        return;
+    for (int i = 0; i < children_slot_count(); i++) {
+        struct worker *w = children_current(i);
+        if (w == NULL || w->state != WORKER_READY)
+            return;
+    }
+    all_ready();
+}
+
 static void on_ready(struct worker *w)
 {
     if (w->state != WORKER_STARTING)
         return;
     w->state = WORKER_READY;
     log_info("worker %d (pid %d) ready", w->slot, (int)w->pid);
+    check_all_ready();
+    sup.hooks->worker_ready(w);
     /* During a reload the previous worker of this slot may now drain. */
     list_each_safe(children_live(), it, nx)
     {
@@ -58,10 +95,17 @@ static void on_control(struct worker *w, const struct ipc_msg *msg)
 }
 
 int supervisor_start(struct event_base *base, const struct config *cfg,
-                     const struct pool_hooks *hooks)
+                     const struct pool_hooks *hooks, void (*on_all_ready)(void))
 {
     sup.base = base;
     sup.hooks = hooks;
+    sup.on_all_ready = on_all_ready;
+    struct timeval tv = {STARTUP_WAIT_MS / 1000, (STARTUP_WAIT_MS % 1000) * 1000};
+    sup.startup_ev = evtimer_new(base, on_startup_deadline, NULL);
+    if (sup.startup_ev == NULL || evtimer_add(sup.startup_ev, &tv) < 0) {
+        log_error("cannot arm the startup timer");
+        return -1;
+    }
     worker_init(hooks, on_control);
     sup.settle_pending = true;
     int n = config_worker_count(cfg);
@@ -72,12 +116,29 @@ int supervisor_start(struct event_base *base, const struct config *cfg,
     return 0;
 }
 
-struct worker *supervisor_pick(void)
+int supervisor_executions(const struct worker *w)
+{
+    return w->executions + w->background;
+}
+
+int supervisor_executions_total(void)
+{
+    int n = 0;
+    list_each_safe(children_live(), it, nx)
+    {
+        n += supervisor_executions(list_entry(it, struct worker, node));
+    }
+    return n;
+}
+
+struct worker *supervisor_pick(int max_executions)
 {
     struct worker *best = NULL;
     for (int i = 0; i < children_slot_count(); i++) {
         struct worker *w = children_current(i);
         if (w == NULL || w->state != WORKER_READY || !worker_connected(w))
+            continue;
+        if (max_executions > 0 && supervisor_executions(w) >= max_executions)
             continue;
         if (best == NULL || w->load < best->load)
             best = w;
@@ -143,8 +204,10 @@ static void after_exit(struct worker *w)
 {
     if (w->state == WORKER_DRAINING) {
         struct worker *cur = children_current(w->slot);
-        if (cur != NULL)
+        if (cur != NULL) {
             worker_send_op(cur, "adopt");
+            orphans_send(cur);
+        }
         if (sup.reload_slot == w->slot)
             replace_slot(w->slot + 1);
     }
@@ -155,16 +218,6 @@ static void after_exit(struct worker *w)
     }
 }
 
-static void orphan_reaped(pid_t pid, int status)
-{
-    json_object *msg = xjson_object();
-    json_object_object_add(msg, "op", xjson_string("reaped"));
-    json_object_object_add(msg, "pid", xjson_int64(pid));
-    json_object_object_add(msg, "status", xjson_int64(status));
-    supervisor_broadcast(msg);
-    json_object_put(msg);
-}
-
 void supervisor_reap(void)
 {
     int status;
@@ -172,7 +225,7 @@ void supervisor_reap(void)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct worker *w = children_exited(pid, status);
         if (w == NULL) {
-            orphan_reaped(pid, status);
+            orphans_reaped(pid, status);
             continue;
         }
         after_exit(w);
@@ -249,7 +302,11 @@ int supervisor_slot_count(void)
 void supervisor_free(void)
 {
     children_free();
+    orphans_free();
     if (sup.kill_ev != NULL)
         event_free(sup.kill_ev);
     sup.kill_ev = NULL;
+    if (sup.startup_ev != NULL)
+        event_free(sup.startup_ev);
+    sup.startup_ev = NULL;
 }

@@ -18,11 +18,22 @@
 
 struct config;
 
-/* Spawns the workers; what they say goes to hooks (which must outlive the pool). */
+/*
+ * Spawns the workers; what they say goes to hooks (which must outlive the pool).
+ * on_all_ready runs once every worker is ready for the first time (or, should some not
+ * start, after a few seconds).
+ */
 int supervisor_start(struct event_base *base, const struct config *cfg,
-                     const struct pool_hooks *hooks);
-/* Least loaded ready worker, or NULL. */
-struct worker *supervisor_pick(void);
+                     const struct pool_hooks *hooks, void (*on_all_ready)(void));
+/*
+ * Least loaded ready worker, or NULL. With max_executions > 0 only a worker running fewer
+ * executions (commands and code runs) than that qualifies.
+ */
+struct worker *supervisor_pick(int max_executions);
+/* Executions running on w: relayed ones and background commands. */
+int supervisor_executions(const struct worker *w);
+/* ... on every live worker (a draining one included). */
+int supervisor_executions_total(void);
 /* The worker process pid if it is alive, else the current worker of slot. */
 struct worker *supervisor_resolve(int slot, pid_t pid);
 /* Reaps exited children (SIGCHLD). */

@@ -34,6 +34,8 @@ struct worker {
     enum worker_state state;
     struct list jobs; /* the nodes of the jobs relayed on this worker (relay/job.c) */
     int load;         /* how many */
+    int executions;   /* of them, commands and code runs (relay/job.c) */
+    int background;   /* background commands running, as the worker reports them */
     int64_t spawned_ms;
     worker_fn on_drain; /* see worker_on_drain */
     struct list node;   /* in the list of live worker processes (children.c) */
@@ -56,6 +58,8 @@ struct pool_hooks {
     void (*unregistered)(const char *id);
     /* pool {language, ready}: w has ready warm kernels of language. */
     void (*pool_report)(const struct worker *w, const char *language, int ready);
+    /* w is configured and takes jobs. */
+    void (*worker_ready)(struct worker *w);
 };
 
 /* A job-0 message from a worker (control.c handles it). */

@@ -10,13 +10,52 @@
 #include "log.h"
 #include "pool/supervisor.h"
 #include "relay/registry.h"
+#include "relay/waitq.h"
 #include "strmap.h"
 #include "xalloc.h"
 
 static uint32_t next_id = 1;
 static struct strmap jobs; /* "id" -> struct job: a frame from a worker finds its job */
 static struct list all = LIST_HEAD_INIT(all);
-static size_t executions;
+static int max_executions; /* in all; 0: no limit */
+
+void job_configure(int max)
+{
+    max_executions = max;
+}
+
+/* Operations that start an execution: what -max-executions counts. */
+static bool is_execution(const char *op)
+{
+    return strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0;
+}
+
+/* A worker's share of the limit: executions spread over the workers. */
+static int per_worker_max(void)
+{
+    int slots = supervisor_slot_count() > 0 ? supervisor_slot_count() : 1;
+    return max_executions > 0 ? (max_executions + slots - 1) / slots : 0;
+}
+
+/*
+ * Whether op may start on w (NULL: any worker) under -max-executions; if not, r is
+ * answered 503 TOO_MANY_REQUESTS with Retry-After.
+ */
+static bool execution_allowed(struct http_req *r, const struct worker *w, const char *op)
+{
+    if (max_executions <= 0 || !is_execution(op))
+        return true;
+    int total = supervisor_executions_total();
+    if (total < max_executions && (w == NULL || supervisor_executions(w) < per_worker_max()))
+        return true;
+    log_warn("%s %s: execution limit reached (%d running, -max-executions %d)", http_method_name(r),
+             http_path(r), total, max_executions);
+    reply_unavailable(r, ERR_TOO_MANY_REQUESTS,
+                      "too many executions running (%d in all, at most %d, %d per worker); "
+                      "try again later",
+                      total, max_executions, per_worker_max());
+    return false;
+}
 
 static const char *key_of(uint32_t id, char key[static 11])
 {
@@ -44,13 +83,10 @@ size_t job_count(void)
     return jobs.len;
 }
 
-size_t job_execution_count(void)
-{
-    return executions;
-}
-
 static void job_end(struct job *j)
 {
+    if (j->execution)
+        j->w->executions--;
     json_object_put(j->then_arg);
     stream_detach(j);
     if (j->req != NULL)
@@ -59,7 +95,6 @@ static void job_end(struct job *j)
     char key[11];
     strmap_del(&jobs, key_of(j->id, key));
     list_del(&j->in_all);
-    executions -= j->execution;
     free(j);
 }
 
@@ -81,9 +116,10 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     struct job *j = xcalloc(1, sizeof(*j));
     j->id = id;
     j->w = w;
+    j->execution = is_execution(op);
+    if (j->execution)
+        w->executions++;
     j->req = r;
-    j->execution = strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0;
-    executions += j->execution;
     r->job = j;
     char key[11];
     strmap_put(&jobs, key_of(id, key), j);
@@ -94,9 +130,13 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
 
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
 {
+    if (!execution_allowed(r, w, op)) {
+        json_object_put(args);
+        return NULL;
+    }
     struct job *j = send_start(r, w, op, args);
     if (j == NULL) {
-        reply_error(r, 503, ERR_UNAVAILABLE, "the worker is unavailable, try again");
+        waitq_unavailable(r, "the worker is unavailable, try again");
         return NULL;
     }
     http_pause(r);
@@ -105,10 +145,14 @@ struct job *job_start(struct http_req *r, struct worker *w, const char *op, json
 
 struct job *job_start_any(struct http_req *r, const char *op, json_object *args)
 {
-    struct worker *w = supervisor_pick();
+    /* An execution goes to a worker below its share of the limit. When every ready worker
+     * is at its share, job_start refuses it on the least loaded one. */
+    struct worker *w = supervisor_pick(is_execution(op) ? per_worker_max() : 0);
+    if (w == NULL)
+        w = supervisor_pick(0);
     if (w == NULL) {
         json_object_put(args);
-        reply_error(r, 503, ERR_UNAVAILABLE, "no worker is available, try again");
+        waitq_unavailable(r, "no worker is available, try again");
         return NULL;
     }
     return job_start(r, w, op, args);

@@ -36,16 +36,24 @@ struct job {
     struct list in_all;    /* every job, for job_free_all */
     job_then_fn then;      /* see job_then */
     json_object *then_arg;
-    bool execution; /* command.run or code.run */
+    bool execution; /* a command or code run: counted in w->executions */
 };
+
+/*
+ * At most max executions (commands and code runs, background commands included) at once,
+ * in all and spread evenly over the workers; 0: no limit. Beyond, 503 TOO_MANY_REQUESTS
+ * with Retry-After.
+ */
+void job_configure(int max);
 
 /*
  * Sends {"op": op, ...args} to worker w as a new job for request r and pauses
  * r until the worker answers. args is consumed (may be NULL). Returns the job,
- * or NULL after answering r with an error itself.
+ * or NULL: past the execution limit (r answered 503), or when the send failed
+ * (r then waits for a worker, relay/waitq.h).
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
-/* job_start on the least loaded worker; answers 503 when none is ready. */
+/* job_start on the least loaded worker; r waits for one when none is ready (relay/waitq.h). */
 struct job *job_start_any(struct http_req *r, const char *op, json_object *args);
 /*
  * job_start for a request whose body is still arriving (http/bodyrelay.c): r is
@@ -75,8 +83,6 @@ void job_client_gone(struct job *j);
 void job_send_op(struct job *j, const char *op);
 
 size_t job_count(void);
-/* Jobs that run a command or code (for the service status). */
-size_t job_execution_count(void);
 void job_free_all(void);
 
 #endif

@@ -2,9 +2,11 @@
 
 #include <string.h>
 
+#include "common.h"
 #include "relay/coderoute.h"
 #include "relay/job.h"
 #include "relay/registry.h"
+#include "relay/waitq.h"
 
 /* A context registers with its language: code routing learns its default contexts. */
 static void on_registered(struct worker *w, const char *id, const char *kind, const char *language,
@@ -13,6 +15,12 @@ static void on_registered(struct worker *w, const char *id, const char *kind, co
     registry_put_attr(id, kind, language, w);
     if (language != NULL && strcmp(kind, "context") == 0)
         coderoute_registered(id, language, dflt);
+}
+
+/* Requests that found no worker may find one now. */
+static void on_worker_ready(struct worker *w EXECD_UNUSED)
+{
+    waitq_retry();
 }
 
 static void on_unregistered(const char *id)
@@ -27,6 +35,7 @@ const struct pool_hooks relay_pool_hooks = {
     .registered = on_registered,
     .unregistered = on_unregistered,
     .pool_report = coderoute_pool,
+    .worker_ready = on_worker_ready,
 };
 
 void relay_free(void)

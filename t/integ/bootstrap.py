@@ -142,9 +142,10 @@ def test_envs_and_pre_script(t):
             envs = b.env["EXECD_ENVS"]
             t.ok(wait_for(b.ready, 10), "the daemon starts", b.output())
             t.ok(os.path.isfile(envs), "EXECD_ENVS and its directory are created")
-            events = b.run("echo $FROM_PRE $FROM_FILE $EXECD_ENVS")
-            t.eq(texts(events, "stdout"), ["pre-value file-value " + envs],
-                 "the pre-script's exports and the EXECD_ENVS file reach commands")
+            events = b.run("echo $FROM_PRE $FROM_FILE ${EXECD_ENVS-unset}")
+            t.eq(texts(events, "stdout"), ["pre-value file-value unset"],
+                 "the pre-script's exports and the EXECD_ENVS file reach commands "
+                 "(the daemon's EXECD_* settings do not)")
             b.proc.send_signal(signal.SIGTERM)
             t.eq(b.wait(), 0, "SIGTERM: exit 0")
         finally:

@@ -2,7 +2,7 @@
 import json
 import socket
 
-from execd_test import Daemon, run_tests, wait_for
+from execd_test import Daemon, read_to_close, run_tests, wait_for
 
 
 def test_ping(t):
@@ -99,15 +99,7 @@ def raw_exchange(port, payload, read_timeout=5):
         s.sendall(payload)
     except OSError:
         pass
-    data = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        pass
+    data = read_to_close(s)
     s.close()
     return data
 

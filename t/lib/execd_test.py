@@ -375,6 +375,20 @@ def processes_with(marker):
     return found
 
 
+def read_to_close(s, limit=1 << 30):
+    """Everything the server sends on socket s until it closes (or s's timeout)."""
+    data = b""
+    try:
+        while len(data) < limit:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    return data
+
+
 def wait_for(pred, timeout=10, interval=0.02):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "procstat.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* After the leader exits, the pipes are read until EOF, or until no data came
  * for DRAIN_IDLE_MS (a background child may keep them open), at most DRAIN_MAX_MS. */
@@ -34,6 +35,21 @@
 
 /* Commands whose process has not finished. */
 static size_t running;
+/* ... of them in the background: the master counts them as executions (-max-executions). */
+static size_t background;
+
+/* A command starts or stops running: a background one changes what the master counts. */
+static void count_running(const struct command *c, bool started)
+{
+    running = started ? running + 1 : running - 1;
+    if (!c->background)
+        return;
+    background = started ? background + 1 : background - 1;
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("background"));
+    json_object_object_add(msg, "running", xjson_int64((int64_t)background));
+    out_msg(0, msg);
+}
 
 static void on_drain_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
@@ -86,14 +102,19 @@ static void on_unknown_status(evutil_socket_t fd EXECD_UNUSED, short what EXECD_
     cmd_exited(c, W_EXITCODE(255, 0));
 }
 
+/* An adopted leader exited: the master reaps it and tells us the status (reaped). */
+static void await_reaped(struct command *c)
+{
+    evt_free(&c->exit_ev);
+    c->unknown_ev = evtimer_new(worker_base(), on_unknown_status, c);
+    evt_arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
+}
+
 static void cmd_on_exit(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     struct command *c = arg;
     if (!c->child) {
-        /* Adopted: the master reaps it and tells us the status. */
-        evt_free(&c->exit_ev);
-        c->unknown_ev = evtimer_new(worker_base(), on_unknown_status, c);
-        evt_arm_ms(c->unknown_ev, UNKNOWN_STATUS_MS);
+        await_reaped(c);
         return;
     }
     int status;
@@ -140,7 +161,7 @@ void cmd_finish(struct command *c)
         c->job = 0;
     }
     c->running = false;
-    running--;
+    count_running(c, false);
     /* The record may be kept for a day: give back the output buffers now. */
     linesplit_free(&c->out.ls);
     linesplit_free(&c->err.ls);
@@ -168,7 +189,7 @@ static void on_timeout(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
 int cmd_watch(struct command *c, int64_t timeout_ms)
 {
     c->running = true;
-    running++;
+    count_running(c, true);
     c->pidfd = spawn_pidfd(c->pid);
     if (c->pidfd < 0) {
         log_error("command %s: pidfd_open(%d) failed: %s", c->id, (int)c->pid, strerror(errno));
@@ -201,18 +222,19 @@ void cmd_adopt_process(struct command *c)
 {
     if (!c->running)
         return;
-    running++;
+    count_running(c, true);
     c->pidfd = -1;
     if (procstat_same(c->pgid, c->pid_start))
         c->pidfd = spawn_pidfd(c->pgid);
-    if (c->pidfd < 0) {
-        log_warn("command %s: its process is gone; exit status unknown", c->id);
-        c->status = W_EXITCODE(255, 0);
-        cmd_finish(c);
-        return;
-    }
     c->pid = c->pgid;
     c->child = false;
+    if (c->pidfd < 0) {
+        /* It ended while no worker watched it: the master reaped it, and sends the statuses
+         * it kept right after this worker's config or adopt. */
+        log_info("command %s: its process is gone; waiting for its exit status", c->id);
+        await_reaped(c);
+        return;
+    }
     c->exit_ev = event_new(worker_base(), c->pidfd, EV_READ, cmd_on_exit, c);
     if (c->exit_ev == NULL || event_add(c->exit_ev, NULL) < 0)
         log_error("command %s: cannot watch the adopted process", c->id);
