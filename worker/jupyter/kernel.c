@@ -63,6 +63,8 @@ static struct kernel *kernel_new(struct event_base *base, const char *dir,
     k->state_path = kfiles_path(dir, KERNEL_STATE_FILE);
     k->log_path = kfiles_path(dir, KERNEL_LOG_FILE);
     k->pidfd = -1;
+    for (int i = 0; i < NPORTS; i++)
+        k->port_fds[i] = -1;
     k->cbs = cbs;
     k->arg = arg;
     ids_uuid_dashed(k->session);
@@ -108,11 +110,13 @@ void kernel_free(struct kernel *k)
 void kernel_release(struct kernel *k)
 {
     ksock_close_all(k);
+    kports_release(k->port_fds, NPORTS);
     evt_free(&k->info_ev);
     evt_free(&k->deadline_ev);
     evt_free(&k->hb_ev);
     evt_free(&k->exit_ev);
     evt_free(&k->grace_ev);
+    evt_free(&k->idle_ev);
 }
 
 void kernel_terminate(struct kernel *k)
@@ -129,22 +133,25 @@ void kernel_terminate(struct kernel *k)
 
 /* ---- launch ---------------------------------------------------------------- */
 
-/* ipc keeps the kernel off the network, where the socket paths fit (108 bytes); else tcp. */
-static int choose_transport(struct kernel *k, bool tcp, struct strbuf *err)
+/* ipc where the kernel serves it and the socket paths fit (108 bytes), else tcp on 127.0.0.1. */
+static int choose_transport(struct kernel *k, const struct kernel_opts *o, struct strbuf *err)
 {
     struct strbuf ip = STRBUF_INIT;
     strbuf_printf(&ip, "%s/k", k->dir);
-    if (!tcp && ip.len + 8 < sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        snprintf(k->transport, sizeof(k->transport), "ipc");
-        k->ip = strbuf_detach(&ip);
-        for (int i = 0; i < NPORTS; i++)
-            k->ports[i] = i + 1;
-        return 0;
+    if (kspec_pick_transport(o->spec, o->transport) == KSPEC_TRANSPORT_IPC) {
+        if (ip.len + 8 < sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            snprintf(k->transport, sizeof(k->transport), "ipc");
+            k->ip = strbuf_detach(&ip);
+            for (int i = 0; i < NPORTS; i++)
+                k->ports[i] = i + 1;
+            return 0;
+        }
+        log_warn("kernel %s: %s is too long for ipc socket paths; using tcp", k->name, ip.data);
     }
     strbuf_free(&ip);
     snprintf(k->transport, sizeof(k->transport), "tcp");
     k->ip = xstrdup("127.0.0.1");
-    return kfiles_pick_ports(k->ports, err);
+    return kports_reserve(k->ports, k->port_fds, err);
 }
 
 /* A new key, and the connection file that hands it to the kernel. */
@@ -169,7 +176,7 @@ struct kernel *kernel_launch(struct event_base *base, const struct kernel_opts *
     k->interrupt_mode = o->spec->interrupt_mode;
     k->meta = o->meta != NULL ? json_object_get(o->meta) : xjson_object();
     k->startup_ms = o->startup_ms > 0 ? o->startup_ms : KERNEL_STARTUP_MS;
-    if (choose_transport(k, o->tcp, err) < 0 || write_connection(k, err) < 0)
+    if (choose_transport(k, o, err) < 0 || write_connection(k, err) < 0)
         goto fail;
 
     k->pid = kproc_spawn(k, o, err);
@@ -179,6 +186,7 @@ struct kernel *kernel_launch(struct event_base *base, const struct kernel_opts *
     }
     k->child = true;
     k->pid_start = spawn_proc_start(k->pid);
+    k->spawned_ms = clock_mono_ms();
     if (kproc_open_pidfd(k, err) < 0)
         goto fail;
     if (kfiles_write_state(k, err) < 0 || kproc_watch_exit(k, err) < 0 ||
@@ -331,6 +339,11 @@ const char *kernel_language(const struct kernel *k)
 const char *kernel_spec_name(const struct kernel *k)
 {
     return k->spec_name;
+}
+
+const char *kernel_transport(const struct kernel *k)
+{
+    return k->transport;
 }
 
 enum kspec_interrupt kernel_interrupt_mode(const struct kernel *k)

@@ -16,6 +16,11 @@
 #include <stdint.h>
 
 #include "jupyter/jmsg.h"
+#include "strbuf.h"
+
+#define KERNEL_RUN_ENAME_ABORTED "ExecutionAborted"
+/* How much of a run's stderr is kept for an error the kernel reports only there. */
+#define KERNEL_RUN_STDERR_KEEP (16 * 1024)
 
 enum kernel_chan {
     KERNEL_CHAN_SHELL,
@@ -36,8 +41,13 @@ struct kernel_exec_cbs {
     void (*on_display)(void *arg, json_object *data, bool update);
     /*
      * error: traceback lines (tb NULL when the message had none). Not
-     * terminal: on_done follows. Also synthesized from an execute_reply with
-     * status "error" when no iopub error arrived.
+     * terminal: on_done follows. Also synthesized when no iopub error
+     * arrived: from an execute_reply with status "error" (kernels such as
+     * tslab only print their error on stderr: its ename is then "Error", its
+     * evalue and traceback the cell's stderr, when the reply names none), and
+     * from status "abort" (ename KERNEL_RUN_ENAME_ABORTED: the kernel did not
+     * run the cell; tslab aborts requests that arrive within 200 ms of a
+     * failed cell).
      */
     void (*on_error)(void *arg, const char *ename, const char *evalue, const char *const *tb,
                      size_t ntb);
@@ -55,6 +65,7 @@ struct kernel_run {
     int64_t count;
     bool idle, replied, saw_error;
     json_object *reply;                /* the execute_reply content, kept until done */
+    struct strbuf err_text;            /* the last KERNEL_RUN_STDERR_KEEP bytes of stderr */
     const struct kernel_exec_cbs *cbs; /* NULL: forgotten, outputs dropped */
     void *arg;
 };
