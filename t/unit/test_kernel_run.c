@@ -267,11 +267,37 @@ static void test_error_outputs(void **state)
     kernel_run_clear(&run);
     strbuf_free(&r.log);
 
-    /* an aborted request (tslab, right after a failed cell) is not a silent success */
+    /* an aborted request (right after a failed cell) is sent again, then reported */
     rec_init(&r);
-    kernel_run_start(&run, "a", 0, &cbs, &r);
-    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "a", "{\"status\":\"abort\"}", 0);
-    feed(&run, KERNEL_CHAN_IOPUB, "status", "a", IDLE, 0);
+    kernel_run_start(&run, "a0", 0, &cbs, &r);
+    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "a0", "{\"status\":\"abort\"}", 0);
+    assert_false(kernel_run_resend_due(&run)); /* idle not yet */
+    feed(&run, KERNEL_CHAN_IOPUB, "status", "a0", IDLE, 0);
+    assert_true(kernel_run_resend_due(&run));
+    assert_string_equal(r.log.data, ""); /* nothing reported */
+    kernel_run_resent(&run, "a1");
+    assert_false(kernel_run_resend_due(&run));
+    feed(&run, KERNEL_CHAN_IOPUB, "stream", "a1", "{\"name\":\"stdout\",\"text\":\"ran\"}", 0);
+    feed(&run, KERNEL_CHAN_IOPUB, "status", "a1", IDLE, 0);
+    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "a1", REPLY_OK(8), 0);
+    assert_string_equal(r.log.data, "stream stdout ran|done 8|");
+    kernel_run_clear(&run);
+    strbuf_free(&r.log);
+
+    rec_init(&r);
+    kernel_run_start(&run, "b0", 0, &cbs, &r);
+    char id[8];
+    for (int i = 0; i <= KERNEL_RUN_MAX_RESENDS; i++) {
+        snprintf(id, sizeof(id), "b%d", i);
+        if (i > 0) {
+            assert_true(kernel_run_resend_due(&run));
+            kernel_run_resent(&run, id);
+        }
+        feed(&run, KERNEL_CHAN_SHELL, "execute_reply", id, "{\"status\":\"aborted\"}", 0);
+        feed(&run, KERNEL_CHAN_IOPUB, "status", id, IDLE, 0);
+    }
+    assert_false(kernel_run_resend_due(&run));
+    assert_false(run.active);
     assert_non_null(strstr(r.log.data, "error " KERNEL_RUN_ENAME_ABORTED " the kernel aborted"));
     assert_non_null(strstr(r.log.data, "|done 0|"));
     kernel_run_clear(&run);

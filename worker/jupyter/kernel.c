@@ -81,6 +81,7 @@ void kernel_destroy(struct kernel *k)
     if (k->pidfd >= 0)
         close(k->pidfd);
     kernel_run_clear(&k->run);
+    free(k->code);
     jmsg_auth_free(k->auth);
     json_object_put(k->meta);
     free(k->dir);
@@ -116,6 +117,7 @@ void kernel_release(struct kernel *k)
     evt_free(&k->hb_ev);
     evt_free(&k->exit_ev);
     evt_free(&k->grace_ev);
+    evt_free(&k->resend_ev);
     evt_free(&k->idle_ev);
 }
 
@@ -256,6 +258,22 @@ int kernel_remove_dir(const char *dir)
 
 /* ---- execution ---------------------------------------------------------------- */
 
+int kernel_send_execute(struct kernel *k, const char *code, char *id, struct strbuf *err)
+{
+    json_object *c = xjson_object();
+    json_object_object_add(c, "code", xjson_string(code));
+    json_object_object_add(c, "silent", xjson_bool(0));
+    json_object_object_add(c, "store_history", xjson_bool(1));
+    json_object_object_add(c, "user_expressions", xjson_object());
+    json_object_object_add(c, "allow_stdin", xjson_bool(0));
+    json_object_object_add(c, "stop_on_error", xjson_bool(1));
+    int rc = ksock_send(k, &k->shell, "execute_request", c, id, err);
+    json_object_put(c);
+    if (rc < 0)
+        log_error("kernel %s: %s", k->name, err->data);
+    return rc;
+}
+
 int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_cbs *cbs, void *arg,
                    struct strbuf *err)
 {
@@ -267,21 +285,12 @@ int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_
         strbuf_append_str(err, "session is busy");
         return -1;
     }
-    json_object *c = xjson_object();
-    json_object_object_add(c, "code", xjson_string(code));
-    json_object_object_add(c, "silent", xjson_bool(0));
-    json_object_object_add(c, "store_history", xjson_bool(1));
-    json_object_object_add(c, "user_expressions", xjson_object());
-    json_object_object_add(c, "allow_stdin", xjson_bool(0));
-    json_object_object_add(c, "stop_on_error", xjson_bool(1));
     char id[80];
     int64_t now = clock_mono_ms();
-    int rc = ksock_send(k, &k->shell, "execute_request", c, id, err);
-    json_object_put(c);
-    if (rc < 0) {
-        log_error("kernel %s: %s", k->name, err->data);
+    if (kernel_send_execute(k, code, id, err) < 0)
         return -1;
-    }
+    free(k->code);
+    k->code = xstrdup(code);
     kernel_run_start(&k->run, id, now, cbs, arg);
     if (k->grace_ev != NULL)
         evtimer_del(k->grace_ev);

@@ -93,7 +93,9 @@ struct kernel {
     int hb_misses;
 
     struct kernel_run run;
-    struct event *grace_ev; /* a run half done for too long (kernel_life.c) */
+    char *code;              /* the running cell's code, for a resend */
+    struct event *grace_ev;  /* a run half done for too long (kernel_life.c) */
+    struct event *resend_ev; /* a run the kernel aborted goes out again (kernel_life.c) */
 
     /* Shutdown. */
     struct event *sd_ev;
@@ -121,6 +123,8 @@ void kernel_destroy(struct kernel *k);
 void kernel_release(struct kernel *k);
 /* Process gone (or killed now), sockets closed, files removed: state KS_GONE. */
 void kernel_terminate(struct kernel *k);
+/* Sends execute_request for code on shell; id (80 bytes) receives its msg_id. 0 or -1 (err). */
+int kernel_send_execute(struct kernel *k, const char *code, char *id, struct strbuf *err);
 
 /* kernel_proc.c */
 /* Starts the kernel of o in its own session, output to its log. Returns the pid or -1 (err). */

@@ -31,6 +31,8 @@
  * anyway rather than left hanging.
  */
 #define HALF_DONE_GRACE_MS 3000
+/* An aborted execution is sent again after this (tslab aborts for 200 ms after a failure). */
+#define RESEND_AFTER_MS 250
 
 /* ---- readiness ----------------------------------------------------------- */
 
@@ -138,13 +140,15 @@ static void on_idle_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSE
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg);
+static void on_resend(evutil_socket_t fd, short what, void *arg);
 
 int klife_start(struct kernel *k)
 {
     k->info_ev = event_new(k->base, -1, EV_PERSIST, on_info_tick, k);
     k->deadline_ev = evtimer_new(k->base, on_deadline, k);
     k->grace_ev = evtimer_new(k->base, on_grace, k);
-    if (k->info_ev == NULL || k->deadline_ev == NULL || k->grace_ev == NULL)
+    k->resend_ev = evtimer_new(k->base, on_resend, k);
+    if (k->info_ev == NULL || k->deadline_ev == NULL || k->grace_ev == NULL || k->resend_ev == NULL)
         return -1;
     if (k->child) {
         /* Launched by us (an adopted kernel served its transport before). */
@@ -334,11 +338,33 @@ void klife_on_message(struct kernel *k, struct ksock *ks, const struct jmsg_fram
     jmsg_free(&m);
     if (k->doomed || k->grace_ev == NULL)
         return;
+    if (kernel_run_resend_due(&k->run) && !evtimer_pending(k->resend_ev, NULL)) {
+        log_info("kernel %s: it aborted %s without running it (a failed cell just before); "
+                 "sending it again in %d ms",
+                 k->name, k->run.msg_id, RESEND_AFTER_MS);
+        evt_arm_ms(k->resend_ev, RESEND_AFTER_MS);
+    }
     bool pending = evtimer_pending(k->grace_ev, NULL);
     if (kernel_run_half_done(&k->run) && !pending)
         evt_arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
     else if (!kernel_run_half_done(&k->run) && pending)
         evtimer_del(k->grace_ev);
+}
+
+static void on_resend(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
+{
+    struct kernel *k = arg;
+    kernel_enter(k);
+    if (kernel_run_resend_due(&k->run) && k->state == KS_READY) {
+        char id[80];
+        struct strbuf err = STRBUF_INIT;
+        if (kernel_send_execute(k, k->code, id, &err) == 0)
+            kernel_run_resent(&k->run, id);
+        else
+            kernel_run_fail(&k->run, KERNEL_RUN_ENAME_ABORTED, err.data);
+        strbuf_free(&err);
+    }
+    kernel_leave(k);
 }
 
 static void on_grace(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)

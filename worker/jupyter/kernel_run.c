@@ -115,12 +115,17 @@ static void maybe_complete(struct kernel_run *r)
         r->saw_error = true;
         emit_reply_error(r);
     } else if (!r->saw_error && status != NULL && strncmp(status, "abort", 5) == 0) {
+        if (r->resends < KERNEL_RUN_MAX_RESENDS) {
+            r->resend = true;
+            return;
+        }
         r->saw_error = true;
         json_object *synth = xjson_object();
         json_object_object_add(synth, "ename", xjson_string(KERNEL_RUN_ENAME_ABORTED));
         json_object_object_add(synth, "evalue",
                                xjson_string("the kernel aborted this execution without running "
-                                            "it (it follows a failed one); run it again"));
+                                            "it, every time it was sent (it follows a failed "
+                                            "one); run it again"));
         emit_error(r, synth);
         json_object_put(synth);
     }
@@ -197,6 +202,20 @@ void kernel_run_feed(struct kernel_run *r, enum kernel_chan ch, const struct jms
         r->reply = json_object_get(m->content);
         maybe_complete(r);
     }
+}
+
+bool kernel_run_resend_due(const struct kernel_run *r)
+{
+    return r->active && r->resend;
+}
+
+void kernel_run_resent(struct kernel_run *r, const char *msg_id)
+{
+    snprintf(r->msg_id, sizeof(r->msg_id), "%s", msg_id);
+    json_object_put(r->reply);
+    r->reply = NULL;
+    r->idle = r->replied = r->resend = false;
+    r->resends++;
 }
 
 bool kernel_run_half_done(const struct kernel_run *r)

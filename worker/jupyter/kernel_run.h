@@ -19,6 +19,12 @@
 #include "strbuf.h"
 
 #define KERNEL_RUN_ENAME_ABORTED "ExecutionAborted"
+/*
+ * A kernel aborts execute requests that arrive right after a failed cell without running
+ * them (stop_on_error: ipykernel briefly, tslab for 200 ms). Our client sent the cell after
+ * the failure had completed, so it asked for it to run: it is sent again this many times.
+ */
+#define KERNEL_RUN_MAX_RESENDS 3
 /* How much of a run's stderr is kept for an error the kernel reports only there. */
 #define KERNEL_RUN_STDERR_KEEP (16 * 1024)
 
@@ -64,6 +70,8 @@ struct kernel_run {
     int64_t elapsed_ms; /* send -> idle */
     int64_t count;
     bool idle, replied, saw_error;
+    bool resend; /* aborted by the kernel: to be sent again (kernel_run_resend_due) */
+    int resends;
     json_object *reply;                /* the execute_reply content, kept until done */
     struct strbuf err_text;            /* the last KERNEL_RUN_STDERR_KEEP bytes of stderr */
     const struct kernel_exec_cbs *cbs; /* NULL: forgotten, outputs dropped */
@@ -81,6 +89,10 @@ void kernel_run_start(struct kernel_run *r, const char *msg_id, int64_t now_ms,
  */
 void kernel_run_feed(struct kernel_run *r, enum kernel_chan ch, const struct jmsg *m,
                      int64_t now_ms);
+/* The kernel aborted the request without running it: send it again, then kernel_run_resent. */
+bool kernel_run_resend_due(const struct kernel_run *r);
+/* The request went out again as msg_id: tracking restarts (outputs, callbacks, start time kept). */
+void kernel_run_resent(struct kernel_run *r, const char *msg_id);
 /* Exactly one of idle and execute_reply has arrived. */
 bool kernel_run_half_done(const struct kernel_run *r);
 /*
