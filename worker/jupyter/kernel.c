@@ -308,6 +308,12 @@ int kernel_interrupt(struct kernel *k, struct strbuf *err)
         strbuf_append_str(err, "kernel is not running");
         return -1;
     }
+    if (kernel_run_resend_due(&k->run)) {
+        /* The kernel aborted the cell and it waits to be sent again: it never ran. */
+        evtimer_del(k->resend_ev);
+        kernel_run_fail(&k->run, KERNEL_RUN_ENAME_ABORTED, "interrupted before the kernel ran it");
+        return 0;
+    }
     if (k->interrupt_mode == KSPEC_INTERRUPT_MESSAGE)
         return ksock_send(k, &k->control, "interrupt_request", NULL, NULL, err);
     /* Like jupyter_client: the whole group, so a cell's subprocesses see ^C too. */

@@ -114,7 +114,9 @@ void kernel_exec_forget(struct kernel *k);
 /*
  * Interrupts the running cell: SIGINT to the kernel's process group, or an
  * interrupt_request on control (interrupt_mode "message"). The cell then
- * ends through its own error + done. -1 with a reason when not running.
+ * ends through its own error + done; a cell the kernel aborted, waiting to
+ * be sent again, ends at once (on_fail KERNEL_RUN_ENAME_ABORTED). -1 with a
+ * reason when not running.
  */
 int kernel_interrupt(struct kernel *k, struct strbuf *err);
 

@@ -122,10 +122,10 @@ static void on_idle_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSE
     struct kernel *k = arg;
     kernel_enter(k);
     int64_t now = clock_mono_ms();
-    unsigned long long cpu = procstat_session_cpu(k->pid);
+    unsigned long long cpu = 0;
     if (k->state != KS_STARTING || k->heard) {
         evt_free(&k->idle_ev);
-    } else if (cpu != k->cpu) {
+    } else if ((cpu = procstat_session_cpu(k->pid)) != k->cpu) {
         k->cpu = cpu;
         k->cpu_changed_ms = now;
     } else if (now - k->cpu_changed_ms >= KERNEL_IDLE_MS) {
