@@ -71,6 +71,7 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     strbuf_free(&err);
     ws->kernel_startup_ms = cfg->kernel_startup_ms;
     ws->kernelspec_wait_ms = cfg->kernelspec_wait_ms;
+    ws->kernel_transport = xstrdup(cfg->kernel_transport);
     ws->code_output_limit = cfg->code_output_limit;
     ws->child_oom_score_adj = cfg->child_oom_score_adj;
 }

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +210,8 @@ static void new_dir(char *out, size_t size)
     snprintf(out, size, "%s/k%d", root, ++dirs_made);
 }
 
+static enum kspec_transport launch_transport = KSPEC_TRANSPORT_AUTO;
+
 static struct kernel *launch(struct kstat *st, const struct kspec *sp, int64_t startup_ms,
                              char *dir, size_t dirsize)
 {
@@ -219,6 +223,7 @@ static struct kernel *launch(struct kstat *st, const struct kspec *sp, int64_t s
     o.dir = dir;
     o.cwd = root;
     o.startup_ms = startup_ms;
+    o.transport = launch_transport;
     o.meta = json_object_new_object();
     json_object_object_add(o.meta, "context", json_object_new_string("ctx-1"));
     o.cbs = &kcbs;
@@ -713,6 +718,197 @@ static void test_shutdown_while_starting(void **state)
     assert_false(exists(dir));
 }
 
+/* The inodes of pid's open sockets. Returns how many went into out. */
+static size_t socket_inodes(pid_t pid, unsigned long *out, size_t max)
+{
+    char path[64], link[64];
+    size_t n = 0;
+    for (int fd = 0; fd < 1024 && n < max; fd++) {
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+        ssize_t len = readlink(path, link, sizeof(link) - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (sscanf(link, "socket:[%lu]", &out[n]) == 1)
+            n++;
+    }
+    return n;
+}
+
+/*
+ * The listening tcp sockets of pid from /proc/net/tcp and tcp6: each one's port goes to
+ * ports (v4 on 127.0.0.1 only); returns how many were found, or -1 when one listens on
+ * another address (0.0.0.0, an interface, any IPv6 address).
+ */
+static int loopback_listeners(pid_t pid, int *ports, int max)
+{
+    unsigned long inodes[256];
+    size_t ninodes = socket_inodes(pid, inodes, 256);
+    const char *tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    int n = 0;
+    for (size_t t = 0; t < 2; t++) {
+        FILE *f = fopen(tables[t], "r");
+        assert_non_null(f);
+        char line[512];
+        assert_non_null(fgets(line, sizeof(line), f)); /* header */
+        while (fgets(line, sizeof(line), f) != NULL) {
+            char local[64];
+            unsigned st;
+            unsigned long inode;
+            if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %*d %*d %lu", local, &st, &inode) !=
+                    3 ||
+                st != 0x0A)
+                continue;
+            bool ours = false;
+            for (size_t i = 0; i < ninodes; i++)
+                ours = ours || inodes[i] == inode;
+            if (!ours)
+                continue;
+            char *colon = strchr(local, ':');
+            assert_non_null(colon);
+            *colon = '\0';
+            if (t == 1 || strcmp(local, "0100007F") != 0) {
+                fclose(f);
+                fprintf(stderr, "# a kernel socket listens on %s (%s)\n", local, tables[t]);
+                return -1;
+            }
+            if (n < max)
+                ports[n++] = (int)strtol(colon + 1, NULL, 16);
+        }
+        fclose(f);
+    }
+    return n;
+}
+
+static bool bind_fails(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool failed = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE;
+    close(fd);
+    return failed;
+}
+
+static void test_tcp_transport(void **state)
+{
+    (void)state;
+    /* ipykernel forced to tcp, as every kernel but ipykernel runs by default */
+    launch_transport = KSPEC_TRANSPORT_TCP;
+    struct kstat st;
+    char dir[128], path[256];
+    struct kernel *k = launch(&st, spec, 0, dir, sizeof(dir));
+    launch_transport = KSPEC_TRANSPORT_AUTO;
+    assert_string_equal(kernel_transport(k), "tcp");
+
+    /* the connection file: 0600, tcp on 127.0.0.1 */
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/" KERNEL_CONN_FILE, dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_uid, getuid());
+    json_object *conn = json_object_from_file(path);
+    assert_non_null(conn);
+    json_object *v;
+    assert_true(json_object_object_get_ex(conn, "transport", &v));
+    assert_string_equal(json_object_get_string(v), "tcp");
+    assert_true(json_object_object_get_ex(conn, "ip", &v));
+    assert_string_equal(json_object_get_string(v), "127.0.0.1");
+    const char *keys[] = {"shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"};
+    int ports[5];
+    for (int i = 0; i < 5; i++) {
+        assert_true(json_object_object_get_ex(conn, keys[i], &v));
+        ports[i] = json_object_get_int(v);
+        assert_true(ports[i] > 0 && ports[i] < 65536);
+    }
+    json_object_put(conn);
+
+    /* while it starts, its ports are reserved: nobody else can bind them */
+    if (!st.ready_called) {
+        for (int i = 0; i < 5; i++)
+            assert_true(bind_fails(ports[i]));
+    }
+    assert_true(wait_for(&st.ready_called, READY_MS));
+    assert_true(st.ready);
+
+    /* it listens on those five ports (ipykernel has one more of its own), on 127.0.0.1 only */
+    int listening[16];
+    int n = loopback_listeners(kernel_pid(k), listening, 16);
+    assert_true(n >= 5);
+    for (int i = 0; i < 5; i++) {
+        bool found = false;
+        for (int j = 0; j < n; j++)
+            found = found || listening[j] == ports[i];
+        assert_true(found);
+        assert_true(bind_fails(ports[i]));
+    }
+
+    struct xrec x;
+    run_code(k, "x = 20\nx * 2 + 2", &x);
+    assert_true(x.done);
+    assert_non_null(strstr(x.results.data, "{\"text\":\"42\"}"));
+    xrec_free(&x);
+
+    /* adoption over tcp: the new worker reads the ports from the connection file */
+    pid_t pid = kernel_pid(k);
+    kernel_free(k);
+    struct kstat st2;
+    memset(&st2, 0, sizeof(st2));
+    struct strbuf err = STRBUF_INIT;
+    struct kernel *k2 = kernel_adopt(base, dir, 0, &kcbs, &st2, &err);
+    assert_non_null(k2);
+    assert_true(wait_for(&st2.ready_called, READY_MS) && st2.ready);
+    assert_string_equal(kernel_transport(k2), "tcp");
+    run_code(k2, "print(x)", &x);
+    assert_string_equal(x.out.data, "20\n");
+    xrec_free(&x);
+    strbuf_free(&err);
+    shutdown_and_wait(k2);
+    assert_true(process_gone(pid));
+    assert_false(exists(dir));
+}
+
+static void test_idle_kernel_fails_fast(void **state)
+{
+    (void)state;
+    /* Started, silent and idle (a kernel on endpoints we do not connect to): no 30 s wait. */
+    struct kspec *s = fake_spec("echo 'listening elsewhere'; exec sleep 60");
+    struct kstat st;
+    char dir[128];
+    int64_t t0 = clock_mono_ms();
+    struct kernel *k = launch(&st, s, 30000, dir, sizeof(dir));
+    pid_t pid = kernel_pid(k);
+    assert_true(wait_for(&st.ready_called, 10000));
+    int64_t took = clock_mono_ms() - t0;
+    assert_false(st.ready);
+    assert_true(took >= KERNEL_IDLE_MS && took < KERNEL_IDLE_MS + 3000);
+    /* it names the kernel, the transport and the log, which is kept */
+    assert_non_null(strstr(st.err, "kernel fake (fake) over tcp: "));
+    assert_non_null(strstr(st.err, "does not seem to serve tcp endpoints"));
+    char log[256];
+    snprintf(log, sizeof(log), "%s/fake.log", root);
+    char want[300];
+    snprintf(want, sizeof(want), "its log: %s: listening elsewhere", log);
+    assert_non_null(strstr(st.err, want));
+    assert_true(exists(log));
+    assert_int_equal(unlink(log), 0);
+    assert_true(process_gone(pid));
+    assert_false(exists(dir));
+    kernel_free(k);
+    kspec_free(s);
+
+    /* a kernel that works for a while before answering is not cut short */
+    s = fake_spec("i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; exec sleep 60");
+    t0 = clock_mono_ms();
+    k = launch(&st, s, 30000, dir, sizeof(dir));
+    assert_true(wait_for(&st.ready_called, 30000));
+    assert_false(st.ready);
+    assert_non_null(strstr(st.err, "idle for"));
+    kernel_free(k);
+    kspec_free(s);
+    assert_int_equal(unlink(log), 0);
+}
+
 /* ---- setup --------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -757,6 +953,8 @@ int main(void)
         cmocka_unit_test(test_adopt_stale_state),
         cmocka_unit_test(test_startup_failures),
         cmocka_unit_test(test_shutdown_while_starting),
+        cmocka_unit_test(test_tcp_transport),
+        cmocka_unit_test(test_idle_kernel_fails_fast),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
