@@ -132,13 +132,8 @@ int kproc_open_pidfd(struct kernel *k, struct strbuf *err)
  */
 void kproc_describe_exit(const struct kernel *k, struct strbuf *how)
 {
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
-    if (k->child && waitid(P_PID, (id_t)k->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        si.si_pid == k->pid) {
-        int status = si.si_code == CLD_EXITED   ? W_EXITCODE(si.si_status, 0)
-                     : si.si_code == CLD_DUMPED ? (si.si_status | WCOREFLAG)
-                                                : si.si_status;
+    int status;
+    if (k->child && spawn_peek_exit(k->pid, &status) == 1) {
         spawn_describe_status(status, how);
         return;
     }
