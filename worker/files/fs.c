@@ -6,10 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "core/out.h"
 #include "executor.h"
 #include "files/download.h"
 #include "files/fs_ops.h"
+#include "files/fs_tmp.h"
 #include "files/upload.h"
 #include "fsutil.h"
 #include "jsonesc.h"
@@ -397,9 +399,19 @@ static const struct executor_op ops[] = {
     {"fs.download", download_run}, {"fs.upload", upload_start}, {NULL, NULL},
 };
 
+static int files_init(const struct wsettings *s EXECD_UNUSED, bool adopt)
+{
+    upload_init();
+    if (adopt)
+        fstmp_sweep();
+    return 0;
+}
+
 const struct executor files_executor = {
     .name = "files",
     .ops = ops,
+    .init = files_init,
+    .adopt = fstmp_sweep,
     .busy = upload_busy,
     .cleanup = upload_cleanup,
 };

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "files/fs_path.h"
+#include "files/fs_resolve.h"
 
 /* Passes of rm -rf over a directory that keeps getting new entries. */
 #define RM_PASSES 3
@@ -120,6 +121,7 @@ static int rm_tree(int parent, const char *name, struct strbuf *path, struct str
 int fsops_rmrf(const char *path, struct fs_err *err)
 {
     struct strbuf p = STRBUF_INIT, why = STRBUF_INIT;
+    struct fsres r = FSRES_INIT;
     struct stat st;
     int rc = -1;
 
@@ -142,27 +144,27 @@ int fsops_rmrf(const char *path, struct fs_err *err)
         goto out;
     }
 
-    if (lstat(p.data, &st) != 0) {
+    /* The parent is resolved once (no untrusted symlink on the way), the rest below it. */
+    if (fsres_parent(p.data, "lstat", 0, &r, &why) != 0 ||
+        fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) {
             rc = 0;
             goto out;
         }
-        rm_fail(&why, "lstat", &p, errno);
+        if (why.len == 0)
+            rm_fail(&why, "lstat", &p, errno);
     } else if (!S_ISDIR(st.st_mode)) {
-        if (unlink(p.data) == 0 || errno == ENOENT)
+        if (unlinkat(r.dir, r.name, 0) == 0 || errno == ENOENT)
             rc = 0;
         else
             rm_fail(&why, "unlinkat", &p, errno);
     } else {
-        /* The display path grows during the walk: it must not be the name buffer. */
-        struct strbuf shown = STRBUF_INIT;
-        strbuf_append(&shown, p.data, p.len);
-        rc = rm_tree(AT_FDCWD, p.data, &shown, &why);
-        strbuf_free(&shown);
+        rc = rm_tree(r.dir, r.name, &p, &why);
     }
     if (rc != 0)
         fs_err_set(err, 500, FS_ERR_RUNTIME, "error removing directory %s. %s", path, why.data);
 out:
+    fsres_free(&r);
     strbuf_free(&p);
     strbuf_free(&why);
     return rc;
