@@ -208,6 +208,26 @@ def test_killed_between_part_and_commit(t):
         t.eq(sorted(os.listdir(s())), [], "a worker killed before the commit leaves nothing")
 
 
+def test_journal_sweep(t):
+    """Where a temporary file needs a name (no O_TMPFILE), the journal lets the next worker
+    remove what a killed one left."""
+    with Scratch() as s, Daemon(workers=1) as d:
+        left = s.write(".x.txt.execd-upload-abc123", "partial")
+        other = s.write("keep.txt", "mine")
+        journal = os.path.join(d.runtime_dir, "w0", "temps")
+        os.makedirs(journal, exist_ok=True)
+        for i, path in enumerate([left, other, s(".gone.execd-upload-zzzzzz")]):
+            with open(os.path.join(journal, "1-%06d" % i), "w") as f:
+                f.write(path)
+        worker = d.workers()[0]
+        os.kill(worker, signal.SIGKILL)
+        t.ok(wait_for(lambda: not os.path.exists(left), 10),
+             "the replacement worker removes the journaled temporary file")
+        t.ok(os.path.exists(other) and wait_for(lambda: os.listdir(journal) == [], 5),
+             "a journaled name that is not a temporary file is kept; the journal is emptied",
+             os.listdir(journal))
+
+
 def test_part_limit(t):
     with Scratch() as s, Daemon(workers=1) as d:
         worker = d.workers()[0]
@@ -255,4 +275,4 @@ def test_answer_after_cleanup(t):
 
 
 run_tests([test_planted_links, test_upload_temp_swap, test_killed_between_part_and_commit,
-           test_part_limit, test_answer_after_cleanup])
+           test_journal_sweep, test_part_limit, test_answer_after_cleanup])

@@ -209,12 +209,12 @@ static void sweep_one(const char *entry)
     if (n <= 0)
         goto out;
     path[n] = '\0';
-    if (strlen(path) != (size_t)n || strstr(path, ".execd-") == NULL)
+    if (strlen(path) != (size_t)n || fsres_parent(path, "remove", 0, &r, &why) != 0)
         goto out;
-    if (fsres_parent(path, "remove", 0, &r, &why) != 0)
-        goto out;
-    if (fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-        strncmp(r.name, ".", 1) == 0 && unlinkat(r.dir, r.name, 0) == 0)
+    /* Only a regular file with one of our temporary names. */
+    if (r.name[0] == '.' && strstr(r.name, ".execd-") != NULL &&
+        fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        unlinkat(r.dir, r.name, 0) == 0)
         log_info("removed %s, left by a previous worker", path);
 out:
     if (unlink(entry) != 0)
