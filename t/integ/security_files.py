@@ -9,9 +9,10 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
-from execd_test import Daemon, run_tests, wait_for
+from execd_test import Daemon, Stream, run_tests, texts, wait_for
 from files_common import (NOBODY, Scratch, file_part, meta_part, multipart, open_files_in, part,
                           q, raw_request, temp_leftovers, upload)
 
@@ -263,6 +264,56 @@ def test_part_limit(t):
         t.eq(temp_leftovers(s()), [], "no temporary file is left")
 
 
+class Arrivals:
+    """Arrival times of a stream's stdout events, read on a thread of their own."""
+
+    def __init__(self, d, command):
+        self.stream = Stream(d, "/command", {"command": command}, timeout=120)
+        self.times = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        seen = 0
+        while not self.stream.done:
+            self.stream._read()
+            n = len(texts(self.stream.events, "stdout"))
+            self.times += [time.time()] * (n - seen)
+            seen = n
+
+    def worst_gap(self, start, end):
+        """The longest pause between start, the events until end and the first one after."""
+        after = [x for x in self.times if x > end]
+        points = [start] + [x for x in self.times if start < x <= end] + after[:1]
+        return max(b - a for a, b in zip(points, points[1:])) if len(points) > 1 else end - start
+
+
+def test_walks_off_the_loop(t):
+    """Search, list, replace and rm -rf run beside the worker's loop: a stream on the same
+    worker keeps flowing while they work."""
+    with Scratch() as s, Daemon(workers=1) as d:
+        big = s("big.txt")
+        with open(big, "wb") as f:
+            line = b"abcdefghij" * 100 + b"\n"
+            for _ in range(150):
+                f.write(line * 1000)
+        arrivals = Arrivals(d, "for i in $(seq 2000); do echo $i; sleep 0.01; done")
+        time.sleep(0.3)
+        for what, method, path, body in [
+                ("search of /usr", "GET", "/files/search?path=/usr&pattern=no-such-name", None),
+                ("replace in a 150 MB file", "POST", "/files/replace", {big: {"old": "abc", "new": "xyz"}})]:
+            t0 = time.time()
+            st, _, _ = d.request(method, path, body, timeout=120)
+            t1 = time.time()
+            gap = arrivals.worst_gap(t0, t1)
+            t.diag("%s: %.2fs, the stream's longest pause %.3fs" % (what, t1 - t0, gap))
+            t.ok(st == 200 and gap < 0.3, "the stream keeps flowing during a %s" % what,
+                 (st, t1 - t0, gap))
+            time.sleep(0.3)  # whatever the stream owes is delivered before the next one
+        d.request("DELETE", "/command?id=" + arrivals.stream.init_id())
+        arrivals.thread.join(10)
+
+
 def test_answer_after_cleanup(t):
     with Scratch() as s, Daemon() as d:
         left = []
@@ -275,4 +326,4 @@ def test_answer_after_cleanup(t):
 
 
 run_tests([test_planted_links, test_upload_temp_swap, test_killed_between_part_and_commit,
-           test_journal_sweep, test_part_limit, test_answer_after_cleanup])
+           test_journal_sweep, test_part_limit, test_walks_off_the_loop, test_answer_after_cleanup])

@@ -16,6 +16,7 @@
 
 #include "files/fs.h"
 #include "files/fs_resolve.h"
+#include "files/fs_thread.h"
 #include "files/fs_tmp.h"
 #include "fsutil.h"
 #include "log.h"
@@ -88,6 +89,10 @@ static int stream_replace(int in, struct writer *wr, const char *old, size_t old
         border[i] = k;
     }
     for (;;) {
+        if (fsthread_stopping()) {
+            errno = ECANCELED;
+            goto out;
+        }
         ssize_t r = read_some(in, buf, IO_BUF);
         if (r < 0)
             goto out;

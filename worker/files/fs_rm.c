@@ -11,6 +11,7 @@
 
 #include "files/fs_path.h"
 #include "files/fs_resolve.h"
+#include "files/fs_thread.h"
 
 /* Passes of rm -rf over a directory that keeps getting new entries. */
 #define RM_PASSES 3
@@ -84,6 +85,11 @@ static int empty_dir(DIR *d, struct strbuf *path, struct strbuf *why)
     for (errno = 0; rc == 0 && (ent = readdir(d)) != NULL; errno = 0) {
         if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
             continue;
+        if (fsthread_stopping()) {
+            strbuf_printf(why, "stopped at %s: its client went away", path->data);
+            closedir(d);
+            return -1;
+        }
         fspath_push(path, ent->d_name);
         rc = rm_entry(d, ent->d_name, path, why);
         if (rc == 0)
