@@ -32,6 +32,9 @@
  *    that is impossible (hard links, bind-mounted file, unwritable
  *    directory) it rewrites the file in place like Go. A file without any
  *    occurrence is left untouched (Go rewrote it).
+ *  - the changing operations (delete, chmod, mv, mkdir, rm -rf, replace)
+ *    resolve paths with fs_resolve.h: a symlink owned by another user is
+ *    followed only to that user's own files (Go followed every link).
  */
 #ifndef EXECD_FS_OPS_H
 #define EXECD_FS_OPS_H
