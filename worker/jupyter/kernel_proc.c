@@ -140,6 +140,16 @@ void kproc_describe_exit(const struct kernel *k, struct strbuf *how)
     strbuf_append_str(how, "process exited");
 }
 
+int kproc_signal_group(struct kernel *k, int sig)
+{
+    if (k->pid <= 0 || (!k->child && kproc_exited(k))) {
+        errno = ESRCH;
+        return -1;
+    }
+    /* setsid made the kernel its group leader: pgid == pid. */
+    return kill(-k->pid, sig);
+}
+
 static void reap(struct kernel *k)
 {
     int status;
@@ -155,6 +165,9 @@ void kproc_kill(struct kernel *k)
 {
     if (k->pid <= 0)
         return;
+    /* The group first, while its leader still holds the pgid. */
+    if (kproc_signal_group(k, SIGKILL) < 0 && errno != ESRCH)
+        log_warn("kernel %s: kill(-%d): %s", k->name, (int)k->pid, strerror(errno));
     if (!k->exited) {
         /* The leader itself, even if it left its group; by pidfd when possible (no pid reuse). */
         int r = k->pidfd >= 0 ? pidfd_signal(k->pidfd, SIGKILL) : -1;
@@ -163,9 +176,6 @@ void kproc_kill(struct kernel *k)
         if (r < 0 && errno != ESRCH && errno != ENOSYS)
             log_warn("kernel %s: SIGKILL to pid %d: %s", k->name, (int)k->pid, strerror(errno));
     }
-    /* setsid made the kernel its group leader: pgid == pid. */
-    if (kill(-k->pid, SIGKILL) < 0 && errno != ESRCH)
-        log_warn("kernel %s: kill(-%d): %s", k->name, (int)k->pid, strerror(errno));
     if (!k->exited) {
         int64_t until = clock_mono_ms() + KILL_WAIT_MS;
         while (!(k->exited = kproc_exited(k)) && clock_mono_ms() < until) {
