@@ -243,6 +243,8 @@ int fsres_follow(struct fsres *r, const char *op, const char *path, struct strbu
             return 0;
         if (link < 0 || fstat(link, &lst) != 0) {
             fail(&w, errno);
+            if (link >= 0)
+                close(link);
             break;
         }
         if (!S_ISLNK(lst.st_mode)) {
@@ -257,14 +259,14 @@ int fsres_follow(struct fsres *r, const char *op, const char *path, struct strbu
         const char *name;
         size_t name_len;
         size_t dir_len = split(target, len, &name, &name_len);
+        char *new_name = xstrndup(name, name_len);
         int dir = link_start(&w, r->dir, target);
         if (dir >= 0)
             dir = open_dirs(&w, dir, target, dir_len, false);
-        char *new_name = xstrndup(name, name_len);
         free(target);
-        bool missing =
-            dir < 0 ? errno == ENOENT : fstatat(dir, new_name, &st, AT_SYMLINK_NOFOLLOW) != 0;
-        if (missing && (dir >= 0 ? errno : w.err) == ENOENT) {
+        /* Where it leads: e is 0 when that exists. */
+        int e = dir < 0 ? w.err : fstatat(dir, new_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ? errno : 0;
+        if (e == ENOENT) {
             /* Dangling: the link itself is what the operation gets. */
             if (dir >= 0)
                 close(dir);
@@ -272,8 +274,8 @@ int fsres_follow(struct fsres *r, const char *op, const char *path, struct strbu
             r->dangling = true;
             return 0;
         }
-        if (dir < 0 || missing || check_owner(&w, lst.st_uid, st.st_uid) != 0) {
-            fail(&w, errno);
+        if (e != 0 || check_owner(&w, lst.st_uid, st.st_uid) != 0) {
+            fail(&w, e != 0 ? e : EPERM);
             if (dir >= 0)
                 close(dir);
             free(new_name);
