@@ -307,8 +307,10 @@ def test_walks_off_the_loop(t):
             t1 = time.time()
             gap = arrivals.worst_gap(t0, t1)
             t.diag("%s: %.2fs, the stream's longest pause %.3fs" % (what, t1 - t0, gap))
-            t.ok(st == 200 and gap < 0.3, "the stream keeps flowing during a %s" % what,
-                 (st, t1 - t0, gap))
+            # On the loop the stream would pause for the whole operation; beside it, only for
+            # a scheduling hiccup (longer on a loaded machine or a sanitizer build).
+            t.ok(st == 200 and gap < max(0.3, (t1 - t0) / 4),
+                 "the stream keeps flowing during a %s" % what, (st, t1 - t0, gap))
             time.sleep(0.3)  # whatever the stream owes is delivered before the next one
         d.request("DELETE", "/command?id=" + arrivals.stream.init_id())
         arrivals.thread.join(10)
