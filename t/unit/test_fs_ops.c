@@ -436,14 +436,6 @@ static void test_mkdir(void **state)
         assert_int_equal(st.st_uid, 0); /* the leaf only */
     }
 
-    /* fsops_mkdir_p on its own */
-    struct strbuf why = STRBUF_INIT;
-    assert_int_equal(fsops_mkdir_p(P("mkd/p/q"), 0700, &why), 0);
-    assert_int_equal(mode_of(P("mkd/p")), 0700);
-    assert_int_equal(fsops_mkdir_p(P("mkd/file/x/y"), 0700, &why), -1);
-    assert_int_equal(errno, ENOTDIR);
-    assert_non_null(strstr(why.data, "mkd/file: not a directory"));
-    strbuf_free(&why);
     fs_err_free(&err);
 }
 

@@ -14,10 +14,13 @@
 #include "jsonreq.h"
 #include "log.h"
 #include "strmap.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Finished records kept at most, whatever their age. */
 #define CMDSTORE_MAX_FINISHED 10000
+/* Bytes of a command's text a record keeps (retention counts records, not their size). */
+#define CMDSTORE_CONTENT_MAX 4096
 
 static struct {
     char *dir; /* <state_dir>/commands */
@@ -54,6 +57,17 @@ void cmdstore_add(struct command *c)
     list_add_tail(&store.records, &c->node);
 }
 
+char *cmdstore_content(const char *command)
+{
+    size_t len = strlen(command);
+    if (len <= CMDSTORE_CONTENT_MAX)
+        return xstrdup(command);
+    struct strbuf s = STRBUF_INIT;
+    strbuf_append(&s, command, utf8_cut(command, CMDSTORE_CONTENT_MAX));
+    strbuf_append_str(&s, "\xe2\x80\xa6"); /* U+2026 */
+    return strbuf_detach(&s);
+}
+
 static void unlink_record(struct command *c)
 {
     list_del(&c->node);
@@ -86,6 +100,8 @@ static json_object *to_json(const struct command *c)
     json_object_object_add(o, "finished_nsec", xjson_int64(c->finished_at.tv_nsec));
     json_object_object_add(o, "running", xjson_bool(c->running));
     json_object_object_add(o, "exit_code", xjson_int64(c->exit_code));
+    if (c->exit_unknown)
+        json_object_object_add(o, "exit_unknown", xjson_bool(true));
     if (c->error != NULL)
         json_object_object_add(o, "error", xjson_string(c->error));
     return o;
@@ -183,9 +199,10 @@ static struct command *from_json(json_object *o)
         return NULL;
     struct command *c = command_new(id);
     jsonreq_string(o, "content", &content);
-    c->content = xstrdup(content);
+    c->content = cmdstore_content(content);
     jsonreq_bool(o, "background", &c->background);
     jsonreq_bool(o, "running", &c->running);
+    jsonreq_bool(o, "exit_unknown", &c->exit_unknown);
     int64_t v = 0;
     if (jsonreq_int64(o, "pgid", &v) == JSONREQ_OK)
         c->pgid = (pid_t)v;

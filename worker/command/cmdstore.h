@@ -15,6 +15,11 @@
 
 int cmdstore_init(const char *state_dir, int64_t retention_ms, uint64_t retention_bytes);
 struct command *cmdstore_get(const char *id);
+/*
+ * What a record keeps of a command's text (a copy): at most 4 KiB, cut on a
+ * character boundary and marked with an ellipsis (U+2026) when longer.
+ */
+char *cmdstore_content(const char *command);
 /* Takes ownership of c. */
 void cmdstore_add(struct command *c);
 /* Writes c's record file (atomically). Returns 0 or -1 (logged). */

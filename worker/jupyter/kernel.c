@@ -317,7 +317,7 @@ int kernel_interrupt(struct kernel *k, struct strbuf *err)
     if (k->interrupt_mode == KSPEC_INTERRUPT_MESSAGE)
         return ksock_send(k, &k->control, "interrupt_request", NULL, NULL, err);
     /* Like jupyter_client: the whole group, so a cell's subprocesses see ^C too. */
-    if (kill(-k->pid, SIGINT) < 0) {
+    if (kproc_signal_group(k, SIGINT) < 0) {
         strbuf_printf(err, "kill(-%d, SIGINT): %s", (int)k->pid, strerror(errno));
         return -1;
     }

@@ -135,6 +135,12 @@ int kproc_open_pidfd(struct kernel *k, struct strbuf *err);
 int kproc_watch_exit(struct kernel *k, struct strbuf *err);
 /* Whether the process has exited (a zombie counts as exited). */
 bool kproc_exited(const struct kernel *k);
+/*
+ * Signals the kernel's process group, only while its pgid is still the kernel's: our
+ * child not reaped yet, or an adopted kernel that has not exited (the master reaps it at
+ * once). Returns 0, or -1 with errno (ESRCH: gone).
+ */
+int kproc_signal_group(struct kernel *k, int sig);
 void kproc_describe_exit(const struct kernel *k, struct strbuf *how);
 /* SIGKILL to the process group, wait a little for the leader, reap it. */
 void kproc_kill(struct kernel *k);
