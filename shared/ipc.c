@@ -344,8 +344,9 @@ static ssize_t recv_datagram(struct ipc_chan *ch, int *fd_out)
     do {
         n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    if (n <= 0)
+    if (n < 0)
         return n;
+    /* Descriptors are collected even with an empty datagram (the peer's close), or they leak. */
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
@@ -359,10 +360,13 @@ static ssize_t recv_datagram(struct ipc_chan *ch, int *fd_out)
                 close(fd);
         }
     }
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-        log_error("ipc: truncated datagram on fd %d", ch->fd);
+    if (n == 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
         if (*fd_out >= 0)
             close(*fd_out);
+        *fd_out = -1;
+    }
+    if (n > 0 && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        log_error("ipc: truncated datagram on fd %d", ch->fd);
         errno = EMSGSIZE;
         return -1;
     }

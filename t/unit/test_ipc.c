@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,48 @@ static void test_garbage_datagram_closes(void **state)
     assert_int_equal(p->gb.closed, 1);
 }
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+/*
+ * A zero-length datagram carrying a descriptor (found by t/fuzz/fuzz_ipc.c): the channel
+ * closes as at a peer's close, and the descriptor it received is not kept open.
+ */
+static void test_empty_datagram_with_descriptor(void **state)
+{
+    struct pair *p = *state;
+    int before = count_fds();
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct iovec iov = {"", 0};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    assert_int_equal(sendmsg(ipc_chan_fd(p->a), &mh, 0), 0);
+    close(fd);
+    for (int i = 0; i < 100 && p->gb.closed == 0; i++)
+        event_base_loop(p->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(p->gb.closed, 1);
+    assert_int_equal(p->gb.count, 0);
+    assert_int_equal(count_fds(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +258,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_reported_after_send_path_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_datagram_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_datagram_with_descriptor, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
