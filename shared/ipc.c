@@ -289,6 +289,8 @@ static int take_datagram(struct ipc_chan *ch, const unsigned char *buf, size_t n
     struct ipc_hdr hdr;
     if (n < sizeof(hdr)) {
         log_error("ipc: short datagram (%zu bytes) on fd %d", n, ch->fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     memcpy(&hdr, buf, sizeof(hdr));

@@ -105,8 +105,9 @@ static int on_hdrs_complete(htparser *p)
     const struct route *route;
     char *params[HTTP_MAX_PARAMS] = {NULL, NULL};
     struct strbuf allow = STRBUF_INIT;
-    router_match(htparser_get_methodstr(p), c->path.data != NULL ? c->path.data : "/", &route,
-                 params, &allow);
+    const char *method = htparser_get_methodstr(p);
+    router_match(method != NULL ? method : "UNKNOWN", c->path.data != NULL ? c->path.data : "/",
+                 &route, params, &allow);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(params[i]);
     strbuf_free(&allow);

@@ -44,10 +44,15 @@ static void check_range(const char *header, int64_t size)
     strbuf_free(&out);
 }
 
+/*
+ * A date that parses formats and parses back to itself. Parsing normalizes as timegm does
+ * (31 Feb is 3 Mar, second 60 the next minute), and the format has four digits of year:
+ * the round trip holds up to the end of year 9999.
+ */
 static void check_date(const char *s)
 {
     time_t t;
-    if (httpdate_parse(s, &t) < 0)
+    if (httpdate_parse(s, &t) < 0 || t >= (time_t)253402300800)
         return;
     char text[HTTPDATE_LEN];
     httpdate_format(t, text);

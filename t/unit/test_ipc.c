@@ -217,21 +217,16 @@ static int count_fds(void)
     return n;
 }
 
-/*
- * A zero-length datagram carrying a descriptor (found by t/fuzz/fuzz_ipc.c): the channel
- * closes as at a peer's close, and the descriptor it received is not kept open.
- */
-static void test_empty_datagram_with_descriptor(void **state)
+/* Sends data[0..len) with a descriptor of /dev/null on the channel's socket. */
+static void send_with_descriptor(int sock, const char *data, size_t len)
 {
-    struct pair *p = *state;
-    int before = count_fds();
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int))];
     } cm;
-    struct iovec iov = {"", 0};
+    struct iovec iov = {(void *)data, len};
     struct msghdr mh = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -239,13 +234,34 @@ static void test_empty_datagram_with_descriptor(void **state)
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    assert_int_equal(sendmsg(ipc_chan_fd(p->a), &mh, 0), 0);
+    assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
     close(fd);
+}
+
+/*
+ * Datagrams that close the channel while carrying a descriptor (found by
+ * t/fuzz/fuzz_ipc.c): an empty one (read as the peer's close) and one shorter than the
+ * header. The descriptor received is not kept open.
+ */
+static void check_closes_without_leak(struct pair *p, const char *data, size_t len)
+{
+    int before = count_fds();
+    send_with_descriptor(ipc_chan_fd(p->a), data, len);
     for (int i = 0; i < 100 && p->gb.closed == 0; i++)
         event_base_loop(p->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     assert_int_equal(p->gb.closed, 1);
     assert_int_equal(p->gb.count, 0);
     assert_int_equal(count_fds(), before);
+}
+
+static void test_empty_datagram_with_descriptor(void **state)
+{
+    check_closes_without_leak(*state, "", 0);
+}
+
+static void test_short_datagram_with_descriptor(void **state)
+{
+    check_closes_without_leak(*state, "abc", 3);
 }
 
 int main(void)
@@ -259,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_datagram_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_datagram_with_descriptor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_datagram_with_descriptor, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
