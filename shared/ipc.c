@@ -94,25 +94,26 @@ static void chan_fail(struct ipc_chan *ch)
         ch->on_close(ch, ch->arg);
 }
 
+void ipc_attach_fd(struct msghdr *mh, union ipc_fd_cmsg *cm, int fd)
+{
+    memset(cm, 0, sizeof(*cm));
+    mh->msg_control = cm->buf;
+    mh->msg_controllen = sizeof(cm->buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
 static int send_frame(struct ipc_chan *ch, const unsigned char *data, size_t len, int fd)
 {
     struct iovec iov = {(void *)data, len};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
+    union ipc_fd_cmsg cm;
 
-    if (fd >= 0) {
-        memset(&cm, 0, sizeof(cm));
-        mh.msg_control = cm.buf;
-        mh.msg_controllen = sizeof(cm.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
+    if (fd >= 0)
+        ipc_attach_fd(&mh, &cm, fd);
     for (;;) {
         ssize_t n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL);
         if (n >= 0)

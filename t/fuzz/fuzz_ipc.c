@@ -62,20 +62,10 @@ static void on_close(struct ipc_chan *ch EXECD_UNUSED, void *arg)
 static void send_datagram(int sock, const void *buf, size_t len, int fd, struct state *s)
 {
     struct iovec iov = {(void *)buf, len};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
+    union ipc_fd_cmsg cm;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (fd >= 0) {
-        mh.msg_control = cm.buf;
-        mh.msg_controllen = sizeof(cm.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
+    if (fd >= 0)
+        ipc_attach_fd(&mh, &cm, fd);
     for (;;) {
         if (sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 || s->closed)
             return;

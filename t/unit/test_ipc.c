@@ -222,18 +222,10 @@ static void send_with_descriptor(int sock, const char *data, size_t len)
 {
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
+    union ipc_fd_cmsg cm;
     struct iovec iov = {(void *)data, len};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    ipc_attach_fd(&mh, &cm, fd);
     assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
     close(fd);
 }
