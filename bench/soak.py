@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Soak: a long mixed load on one daemon while its resources are sampled.
 
-100,000 commands, 10,000 code runs and 2,000 uploads each downloaded back (times --scale),
-shuffled and sent by --clients threads on kept-alive connections. Every --interval seconds
-the sampler records the master's and each worker's descriptor count and RSS, the zombies
-among the daemon's descendants and the number of files under the runtime directory.
+100,000 commands, 10,000 code runs and 2,000 uploads each downloaded back and compared
+(times --scale), shuffled and sent by --clients threads on kept-alive connections. Every
+--interval seconds the sampler records the master's and each worker's descriptor count and
+RSS, the zombies among the daemon's descendants and the number of files under the runtime
+directory.
 
 Pass/fail: every request answered as expected, no worker replaced, no zombie left, and
 the resources flat: the last sample (after the load and a short settle) against the one
 at half the load, within a small slack (descriptors +4, RSS +10% +2 MiB, runtime files
 +5% +20; runtime files only once the finished command records have reached their cap of
-10,000 per worker by half-time, before which they grow by design). Exit status 0 when everything held, 1 otherwise.
+10,000 per worker by half-time, before which they grow by design). Exit status 0 when
+everything held, 1 otherwise.
 
     python3 bench/soak.py                 # the full run (RESULTS.md)
     python3 bench/soak.py --scale 0.01    # a quick one
@@ -112,8 +114,11 @@ def print_sample(s):
 class Client:
     """One thread's kept-alive connection; each call checks its answer."""
 
-    def __init__(self, d, files_dir):
-        self.d, self.files_dir = d, files_dir
+    def __init__(self, d, files_dir, n):
+        self.d = d
+        # Each client has its own file names: a download must give back exactly its upload.
+        self.files_dir = os.path.join(files_dir, "c%d" % n)
+        os.makedirs(self.files_dir)
         self.conn = d.conn(timeout=120)
         # A context runs one execution at a time: each client has its own, from the start.
         status, raw = self.request("POST", "/code/context", json.dumps({"language": "python"}),
@@ -168,10 +173,8 @@ class Client:
                                    {"Content-Type": "multipart/form-data; boundary=" + BOUNDARY})
         if status != 200:
             return False
-        # The same file name may be uploaded by another thread meanwhile: compare sizes
-        # only when it changed under us.
         status, got = self.request("GET", "/files/download?path=" + path)
-        return status == 200 and (got == data or len(got) >= 4096)
+        return status == 200 and got == data
 
 
 def run_load(ops, clients, progress, failures):
@@ -252,7 +255,7 @@ def main():
         print_sample(sampler.sample())
         sampler.start()
 
-        clients = [Client(d, files_dir) for _ in range(args.clients)]
+        clients = [Client(d, files_dir, n) for n in range(args.clients)]
         half = len(ops) // 2
         run_load(ops[:half], clients, progress, failures)
         mid = sampler.sample()
