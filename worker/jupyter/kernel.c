@@ -265,7 +265,11 @@ int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_
     json_object_object_add(c, "store_history", xjson_bool(1));
     json_object_object_add(c, "user_expressions", xjson_object());
     json_object_object_add(c, "allow_stdin", xjson_bool(0));
-    json_object_object_add(c, "stop_on_error", xjson_bool(1));
+    /* One cell at a time, so there is never a queue to abort. With stop_on_error, ipykernel
+     * aborts the execute requests that reach it before its "stop aborting" callback runs
+     * after an error: a cell sent right after a failed or interrupted one was then answered
+     * "aborted" without running. */
+    json_object_object_add(c, "stop_on_error", xjson_bool(0));
     char id[80];
     int64_t now = clock_mono_ms();
     int rc = ksock_send(k, &k->shell, "execute_request", c, id, err);

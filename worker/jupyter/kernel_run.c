@@ -85,6 +85,12 @@ static void maybe_complete(struct kernel_run *r)
         r->saw_error = true;
         emit_error(r, r->reply);
     }
+    /* A cell the kernel did not run must not look like one that ran without output. */
+    if (!r->saw_error && status != NULL && strcmp(status, "aborted") == 0 && r->cbs != NULL &&
+        r->cbs->on_error != NULL) {
+        r->saw_error = true;
+        r->cbs->on_error(r->arg, KERNEL_ENAME_ABORTED, "the kernel aborted the execution", NULL, 0);
+    }
     const struct kernel_exec_cbs *cbs = r->cbs;
     void *arg = r->arg;
     int64_t count = r->count, elapsed = r->elapsed_ms;

@@ -17,6 +17,8 @@
 
 #include "jupyter/jmsg.h"
 
+#define KERNEL_ENAME_ABORTED "ExecutionAborted"
+
 enum kernel_chan {
     KERNEL_CHAN_SHELL,
     KERNEL_CHAN_IOPUB,
@@ -37,7 +39,8 @@ struct kernel_exec_cbs {
     /*
      * error: traceback lines (tb NULL when the message had none). Not
      * terminal: on_done follows. Also synthesized from an execute_reply with
-     * status "error" when no iopub error arrived.
+     * status "error" when no iopub error arrived, and from one with status
+     * "aborted" (KERNEL_ENAME_ABORTED: the kernel did not run the cell).
      */
     void (*on_error)(void *arg, const char *ename, const char *evalue, const char *const *tb,
                      size_t ntb);
