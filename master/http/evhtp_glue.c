@@ -168,6 +168,11 @@ void glue_stream_mode(evhtp_request_t *req)
     bufferevent_set_timeouts(bev_of(req), NULL, NULL);
 }
 
+void glue_idle_mode(evhtp_request_t *req, const struct timeval *idle)
+{
+    bufferevent_set_timeouts(bev_of(req), idle, NULL);
+}
+
 struct evbuffer *glue_output(evhtp_request_t *req)
 {
     return bufferevent_get_output(bev_of(req));

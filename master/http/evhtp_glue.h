@@ -96,6 +96,12 @@ int glue_send_file(evhtp_request_t *req, evhtp_res status, struct evbuffer_file_
 
 /* A response that may last hours: no read or write timeout on its connection (12). */
 void glue_stream_mode(evhtp_request_t *req);
+/*
+ * The stream is over: the connection's idle timeout again (NULL: none), which libevhtp sets
+ * only when it accepts a connection (12). It runs once reading resumes, after the output
+ * drained (3).
+ */
+void glue_idle_mode(evhtp_request_t *req, const struct timeval *idle);
 /* What is queued for the client and not written yet (for flow control). */
 struct evbuffer *glue_output(evhtp_request_t *req);
 

@@ -140,6 +140,8 @@ void stream_finish(struct job *j)
     s->finished = true;
     stream_detach(j);
     evhtp_send_reply_chunk_end(j->req->ev);
+    /* A kept-alive connection is idle again once the end is flushed. */
+    glue_idle_mode(j->req->ev, http_idle_timeout());
     http_resume(j->req);
 }
 
