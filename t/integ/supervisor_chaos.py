@@ -76,7 +76,7 @@ def run_search(d, rng, s):
 
 
 def test_chaos(t):
-    with Scratch() as s, Daemon() as d:
+    with Scratch() as s, Daemon(expect_worker_deaths=True) as d:
         with open(s("big.bin"), "wb") as f:
             f.write(os.urandom(BIG))
         os.mkdir(s("tree"))
@@ -125,7 +125,7 @@ def test_chaos(t):
         t.ok(not any(th.is_alive() for th in threads), "no request hangs")
         t.eq(problems, [], "every request ended with a complete answer or a JSON error")
         t.ok(d.proc.poll() is None, "the master survived %d worker kills" % len(killed))
-        t.ok(wait_for(lambda: d.ready_workers() == 2 + len(killed), 15), "every slot has a worker again")
+        t.ok(wait_for(lambda: d.ready_workers() == 2 + len(killed), 30), "every slot has a worker again")
         st, body = req(d, "POST", "/command", json.dumps({"command": "echo after"}))
         t.ok(st == 200 and b"after" in body, "commands run afterwards", body[-200:])
         t.ok(wait_for(lambda: len(os.listdir("/proc/%d/fd" % master)) <= fds_before, 10),

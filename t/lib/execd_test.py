@@ -533,6 +533,8 @@ class RssSampler:
         self.thread.join()
         return self.peak
 
+    finish = stop
+
 
 # ---- temporary directories --------------------------------------------------
 
