@@ -113,8 +113,12 @@ def test_cwd(t):
         status, _, ctx = create_context(d, cwd="$HOME")
         _, _, ev, _ = run_code(d, "import os; print(os.getcwd())", ctx_id=ctx["id"])
         t.eq(stdout_text(ev), os.path.realpath(os.environ["HOME"]) + "\n", "$VAR is expanded")
+        before = len(d.json("GET", "/code/contexts")[2])
         status, _, body = create_context(d, cwd="$EXECD_SURELY_UNDEFINED/x")
-        t.eq(status, 500, "an undefined variable in cwd: 500")
+        t.ok(status == 500 and body.get("code") == "RUNTIME_ERROR"
+             and "EXECD_SURELY_UNDEFINED" in body.get("message", ""),
+             "an undefined variable in cwd: 500 naming it", (status, body))
+        t.eq(len(d.json("GET", "/code/contexts")[2]), before, "and nothing half-created is listed")
 
 
 def test_delete_by_language(t):

@@ -8,11 +8,9 @@ import collections
 import json
 import os
 import random
-import socket
 import tempfile
-import time
 
-from execd_test import Daemon, fd_count, remove_tree, run_tests, wait_for, zombies_of
+from execd_test import Daemon, fd_count, raw_connect, read_all, remove_tree, run_tests, wait_for, zombies_of
 from files_common import file_part, meta_part, multipart, part
 
 SEED = int(os.environ.get("EXECD_FUZZ_SEED", "20261127"))
@@ -233,23 +231,10 @@ def garbage(rng):
 
 
 def read_answer(sock, timeout):
-    """Everything the daemon sends until it closes, the stream ends or timeout passes."""
+    """Everything the daemon sends until it closes, the answer is complete, or it stays silent
+    for timeout seconds."""
     sock.settimeout(timeout)
-    data = b""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            got = sock.recv(65536)
-        except socket.timeout:
-            break
-        except OSError:
-            break
-        if not got:
-            break
-        data += got
-        if finished(data):
-            break
-    return data
+    return read_all(sock, until=finished)
 
 
 def finished(data):
@@ -345,7 +330,7 @@ def test_fuzz(t):
                     raw, complete, stream = garbage(rng), False, False
                 else:
                     raw, complete, stream = build(rng, sc)
-                sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+                sock = raw_connect(d.port)
                 try:
                     sock.sendall(raw)
                 except OSError:

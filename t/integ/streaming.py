@@ -3,8 +3,8 @@ longer than the keep-alive timeout."""
 import json
 import os
 
-from execd_test import (Daemon, RssSampler, fd_count, parent_of, raw_post_stream, read_to_end, rss_kb,
-                        run_tests, texts, wait_for)
+from execd_test import (Daemon, RssSampler, fd_count, parent_of, raw_post_stream, read_to_end, run_tests,
+                        texts, wait_for)
 
 # RSS ceilings that "bounded memory" must respect while gigabytes stream through
 # (skipped under a sanitizer, whose shadow memory counts in RSS).
@@ -19,15 +19,11 @@ def open_stream(d, command):
 def test_huge_output_bounded(t):
     with Daemon() as d:
         pids = d.pids()
-        peaks = {p: 0 for p in pids}
-
-        def sample(_total):
-            for p in pids:
-                peaks[p] = max(peaks[p], rss_kb(p))
-
+        sampler = RssSampler(pids)
         s = open_stream(d, "yes | head -c 100M")
-        total, tail = read_to_end(s, sample)
+        total, tail = read_to_end(s)
         s.close()
+        peaks = sampler.stop()
         events = 100 * 1024 * 1024 // 2
         t.ok(total > events * 40, "all %d stdout events arrived (%d bytes)" % (events, total))
         t.ok(b'"type":"execution_complete"' in tail, "the stream ends with execution_complete")
@@ -35,9 +31,11 @@ def test_huge_output_bounded(t):
         t.below(max(peaks[p] for p in pids[1:]), WORKER_RSS_MAX_KB,
                 "worker RSS stayed bounded (%d KiB)" % max(peaks[p] for p in pids[1:]))
 
+        sampler = RssSampler(pids)
         s = open_stream(d, "head -c 300M /dev/zero | tr '\\0' x")
-        total, tail = read_to_end(s, sample)
+        total, tail = read_to_end(s)
         s.close()
+        peaks = sampler.stop()
         t.ok(total > 300 * 1024 * 1024 and b"execution_complete" in tail,
              "300 MB without a newline streams as capped lines (%d bytes)" % total)
         t.below(max(peaks.values()), MASTER_RSS_MAX_KB, "memory stayed bounded for unterminated output")

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 
-from execd_test import Daemon, parse_events, run_tests, wait_for
+from execd_test import Daemon, fd_count, parse_events, run_tests, wait_for
 from files_common import Scratch, file_part, meta_part, multipart, temp_leftovers
 
 KILLS = 4
@@ -83,7 +83,7 @@ def test_chaos(t):
         for i in range(TREE):
             open(s("tree/f%d.txt" % i), "w").close()
         master = d.pids()[0]
-        fds_before = len(os.listdir("/proc/%d/fd" % master))
+        fds_before = fd_count(master)
         stop = threading.Event()
         results, problems = {}, []
         lock = threading.Lock()
@@ -128,7 +128,7 @@ def test_chaos(t):
         t.ok(wait_for(lambda: d.ready_workers() == 2 + len(killed), 30), "every slot has a worker again")
         st, body = req(d, "POST", "/command", json.dumps({"command": "echo after"}))
         t.ok(st == 200 and b"after" in body, "commands run afterwards", body[-200:])
-        t.ok(wait_for(lambda: len(os.listdir("/proc/%d/fd" % master)) <= fds_before, 10),
+        t.ok(wait_for(lambda: fd_count(master) <= fds_before, 10),
              "the master holds no more descriptors than before")
         t.ok(wait_for(lambda: temp_leftovers(s()) == [], 10), "no temporary upload file is left")
 
