@@ -160,8 +160,10 @@ def test_deb(t):
             text = read(path(page))
             t.ok(".TH %s" % title in text and "execd %s" % version() in text,
                  "%s with the package version" % page)
+        # dh_compress compresses documents over 4 KiB (Debian policy 12.3): CHANGELOG.md grows.
         for doc in ("copyright", "changelog.gz", "CHANGELOG.md"):
-            t.ok(os.path.exists(path("/usr/share/doc/execd/" + doc)), "doc: %s" % doc)
+            t.ok(any(os.path.exists(path("/usr/share/doc/execd/" + doc + ext)) for ext in ("", ".gz")),
+                 "doc: %s" % doc)
 
         if shutil.which("lintian") is None:
             t.skip("lintian is clean", "lintian not installed")

@@ -570,12 +570,23 @@ out:
     return rc;
 }
 
-/* The body is complete: check it, put every file in place, answer. */
-static void finish(struct upload *u)
+static void remove_tmps(struct upload *u)
+{
+    for (size_t i = 0; i < u->n_file; i++)
+        remove_tmp(&u->files[i]);
+}
+
+/* Whether the complete body (multipart rc) pairs every file with valid metadata. */
+static bool storable(const struct upload *u, int rc)
+{
+    return rc == MULTIPART_OK && u->n_meta > 0 && u->n_meta == u->n_file &&
+           u->meta_err.status == 0 && u->io_err.status == 0;
+}
+
+/* Answers a body that cannot be stored (storable() is false). */
+static void reply_invalid(struct upload *u, int rc)
 {
     uint32_t job = u->job;
-    int rc = u->mp != NULL ? multipart_finish(u->mp) : MULTIPART_EBADTYPE;
-
     /* Not multipart, or no boundary at all (an empty body): Go's "empty form". */
     if (rc == MULTIPART_EBADTYPE || (rc == MULTIPART_ETRUNC && multipart_parts(u->mp) == 0)) {
         log_debug("upload job %u: %s", job,
@@ -592,22 +603,39 @@ static void finish(struct upload *u)
                         u->n_meta, u->n_file);
     } else if (u->meta_err.status != 0) {
         fs_reply_error(job, &u->meta_err);
-    } else if (u->io_err.status != 0) {
+    } else {
         log_warn("upload job %u: %s", job, u->io_err.msg.data);
         fs_reply_error(job, &u->io_err);
+    }
+}
+
+/*
+ * The body is complete: check it, put every file in place, answer. Temporary files go
+ * before the answer: a client that has it finds none.
+ */
+static void finish(struct upload *u)
+{
+    uint32_t job = u->job;
+    int rc = u->mp != NULL ? multipart_finish(u->mp) : MULTIPART_EBADTYPE;
+
+    if (!storable(u, rc)) {
+        remove_tmps(u);
+        reply_invalid(u, rc);
+        destroy(u);
+        return;
+    }
+    mode_t mode = new_file_mode();
+    size_t k = 0;
+    while (k < u->n_file && commit(u, k, mode) == 0)
+        k++;
+    remove_tmps(u);
+    if (k < u->n_file) {
+        log_warn("upload job %u: %s (%zu of %zu file(s) stored)", job, u->io_err.msg.data, k,
+                 u->n_file);
+        fs_reply_error(job, &u->io_err);
     } else {
-        mode_t mode = new_file_mode();
-        size_t k = 0;
-        while (k < u->n_file && commit(u, k, mode) == 0)
-            k++;
-        if (k < u->n_file) {
-            log_warn("upload job %u: %s (%zu of %zu file(s) stored)", job, u->io_err.msg.data, k,
-                     u->n_file);
-            fs_reply_error(job, &u->io_err);
-        } else {
-            log_debug("upload job %u: %zu file(s) stored", job, k);
-            out_reply_empty(job, 200);
-        }
+        log_debug("upload job %u: %zu file(s) stored", job, k);
+        out_reply_empty(job, 200);
     }
     destroy(u);
 }
