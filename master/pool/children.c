@@ -69,6 +69,15 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     ws->kernel_startup_ms = cfg->kernel_startup_ms;
     ws->kernelspec_wait_ms = cfg->kernelspec_wait_ms;
     ws->code_output_limit = cfg->code_output_limit;
+    ws->sql_host = xstrdup(cfg->sql_host);
+    ws->sql_port = cfg->sql_port;
+    ws->sql_socket = xstrdup(cfg->sql_socket);
+    ws->sql_user = xstrdup(cfg->sql_user);
+    ws->sql_password_file = xstrdup(cfg->sql_password_file);
+    ws->sql_database = xstrdup(cfg->sql_database);
+    ws->sql_timeout_ms = cfg->sql_timeout_ms;
+    ws->sql_max_rows = (uint64_t)cfg->sql_max_rows;
+    ws->sql_max_bytes = cfg->sql_max_bytes;
 }
 
 void children_configure(const struct config *cfg)

@@ -1,0 +1,96 @@
+#include "sql/sqlkill.h"
+
+#include <mysqld_error.h>
+#include <stdlib.h>
+
+#include "list.h"
+#include "log.h"
+#include "sql/sqlconn.h"
+#include "worker.h"
+#include "xalloc.h"
+
+struct sqlkill {
+    struct sqlconn *c;
+    bool connected; /* KILL QUERY was sent */
+    unsigned long thread;
+    char *owner;
+    void (*done)(const char *owner, bool ok);
+    struct list node;
+};
+
+static struct list kills = LIST_HEAD_INIT(kills);
+
+static void finish(struct sqlkill *k, bool ok)
+{
+    list_del(&k->node);
+    sqlconn_close(k->c, k->connected && !sqlconn_broken(k->c));
+    k->done(k->owner, ok);
+    free(k->owner);
+    free(k);
+    worker_changed();
+}
+
+/* The operation under way finished: connected, or the kill answered. */
+static void advance(struct sqlkill *k)
+{
+    struct strbuf why = STRBUF_INIT;
+    if (!k->connected && k->c->rc == 0) {
+        struct strbuf sql = STRBUF_INIT;
+        strbuf_printf(&sql, "KILL QUERY %lu", k->thread);
+        k->connected = true;
+        bool now = sqlconn_query(k->c, sql.data, sql.len);
+        strbuf_free(&sql);
+        if (!now)
+            return;
+    }
+    bool ok = k->c->rc == 0 || sqlconn_errno(k->c) == ER_NO_SUCH_THREAD;
+    if (!ok) {
+        sqlconn_error(k->c, &why);
+        log_warn("sql: cannot stop the statement of thread %lu: %s", k->thread, why.data);
+    }
+    strbuf_free(&why);
+    finish(k, ok);
+}
+
+static void on_done(void *arg)
+{
+    advance(arg);
+}
+
+void sqlkill_start(unsigned long thread, const char *owner,
+                   void (*done)(const char *owner, bool ok))
+{
+    struct strbuf password = STRBUF_INIT, err = STRBUF_INIT;
+    const struct wsettings *s = worker_settings();
+    struct sqlkill *k = xcalloc(1, sizeof(*k));
+    k->thread = thread;
+    k->owner = xstrdup(owner);
+    k->done = done;
+    list_add_head(&kills, &k->node);
+    k->c = sqlconn_new(on_done, k);
+    if (k->c == NULL || sqlconn_password(s, &password, &err) < 0) {
+        if (err.len > 0)
+            log_warn("sql: cannot stop the statement of thread %lu: %s", thread, err.data);
+        finish(k, false);
+    } else if (sqlconn_connect(k->c, s, password.data != NULL ? password.data : "")) {
+        advance(k);
+    }
+    strbuf_free(&password);
+    strbuf_free(&err);
+}
+
+size_t sqlkill_count(void)
+{
+    return list_count(&kills);
+}
+
+void sqlkill_free_all(void)
+{
+    struct sqlkill *k;
+    while ((k = list_first(&kills, struct sqlkill, node)) != NULL) {
+        list_del(&k->node);
+        sqlconn_close(k->c, false);
+        free(k->owner);
+        free(k);
+    }
+}
