@@ -93,6 +93,7 @@ struct sqlconn *sqlconn_new(void (*done)(void *arg), void *arg)
     c->ev = ev;
     c->done = done;
     c->arg = arg;
+    strbuf_init(&c->password);
     list_init(&c->node);
     return c;
 }
@@ -105,23 +106,40 @@ void sqlconn_set_owner(struct sqlconn *c, void (*done)(void *arg), void *arg)
 
 /* ---- operations --------------------------------------------------------------------- */
 
+static void forget_password(struct sqlconn *c)
+{
+    if (c->password.data != NULL)
+        explicit_bzero(c->password.data, c->password.len);
+    strbuf_free(&c->password);
+}
+
+/* Connecting is over when status is 0: the library has its own copy of the password. */
+static int connecting(struct sqlconn *c, int status, MYSQL *ret)
+{
+    if (status == 0) {
+        c->rc = ret != NULL ? 0 : -1;
+        forget_password(c);
+    }
+    return status;
+}
+
 static int cont_connect(struct sqlconn *c, int ready)
 {
     MYSQL *ret = NULL;
     int status = mysql_real_connect_cont(&ret, c->my, ready);
-    c->rc = ret != NULL ? 0 : -1;
-    return status;
+    return connecting(c, status, ret);
 }
 
-bool sqlconn_connect(struct sqlconn *c, const struct wsettings *s, const char *password)
+bool sqlconn_connect(struct sqlconn *c, const struct wsettings *s)
 {
     MYSQL *ret = NULL;
     bool unix_socket = s->sql_socket != NULL && s->sql_socket[0] != '\0';
+    /* Every string must outlive the connect: the settings do, the password is c's. */
     int status = mysql_real_connect_start(
-        &ret, c->my, unix_socket ? "localhost" : s->sql_host, s->sql_user, password, NULL,
+        &ret, c->my, unix_socket ? "localhost" : s->sql_host, s->sql_user,
+        c->password.data != NULL ? c->password.data : "", NULL,
         unix_socket ? 0 : (unsigned)s->sql_port, unix_socket ? s->sql_socket : NULL, 0);
-    c->rc = ret != NULL ? 0 : -1;
-    return started(c, status, cont_connect);
+    return started(c, connecting(c, status, ret), cont_connect);
 }
 
 static int cont_int(struct sqlconn *c, int ready, int (*fn)(int *, MYSQL *, int))
@@ -225,11 +243,13 @@ void sqlconn_close(struct sqlconn *c, bool polite)
     if (c->res != NULL)
         mysql_free_result(c->res);
     mysql_close(c->my);
+    forget_password(c);
     free(c);
 }
 
-int sqlconn_password(const struct wsettings *s, struct strbuf *out, struct strbuf *err)
+int sqlconn_password(struct sqlconn *c, const struct wsettings *s, struct strbuf *err)
 {
+    forget_password(c);
     const char *path = s->sql_password_file;
     if (path == NULL || path[0] == '\0')
         return 0;
@@ -248,8 +268,10 @@ int sqlconn_password(const struct wsettings *s, struct strbuf *out, struct strbu
     } else if (n > 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             n--;
-        strbuf_append(out, line, (size_t)n);
+        strbuf_append(&c->password, line, (size_t)n);
     }
+    if (line != NULL)
+        explicit_bzero(line, cap);
     free(line);
     fclose(f);
     return rc;

@@ -26,18 +26,25 @@ struct sqlconn {
     int (*cont)(struct sqlconn *c, int ready);
     void (*done)(void *arg);
     void *arg;
-    int rc;           /* outcome of the last operation: 0 success */
-    MYSQL_RES *res;   /* the result set being fetched */
-    MYSQL_ROW row;    /* fetched row; NULL at the end of the set or on an error */
-    struct list node; /* in the idle pool (sqlpool.c) */
+    int rc;                 /* outcome of the last operation: 0 success */
+    MYSQL_RES *res;         /* the result set being fetched */
+    MYSQL_ROW row;          /* fetched row; NULL at the end of the set or on an error */
+    struct strbuf password; /* until connected: the library reads it late */
+    struct list node;       /* in the idle pool (sqlpool.c) */
 };
 
 /* A new, unconnected connection reporting to done(arg); NULL (logged) on failure. */
 struct sqlconn *sqlconn_new(void (*done)(void *arg), void *arg);
 void sqlconn_set_owner(struct sqlconn *c, void (*done)(void *arg), void *arg);
 
+/*
+ * The password for the next connect: the first line of the settings' password file, read
+ * now (so a changed file applies to the next connection), or none without one. Returns
+ * 0, or -1 with err.
+ */
+int sqlconn_password(struct sqlconn *c, const struct wsettings *s, struct strbuf *err);
 /* Connects to the server the settings name (no default database). */
-bool sqlconn_connect(struct sqlconn *c, const struct wsettings *s, const char *password);
+bool sqlconn_connect(struct sqlconn *c, const struct wsettings *s);
 bool sqlconn_select_db(struct sqlconn *c, const char *db);
 bool sqlconn_query(struct sqlconn *c, const char *sql, size_t len);
 /* The next result of a statement that has more (mysql_next_result: rc -1 when none). */
@@ -59,11 +66,5 @@ bool sqlconn_idle_alive(struct sqlconn *c);
 void sqlconn_abort(struct sqlconn *c);
 /* Closes c: politely (COM_QUIT) when it is idle and healthy, else by aborting it. */
 void sqlconn_close(struct sqlconn *c, bool polite);
-
-/*
- * The password: the first line of the settings' password file, read now (so a changed
- * file applies to the next connection), or "" without one. Returns 0, or -1 with err.
- */
-int sqlconn_password(const struct wsettings *s, struct strbuf *out, struct strbuf *err);
 
 #endif

@@ -60,7 +60,7 @@ static void on_done(void *arg)
 void sqlkill_start(unsigned long thread, const char *owner,
                    void (*done)(const char *owner, bool ok))
 {
-    struct strbuf password = STRBUF_INIT, err = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT;
     const struct wsettings *s = worker_settings();
     struct sqlkill *k = xcalloc(1, sizeof(*k));
     k->thread = thread;
@@ -68,14 +68,13 @@ void sqlkill_start(unsigned long thread, const char *owner,
     k->done = done;
     list_add_head(&kills, &k->node);
     k->c = sqlconn_new(on_done, k);
-    if (k->c == NULL || sqlconn_password(s, &password, &err) < 0) {
+    if (k->c == NULL || sqlconn_password(k->c, s, &err) < 0) {
         if (err.len > 0)
             log_warn("sql: cannot stop the statement of thread %lu: %s", thread, err.data);
         finish(k, false);
-    } else if (sqlconn_connect(k->c, s, password.data != NULL ? password.data : "")) {
+    } else if (sqlconn_connect(k->c, s)) {
         advance(k);
     }
-    strbuf_free(&password);
     strbuf_free(&err);
 }
 

@@ -451,21 +451,18 @@ static void open_connection(struct sqlrun *r)
             advance(r);
         return;
     }
-    struct strbuf password = STRBUF_INIT, err = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT;
     r->conn = sqlconn_new(on_conn_done, r);
     if (r->conn == NULL) {
         run_fail(r, "DBInitError", "cannot create a connection (see the worker's log)", false);
-    } else if (sqlconn_password(s, &password, &err) < 0) {
+    } else if (sqlconn_password(r->conn, s, &err) < 0) {
         log_warn("sql: %s", err.data);
         run_fail(r, "DBInitError", err.data, false);
     } else {
         r->phase = P_CONNECT;
-        if (sqlconn_connect(r->conn, s, password.data != NULL ? password.data : ""))
+        if (sqlconn_connect(r->conn, s))
             advance(r);
     }
-    if (password.data != NULL)
-        explicit_bzero(password.data, password.len);
-    strbuf_free(&password);
     strbuf_free(&err);
 }
 
