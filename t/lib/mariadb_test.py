@@ -2,8 +2,9 @@
 temporary data directory, mariadbd on its own Unix socket and TCP port (127.0.0.1), stopped
 when the test ends. Nothing here touches a system server (its data, socket or port 3306).
 
-Needs Debian's mariadb-server (packaging/deps.sh installs it); MISSING says why not when
-it is not installed, and tests then skip with that message.
+Needs the server and client of Debian's mariadb-server-core and mariadb-client-core
+(packaging/deps.sh installs them; mariadb-server brings them too); MISSING says why not
+when they are not installed, and tests then skip with that message.
 """
 import atexit
 import os
@@ -28,7 +29,8 @@ MARIADBD = _find("mariadbd")
 INSTALL_DB = _find("mariadb-install-db")
 CLIENT = _find("mariadb")
 MISSING = None if MARIADBD and INSTALL_DB and CLIENT else (
-    "mariadb-server is not installed (apt-get install mariadb-server, or packaging/deps.sh)")
+    "MariaDB is not installed: apt-get install mariadb-server-core mariadb-client-core "
+    "(packaging/deps.sh does)")
 
 # Small files and no fsync: a test server holds a few rows and starts in well under a second.
 SERVER_OPTIONS = ["--skip-name-resolve", "--innodb-log-file-size=4M",
