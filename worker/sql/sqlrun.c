@@ -191,7 +191,7 @@ static void cut_marker(struct sqlrun *r, int64_t now)
                       "%llu bytes (sql-max-result-size); the statement was stopped\n",
                       (unsigned long long)r->result.rows, (unsigned long long)s->sql_max_bytes);
     event_text(&r->batch, "stderr", msg.data, msg.len, now);
-    log_info("sql %s: %s", r->id, msg.data);
+    log_info("sql %s: %.*s", r->id, (int)msg.len - 1, msg.data);
     strbuf_free(&msg);
 }
 
