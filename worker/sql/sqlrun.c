@@ -411,6 +411,8 @@ void sqlrun_interrupt(uint32_t job, const char *id)
 {
     struct sqlrun *r = find(id);
     if (r == NULL) {
+        /* Left in the master's registry by a worker that died with it running. */
+        out_unregister(id);
         out_reply_error(job, 500, "RUNTIME_ERROR",
                         "error interruptting code context. sql execution %s is not running", id);
         return;
