@@ -21,17 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "t", "lib"))
+from benchlib import pct, timed_stream  # noqa: E402
 from execd_test import Daemon  # noqa: E402
 from mariadb_test import MISSING, MariaDB  # noqa: E402
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
 def build_client(tmp):
@@ -63,20 +58,9 @@ class Client:
 
 
 def daemon_once(conn, body):
-    start = time.perf_counter()
-    conn.request("POST", "/code", body=body, headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    buf = b""
-    took = None
-    while True:
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        if took is None and b'"type":"execution_complete"' in buf:
-            took = time.perf_counter() - start
-    if resp.status != 200 or took is None or b'[\\"1\\"]' not in buf:
-        raise RuntimeError("unexpected answer %d: %r" % (resp.status, buf[:300]))
+    took, buf = timed_stream(conn, "/code", body)
+    if b'[\\"1\\"]' not in buf:
+        raise RuntimeError("unexpected answer: %r" % buf[:300])
     return took
 
 

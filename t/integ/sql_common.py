@@ -3,10 +3,26 @@ its own MariaDB server (t/lib/mariadb_test.py) and daemons pointed at it."""
 import json
 import re
 
-from execd_test import Stream, without_pings
-from mariadb_test import MISSING, MariaDB  # noqa: F401 (re-exported)
+from execd_test import Daemon, Stream, without_pings
+from mariadb_test import MISSING, MariaDB
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+_server = None
+
+
+def server():
+    """The test file's MariaDB server, started on first use."""
+    global _server
+    if _server is None:
+        _server = MariaDB()
+    return _server
+
+
+def daemon(*args, **kw):
+    """A daemon whose SQL executor uses server() over TCP."""
+    return Daemon(*(server().args() + list(args)), **kw)
 
 
 def run_sql(d, code, timeout=120):

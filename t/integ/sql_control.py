@@ -7,21 +7,8 @@ import socket
 import time
 
 from execd_test import Daemon, free_port, run_tests, wait_for
-from sql_common import (MariaDB, SqlStream, error_of, kinds, needing_server, rows, run_sql,
-                        table)
-
-DB = None
-
-
-def server():
-    global DB
-    if DB is None:
-        DB = MariaDB()
-    return DB
-
-
-def daemon(*args, **kw):
-    return Daemon(*(server().args() + list(args)), **kw)
+from sql_common import (MariaDB, SqlStream, daemon, error_of, kinds, needing_server, rows,
+                        run_sql, server)
 
 
 def running_statements(db, marker):

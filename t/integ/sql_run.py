@@ -7,22 +7,9 @@ import os
 import threading
 import time
 
-from execd_test import SANITIZED, Daemon, run_tests, wait_for
-from sql_common import (MISSING, MariaDB, SqlStream, error_of, is_uuid, kinds, needing_server,
-                        rows, run_sql, table)
-
-DB = None
-
-
-def server():
-    global DB
-    if DB is None:
-        DB = MariaDB()
-    return DB
-
-
-def daemon(*args, **kw):
-    return Daemon(*(server().args() + list(args)), **kw)
+from execd_test import SANITIZED, Daemon, run_tests
+from sql_common import (SqlStream, daemon, error_of, is_uuid, kinds, needing_server, rows,
+                        run_sql, server, table)
 
 
 def test_select_cells(t):
@@ -194,29 +181,28 @@ def test_socket_and_password(t):
     pwfile = os.path.join(db.dir, "password")
     with open(pwfile, "w") as f:
         f.write("s3cret!\n")
-    with Daemon("-sql-socket", db.socket, "-sql-host", "192.0.2.1", "-sql-user", "app",
-                "-sql-password-file", pwfile, workers=1) as d:
+    app = ("-sql-socket", db.socket, "-sql-user", "app", "-sql-password-file", pwfile)
+    with Daemon(*app, "-sql-host", "192.0.2.1", workers=1) as d:
         t.eq(rows(d, "SELECT CURRENT_USER()"), [["app@localhost"]],
              "-sql-socket (host ignored), -sql-user, -sql-password-file")
         t.ok("s3cret" not in d.logs(), "the password is not logged")
-        with open(pwfile, "w") as f:
-            f.write("wrong\n")
-    with Daemon("-sql-socket", db.socket, "-sql-user", "app", "-sql-password-file", pwfile,
-                workers=1) as d:
-        _, ev = run_sql(d, "SELECT 1")
-        err = error_of(ev)
-        t.ok(err and err["ename"] == "DBInitError" and "1045" in err["evalue"],
-             "a wrong password: DBInitError 1045", err)
-        with open(pwfile, "w") as f:
-            f.write("s3cret!")
-        t.eq(rows(d, "SELECT 1"), [["1"]], "the file is read again at the next connection")
-        os.unlink(pwfile)
-    with Daemon("-sql-socket", db.socket, "-sql-user", "app", "-sql-password-file", pwfile,
-                workers=1) as d:
-        _, ev = run_sql(d, "SELECT 1")
-        err = error_of(ev)
-        t.ok(err and err["ename"] == "DBInitError" and "password file" in err["evalue"],
-             "a missing password file: DBInitError naming it", err)
+    # Each daemon's one worker connects anew (its pool is empty).
+    for content, why, want in (("wrong\n", "a wrong password: DBInitError 1045", "1045"),
+                               (None, "a missing password file: DBInitError naming it",
+                                "password file")):
+        if content is None:
+            os.unlink(pwfile)
+        else:
+            with open(pwfile, "w") as f:
+                f.write(content)
+        with Daemon(*app, workers=1) as d:
+            _, ev = run_sql(d, "SELECT 1")
+            err = error_of(ev)
+            t.ok(err and err["ename"] == "DBInitError" and want in err["evalue"], why, err)
+            with open(pwfile, "w") as f:
+                f.write("s3cret!")
+            t.eq(rows(d, "SELECT 1"), [["1"]],
+                 "the file is read again at the next connection (no newline needed)")
 
 
 def test_slow_statement_does_not_block(t):
