@@ -1,6 +1,7 @@
 #include "sql/sqlkill.h"
 
 #include <mysqld_error.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "list.h"
@@ -11,7 +12,8 @@
 
 struct sqlkill {
     struct sqlconn *c;
-    bool connected; /* KILL QUERY was sent */
+    bool sent;    /* connected, KILL QUERY sent */
+    char sql[48]; /* the library may write it out after sqlconn_query returns */
     unsigned long thread;
     char *owner;
     void (*done)(const char *owner, bool ok);
@@ -23,7 +25,7 @@ static struct list kills = LIST_HEAD_INIT(kills);
 static void finish(struct sqlkill *k, bool ok)
 {
     list_del(&k->node);
-    sqlconn_close(k->c, k->connected && !sqlconn_broken(k->c));
+    sqlconn_close(k->c, k->sent && !sqlconn_broken(k->c));
     k->done(k->owner, ok);
     free(k->owner);
     free(k);
@@ -34,13 +36,10 @@ static void finish(struct sqlkill *k, bool ok)
 static void advance(struct sqlkill *k)
 {
     struct strbuf why = STRBUF_INIT;
-    if (!k->connected && k->c->rc == 0) {
-        struct strbuf sql = STRBUF_INIT;
-        strbuf_printf(&sql, "KILL QUERY %lu", k->thread);
-        k->connected = true;
-        bool now = sqlconn_query(k->c, sql.data, sql.len);
-        strbuf_free(&sql);
-        if (!now)
+    if (!k->sent && k->c->rc == 0) {
+        int n = snprintf(k->sql, sizeof(k->sql), "KILL QUERY %lu", k->thread);
+        k->sent = true;
+        if (!sqlconn_query(k->c, k->sql, (size_t)n))
             return;
     }
     bool ok = k->c->rc == 0 || sqlconn_errno(k->c) == ER_NO_SUCH_THREAD;
