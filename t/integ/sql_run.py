@@ -102,6 +102,18 @@ def test_database(t):
         t.eq(rows(d, "SELECT DATABASE()"), [[None]], "an empty setting: no default database")
 
 
+def test_config_chain(t):
+    db = server()
+    ini = "[sql]\nhost = 127.0.0.1\nport = %d\ndatabase = from_ini\n" % db.port
+    with Daemon(config=ini, workers=1) as d:
+        t.eq(rows(d, "SELECT DATABASE()"), [["from_ini"]], "[sql] in the config file")
+    with Daemon(config=ini, env={"EXECD_SQL_DATABASE": "from_env"}, workers=1) as d:
+        t.eq(rows(d, "SELECT DATABASE()"), [["from_env"]], "the environment over the file")
+    with Daemon("-sql-database", "from_flag", config=ini, env={"EXECD_SQL_DATABASE": "from_env"},
+                workers=1) as d:
+        t.eq(rows(d, "SELECT DATABASE()"), [["from_flag"]], "a flag over both")
+
+
 def test_several_results(t):
     with daemon(workers=1) as d:
         rows(d, "CREATE PROCEDURE two_sets() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END")
@@ -229,6 +241,6 @@ def test_slow_statement_does_not_block(t):
 
 
 run_tests(needing_server([test_select_cells, test_empty_and_counts, test_errors, test_database,
-                          test_several_results, test_caps, test_million_rows,
+                          test_config_chain, test_several_results, test_caps, test_million_rows,
                           test_socket_and_password, test_slow_statement_does_not_block]),
           timeout=600)
