@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <errmsg.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,9 +114,16 @@ static void forget_password(struct sqlconn *c)
     strbuf_free(&c->password);
 }
 
-/* Connecting is over when status is 0: the library has its own copy of the password. */
+/*
+ * A step of connecting. The library's socket is not close-on-exec: it is made so as soon
+ * as it exists (spawned commands close everything anyway; this is the daemon's rule).
+ * Connecting is over when status is 0: the library has its own copy of the password.
+ */
 static int connecting(struct sqlconn *c, int status, MYSQL *ret)
 {
+    int fd = (int)mysql_get_socket(c->my);
+    if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        log_warn("sql: cannot make the server's socket %d close-on-exec: %s", fd, strerror(errno));
     if (status == 0) {
         c->rc = ret != NULL ? 0 : -1;
         forget_password(c);
