@@ -14,12 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
+from benchlib import COMPLETE, pct, timed_stream  # noqa: E402
 from execd_test import Daemon  # noqa: E402
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
 def baseline_once():
@@ -37,20 +33,9 @@ def baseline_once():
 
 
 def daemon_once(conn, body):
-    start = time.perf_counter()
-    conn.request("POST", "/command", body=body, headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    buf = b""
-    took = None
-    while True:
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        if took is None and (b'"type":"execution_complete"' in buf or b'"type":"error"' in buf):
-            took = time.perf_counter() - start
-    if resp.status != 200 or took is None or b'"text":"hi"' not in buf:
-        raise RuntimeError("unexpected answer %d: %r" % (resp.status, buf[:300]))
+    took, buf = timed_stream(conn, "/command", body, (COMPLETE, b'"type":"error"'))
+    if b'"text":"hi"' not in buf:
+        raise RuntimeError("unexpected answer: %r" % buf[:300])
     return took
 
 

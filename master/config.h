@@ -52,6 +52,16 @@ struct config {
     char *jupyter_host;         /* accepted for compatibility, unused */
     char *jupyter_token;        /* accepted for compatibility, unused */
 
+    char *sql_host; /* the SQL executor's server: TCP host and port, or a socket */
+    int sql_port;
+    char *sql_socket;
+    char *sql_user;
+    char *sql_password_file; /* read at each connection; empty: no password */
+    char *sql_database;      /* created if missing; empty: none */
+    int64_t sql_timeout_ms;  /* a statement running longer is killed; 0: none */
+    int sql_max_rows;        /* rows of a result beyond this are dropped; 0: no limit */
+    uint64_t sql_max_bytes;  /* a result's JSON text beyond this is dropped; 0: no limit */
+
     char *config_file;
     bool test_only;         /* -t: check the configuration, start nothing */
     struct strbuf warnings; /* one line each, logged once logging is up */

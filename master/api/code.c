@@ -53,6 +53,14 @@ static void run_shell(struct http_req *r, const char *src, bool background)
     job_start_any(r, "command.run", args);
 }
 
+/* The SQL executor: one statement on the worker's connection to the MySQL/MariaDB server. */
+static void run_sql(struct http_req *r, const char *src)
+{
+    json_object *args = xjson_object();
+    json_object_object_add(args, "code", xjson_string(src));
+    job_start_any(r, "sql.run", args);
+}
+
 /* Sends op {id[, code]} to w, the owner of context id; waits while that worker restarts. */
 static void to_context_owner(struct http_req *r, struct worker *w, const char *id, const char *op,
                              const char *code)
@@ -123,8 +131,7 @@ void api_code_run(struct http_req *r)
         else if (strcmp(language, "background-command") == 0)
             run_shell(r, src, true);
         else if (strcmp(language, "sql") == 0)
-            reply_error(r, 500, ERR_RUNTIME_ERROR,
-                        "error running codes language sql is not supported by this daemon");
+            run_sql(r, src);
         else if (id[0] != '\0')
             run_in_context(r, src, id);
         else

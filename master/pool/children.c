@@ -65,6 +65,15 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     ws->kernel_transport = xstrdup(cfg->kernel_transport);
     ws->code_output_limit = cfg->code_output_limit;
     ws->child_oom_score_adj = cfg->child_oom_score_adj;
+    ws->sql_host = xstrdup(cfg->sql_host);
+    ws->sql_port = cfg->sql_port;
+    ws->sql_socket = xstrdup(cfg->sql_socket);
+    ws->sql_user = xstrdup(cfg->sql_user);
+    ws->sql_password_file = xstrdup(cfg->sql_password_file);
+    ws->sql_database = xstrdup(cfg->sql_database);
+    ws->sql_timeout_ms = cfg->sql_timeout_ms;
+    ws->sql_max_rows = (uint64_t)cfg->sql_max_rows;
+    ws->sql_max_bytes = cfg->sql_max_bytes;
 }
 
 void children_configure(const struct config *cfg)
