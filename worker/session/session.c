@@ -75,7 +75,7 @@ static struct session *session_alloc(const char *id)
     struct strbuf dir = STRBUF_INIT;
     strbuf_printf(&dir, "%s/%s", ss.dir, s->id);
     s->dir = strbuf_detach(&dir);
-    shell_reset(&s->sh);
+    shell_init(&s->sh);
     list_init(&s->runs);
     list_init(&s->waiters);
     strmap_put(&ss.by_id, s->id, s);

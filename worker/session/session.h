@@ -125,6 +125,8 @@ void shell_watch_output(struct session *s, bool on);
 void shell_read_output(struct session *s, int max_reads);
 /* The master reaped pid: an adopted shell's exit status. Returns true when it was one of s. */
 bool shell_reaped(struct session *s, pid_t pid, int status);
+/* A shell that is not there (no descriptors). */
+void shell_init(struct shell *sh);
 /* Releases descriptors and events and forgets the process (which is left alone). */
 void shell_reset(struct shell *sh);
 

@@ -69,11 +69,16 @@ static void shell_close(struct shell *sh)
     strbuf_free(&sh->st_line);
 }
 
+void shell_init(struct shell *sh)
+{
+    memset(sh, 0, sizeof(*sh));
+    sh->pidfd = sh->ctl = sh->out = sh->st = -1;
+}
+
 void shell_reset(struct shell *sh)
 {
     shell_close(sh);
-    memset(sh, 0, sizeof(*sh));
-    sh->pidfd = sh->ctl = sh->out = sh->st = -1;
+    shell_init(sh);
 }
 
 bool shell_alive(const struct session *s)
