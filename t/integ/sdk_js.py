@@ -31,7 +31,7 @@ def node_ok():
 
 def install_sdk():
     os.makedirs(SDK_DIR, exist_ok=True)
-    for name in ("commands.mjs", "files.mjs"):
+    for name in ("commands.mjs", "files.mjs", "sessions.mjs"):
         if os.path.realpath(SCRIPTS_DIR) != os.path.realpath(SDK_DIR):
             shutil.copyfile(os.path.join(SCRIPTS_DIR, name), os.path.join(SDK_DIR, name))
     marker = os.path.join(SDK_DIR, "node_modules", "@alibaba-group", "opensandbox", "package.json")
@@ -140,4 +140,53 @@ def test_files(t):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-run_tests([test_commands, test_files])
+def test_sessions(t):
+    why = node_ok()
+    if why:
+        t.skip("JS SDK sessions", why)
+        return
+    err = install_sdk()
+    t.ok(err is None, "the SDK installs from the npm registry", err)
+    if err:
+        return
+    scratch = tempfile.mkdtemp(prefix="execd-sdk-sessions-")
+    workdir = os.path.join(scratch, "work")
+    try:
+        with Daemon() as d:
+            env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, SESSION_DIR=workdir)
+            p = subprocess.run(["node", os.path.join(SDK_DIR, "sessions.mjs")], capture_output=True,
+                               text=True, env=env, timeout=120, cwd=SDK_DIR)
+            t.eq(p.returncode, 0, "the SDK sessions script ran")
+            if p.returncode != 0:
+                t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+                return
+            out = json.loads(p.stdout.strip().splitlines()[-1])
+        sid = out["sessionId"]
+        t.ok(re.fullmatch(r"[0-9a-f-]{36}", sid) is not None, "createSession returns the session id")
+        ok = {"id": sid, "stderr": [], "exitCode": 0, "error": None, "complete": True}
+        t.eq(out["first"], dict(ok, stdout=[workdir]),
+             "runInSession: the id is the session's, the shell starts in the (created) workingDirectory")
+        t.eq(out["state"], dict(ok, stdout=["1 2", "hi sdk", "oops"]),
+             "variables (exported or not) and functions persist; stderr arrives as stdout")
+        t.eq((out["cwd"]["stdout"], out["cwdKept"]["stdout"]), (["/tmp"], ["/tmp"]),
+             "a run's workingDirectory applies and stays")
+        t.eq(out["failed"], dict(ok, stdout=["before"], exitCode=3, complete=False,
+                                 error={"name": "CommandExecError", "value": "3"}),
+             "exit 3: the SDK infers exit code 3")
+        t.eq(out["afterExit"]["stdout"], ["1", "hi again"],
+             "after the shell exited, the next run has the last state")
+        t.eq(out["handlerStdout"], ["streamed"], "onStdout handlers are called")
+        t.eq((out["timedOut"]["error"] or {}).get("name"), "RUNTIME_ERROR",
+             "timeoutSeconds: the run ends with an error")
+        t.ok(out["timeoutTookMs"] < 5000, "promptly (%d ms)" % out["timeoutTookMs"])
+        t.eq(out["afterTimeout"]["stdout"], ["1"], "the session is usable after a timeout")
+        t.eq((out["interruptTarget"], out["interrupted"]["exitCode"]), (sid, -1),
+             "interrupt by the init id ends the run (-1)")
+        t.ok("not found" in out["afterInterrupt"], "and closes the session", out["afterInterrupt"])
+        t.ok("not found" in out["deleteTwice"], "deleteSession of a deleted session raises",
+             out["deleteTwice"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+run_tests([test_commands, test_files, test_sessions])
