@@ -44,24 +44,36 @@ def install_sdk():
     return None
 
 
-def test_commands(t):
+def sdk_ready(t, what):
+    """Whether node and the SDK are there (installing it once); skips what otherwise."""
     why = node_ok()
     if why:
-        t.skip("JS SDK commands", why)
-        return
+        t.skip(what, why)
+        return False
     err = install_sdk()
     t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
+    return err is None
+
+
+def run_script(t, d, name, **extra_env):
+    """Runs t/sdk/<name> against daemon d; the JSON object it printed, or None (reported)."""
+    env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, **extra_env)
+    p = subprocess.run(["node", os.path.join(SDK_DIR, name)], capture_output=True, text=True,
+                       env=env, timeout=120, cwd=SDK_DIR)
+    t.eq(p.returncode, 0, "the SDK script %s ran" % name)
+    if p.returncode != 0:
+        t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_commands(t):
+    if not sdk_ready(t, "JS SDK commands"):
         return
     with Daemon() as d:
-        env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port)
-        p = subprocess.run(["node", os.path.join(SDK_DIR, "commands.mjs")], capture_output=True,
-                           text=True, env=env, timeout=120, cwd=SDK_DIR)
-        t.eq(p.returncode, 0, "the SDK script ran", )
-        if p.returncode != 0:
-            t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+        out = run_script(t, d, "commands.mjs")
+        if out is None:
             return
-        out = json.loads(p.stdout.strip().splitlines()[-1])
         t.eq(out["healthy"], True, "health.ping() is true")
         fg = out["fg"]
         t.ok(re.fullmatch(r"[0-9a-f]{32}", fg["id"] or "") is not None, "the SDK got the command id")
@@ -81,25 +93,14 @@ def test_commands(t):
 
 
 def test_files(t):
-    why = node_ok()
-    if why:
-        t.skip("JS SDK files", why)
-        return
-    err = install_sdk()
-    t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
+    if not sdk_ready(t, "JS SDK files"):
         return
     scratch = tempfile.mkdtemp(prefix="execd-sdk-files-")
     try:
         with Daemon() as d:
-            env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, FILES_DIR=scratch)
-            p = subprocess.run(["node", os.path.join(SDK_DIR, "files.mjs")], capture_output=True,
-                               text=True, env=env, timeout=120, cwd=SDK_DIR)
-            t.eq(p.returncode, 0, "the SDK files script ran")
-            if p.returncode != 0:
-                t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+            out = run_script(t, d, "files.mjs", FILES_DIR=scratch)
+            if out is None:
                 return
-            out = json.loads(p.stdout.strip().splitlines()[-1])
         s = lambda *names: os.path.join(scratch, *names)
         t.eq(out["read"], "hello world, hello sdk", "writeFiles + readFile round trip")
         t.eq(out["readRange"], "world", "readFile with a Range")
@@ -141,26 +142,15 @@ def test_files(t):
 
 
 def test_sessions(t):
-    why = node_ok()
-    if why:
-        t.skip("JS SDK sessions", why)
-        return
-    err = install_sdk()
-    t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
+    if not sdk_ready(t, "JS SDK sessions"):
         return
     scratch = tempfile.mkdtemp(prefix="execd-sdk-sessions-")
     workdir = os.path.join(scratch, "work")
     try:
         with Daemon() as d:
-            env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, SESSION_DIR=workdir)
-            p = subprocess.run(["node", os.path.join(SDK_DIR, "sessions.mjs")], capture_output=True,
-                               text=True, env=env, timeout=120, cwd=SDK_DIR)
-            t.eq(p.returncode, 0, "the SDK sessions script ran")
-            if p.returncode != 0:
-                t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+            out = run_script(t, d, "sessions.mjs", SESSION_DIR=workdir)
+            if out is None:
                 return
-            out = json.loads(p.stdout.strip().splitlines()[-1])
         sid = out["sessionId"]
         t.ok(re.fullmatch(r"[0-9a-f-]{36}", sid) is not None, "createSession returns the session id")
         ok = {"id": sid, "stderr": [], "exitCode": 0, "error": None, "complete": True}

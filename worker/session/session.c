@@ -162,7 +162,16 @@ static struct session *session_create(const char *language, bool dflt, const cha
 
 bool session_busy(const struct session *s)
 {
-    return !list_empty(&s->runs) || !list_empty(&s->waiters);
+    if (!list_empty(&s->waiters))
+        return true;
+    /* A run nobody listens to (the adoption's empty run, a code run whose client left)
+     * does not hold a draining worker: its shell survives and the next worker adopts it. */
+    list_each_safe(&s->runs, it, nx)
+    {
+        if (list_entry(it, struct run, node)->job != 0)
+            return true;
+    }
+    return false;
 }
 
 void session_shell_gone(struct session *s)
@@ -259,6 +268,25 @@ static char *expand_path(const char *path, struct strbuf *err)
 
 /* ---- POST /session, DELETE /session/{id} ------------------------------------------------ */
 
+/*
+ * A session created for job with cwd as the client gave it ("": none). NULL after
+ * answering 500 "<what>. <reason>".
+ */
+static struct session *create_for(uint32_t job, const char *language, const char *cwd,
+                                  json_object *envs, const char *what)
+{
+    struct strbuf err = STRBUF_INIT;
+    char *dir = cwd[0] != '\0' ? expand_path(cwd, &err) : NULL;
+    struct session *s = NULL;
+    if (cwd[0] == '\0' || dir != NULL)
+        s = session_create(language, false, dir, envs, &err);
+    if (s == NULL)
+        out_reply_error(job, 500, "RUNTIME_ERROR", "%s. %s", what, err.data);
+    free(dir);
+    strbuf_free(&err);
+    return s;
+}
+
 static void create_op(uint32_t job, json_object *msg)
 {
     json_object *req = NULL, *envs = NULL;
@@ -266,20 +294,12 @@ static void create_op(uint32_t job, json_object *msg)
     jsonreq_object(msg, "request", &req);
     jsonreq_string(req, "cwd", &cwd);
     jsonreq_object(req, "envs", &envs);
-    struct strbuf err = STRBUF_INIT;
-    char *dir = cwd[0] != '\0' ? expand_path(cwd, &err) : NULL;
-    struct session *s = NULL;
-    if (cwd[0] == '\0' || dir != NULL)
-        s = session_create(NULL, false, dir, envs, &err);
-    if (s == NULL) {
-        out_reply_error(job, 500, "RUNTIME_ERROR", "error creating session. %s", err.data);
-    } else {
+    struct session *s = create_for(job, NULL, cwd, envs, "error creating session");
+    if (s != NULL) {
         json_object *o = xjson_object();
         json_object_object_add(o, "session_id", xjson_string(s->id));
         out_reply_json(job, 200, o);
     }
-    free(dir);
-    strbuf_free(&err);
 }
 
 static void delete_op(uint32_t job, json_object *msg)
@@ -398,14 +418,8 @@ static void context_create_op(uint32_t job, json_object *msg)
     const char *language = "bash", *cwd = "";
     jsonreq_string(msg, "language", &language);
     jsonreq_string(msg, "cwd", &cwd);
-    struct strbuf err = STRBUF_INIT;
-    char *dir = cwd[0] != '\0' ? expand_path(cwd, &err) : NULL;
-    struct session *s = NULL;
-    if (cwd[0] == '\0' || dir != NULL)
-        s = session_create(language, false, dir, NULL, &err);
-    if (s == NULL) {
-        out_reply_error(job, 500, "RUNTIME_ERROR", "error creating code context. %s", err.data);
-    } else {
+    struct session *s = create_for(job, language, cwd, NULL, "error creating code context");
+    if (s != NULL) {
         json_object *o = xjson_object();
         json_object_object_add(o, "id", xjson_string(s->id));
         json_object_object_add(o, "language", xjson_string(s->language));
@@ -413,8 +427,6 @@ static void context_create_op(uint32_t job, json_object *msg)
             json_object_object_add(o, "cwd", xjson_string(cwd));
         out_reply_json(job, 200, o);
     }
-    free(dir);
-    strbuf_free(&err);
 }
 
 static void context_delete_op(uint32_t job, json_object *msg)

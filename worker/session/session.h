@@ -106,7 +106,7 @@ struct session {
 /* session.c */
 /* The shell of s is gone (its last run has ended): answers waiters, deletes if asked. */
 void session_shell_gone(struct session *s);
-/* Whether s has a run queued or running, or jobs waiting for it. */
+/* Whether s has a client's run queued or running, or jobs waiting for its shell. */
 bool session_busy(const struct session *s);
 
 /* shell.c */

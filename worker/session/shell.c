@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "core/evt.h"
+#include "core/fdread.h"
 #include "core/jsonfile.h"
 #include "core/spawn.h"
 #include "envmap.h"
@@ -24,7 +25,6 @@
 #include "worker.h"
 #include "xalloc.h"
 
-#define READ_CHUNK (64 * 1024)
 /* Reads of the output fifo per wake-up, so one chatty shell cannot starve the others. */
 #define READS_PER_WAKEUP 4
 /* An adopted shell that exited: wait this long for the master's wait status. */
@@ -131,25 +131,19 @@ void shell_watch_output(struct session *s, bool on)
         event_del(s->sh.out_ev);
 }
 
+static void feed(void *arg, const char *data, size_t len)
+{
+    run_output(arg, data, len);
+}
+
 void shell_read_output(struct session *s, int max_reads)
 {
-    char buf[READ_CHUNK];
-    for (int i = 0; i < max_reads && s->sh.out >= 0; i++) {
-        ssize_t n = read(s->sh.out, buf, sizeof(buf));
-        if (n > 0) {
-            run_output(s, buf, (size_t)n);
-            if ((size_t)n < sizeof(buf))
-                break;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            break;
-        if (n < 0)
-            log_warn("session %s: reading output: %s", s->id, strerror(errno));
-        /* Nobody holds the fifo open for writing any more: nothing until a new shell. */
-        evt_free(&s->sh.out_ev);
-        break;
-    }
+    if (s->sh.out < 0 || fdread_chunks(s->sh.out, max_reads, feed, s) == FDREAD_AGAIN)
+        return;
+    if (errno != 0)
+        log_warn("session %s: reading output: %s", s->id, strerror(errno));
+    /* Nobody holds the fifo open for writing any more: nothing until a new shell. */
+    evt_free(&s->sh.out_ev);
 }
 
 static void on_output(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
