@@ -3,6 +3,7 @@
  * validates the bodies; a session lives in the worker that created it (registry kind
  * "session"), which runs its shell (worker/session/).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -86,6 +87,7 @@ void api_session_run(struct http_req *r)
     } else if (w == NULL) {
         waitq_unavailable(r, "the worker owning session %s is restarting", id);
     } else {
+        snprintf(r->exec_id, sizeof(r->exec_id), "%s", id); /* the access log's id */
         json_object *args = xjson_object();
         json_object_object_add(args, "id", xjson_string(id));
         json_object_object_add(args, "request", json_object_get(req));

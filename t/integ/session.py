@@ -247,8 +247,9 @@ def test_timeout_kills_group(t):
 
 
 def test_concurrent_runs_queue(t):
+    scratch = tempfile.mkdtemp(prefix="execd-session-queue-")
     with Daemon() as d:
-        sid = new_session(d)
+        sid = new_session(d, {"cwd": scratch})
         results = {}
 
         def go(name, command):
@@ -265,6 +266,23 @@ def test_concurrent_runs_queue(t):
             th.join(30)
         t.eq(out(results["c"][1]), ["A", "B", "C"], "concurrent runs are queued and run in order")
         t.ok(all(exit_code(results[k][1]) == 0 for k in "abc"), "each completes")
+
+        def slow():
+            results["slow"] = run(d, sid, "sleep 1.5")
+
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.2)
+        start = time.time()
+        _, ev = run(d, sid, "touch never-ran", timeout=500)
+        took = time.time() - start
+        th.join(30)
+        t.ok(took < 1.2 and "timeout after 500ms" in terminal(ev)["error"]["evalue"],
+             "a queued run's timeout counts from its arrival (%.2fs)" % took, ev)
+        _, ev = run(d, sid, "ls never-ran")
+        t.eq((exit_code(results["slow"][1]), exit_code(ev) != 0), (0, True),
+             "it never ran; the run before it was left alone")
+    os.system("rm -rf " + scratch)
 
 
 def test_delete_running(t):

@@ -188,16 +188,22 @@ static void go_duration(int64_t ms, struct strbuf *out)
     strbuf_append_char(out, 's');
 }
 
+/* The timeout's error text, with Go's duration ("timeout after 5s"). */
+static void end_timeout(struct run *r)
+{
+    struct strbuf d = STRBUF_INIT;
+    go_duration(r->timeout_ms, &d);
+    end_error(r, "error running in session. timeout after %s", d.data);
+    strbuf_free(&d);
+}
+
 void run_shell_exited(struct session *s)
 {
     struct run *r = run_current(s);
     if (r == NULL)
         return;
     if (r->timed_out) {
-        struct strbuf d = STRBUF_INIT;
-        go_duration(r->timeout_ms, &d);
-        end_error(r, "error running in session. timeout after %s", d.data);
-        strbuf_free(&d);
+        end_timeout(r);
     } else {
         end_status(r, s->sh.status);
     }
@@ -244,9 +250,16 @@ void run_status_line(struct session *s, const char *line)
 
 /* ---- starting ------------------------------------------------------------------------ */
 
+/* The timeout counts from the run's arrival: a run still queued just ends. */
 static void on_timeout(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     struct run *r = arg;
+    if (!r->started) {
+        log_info("session %s: a queued run timed out after %" PRId64 " ms", r->s->id,
+                 r->timeout_ms);
+        end_timeout(r);
+        return;
+    }
     log_info("session %s: run timed out after %" PRId64 " ms; killing the shell's group %d",
              r->s->id, r->timeout_ms, (int)r->s->sh.pid);
     r->timed_out = true;
@@ -286,8 +299,6 @@ static int start(struct run *r, struct strbuf *err)
     }
     r->started = true;
     r->start_ms = clock_mono_ms();
-    r->timeout_ev = evtimer_new(worker_base(), on_timeout, r);
-    evt_arm_ms(r->timeout_ev, r->timeout_ms);
     shell_watch_output(s, run_output_allowed(s));
     return 0;
 }
@@ -323,6 +334,8 @@ void run_new(struct session *s, uint32_t job, const char *command, const char *c
     r->waiter.fn = on_drained;
     r->waiter.arg = r;
     list_add_tail(&s->runs, &r->node);
+    r->timeout_ev = evtimer_new(worker_base(), on_timeout, r);
+    evt_arm_ms(r->timeout_ev, r->timeout_ms);
     if (job != 0) {
         wjob_add(job, &run_stream_ops, r);
         event_text(&r->batch, "init", s->id, strlen(s->id), clock_wall_ms());

@@ -134,7 +134,7 @@ void shell_reset(struct shell *sh);
 extern const struct wjob_ops run_stream_ops;
 /*
  * A new run of s for job (0: none): `init` is sent, and it starts once the runs before it
- * have ended. cwd: absolute, or NULL; timeout_ms 0: a day.
+ * have ended. cwd: absolute, or NULL. timeout_ms (0: a day) counts from now.
  */
 void run_new(struct session *s, uint32_t job, const char *command, const char *cwd,
              int64_t timeout_ms);
