@@ -42,5 +42,12 @@ void api_interrupt(struct http_req *r);
  * timeout, uid, gid, envs). Returns 0, or -1 with the reason in err.
  */
 int api_command_validate(json_object *req, struct strbuf *err);
+/* Checks an optional "envs" field: an object of strings with valid names. 0, or -1 with err. */
+int api_check_envs(json_object *req, struct strbuf *err);
+
+/* api/session.c: bash sessions */
+void api_session_create(struct http_req *r);
+void api_session_run(struct http_req *r);
+void api_session_delete(struct http_req *r);
 
 #endif

@@ -27,7 +27,8 @@ void job_configure(int max)
 /* Operations that start an execution: what -max-executions counts. */
 static bool is_execution(const char *op)
 {
-    return strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0;
+    return strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0 ||
+           strcmp(op, "session.run") == 0 || strcmp(op, "session.code.run") == 0;
 }
 
 /* A worker's share of the limit: executions spread over the workers. */
