@@ -12,6 +12,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics/selfstats.h"
 #include "relay/job.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
@@ -31,10 +32,13 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 
     if (r->job != NULL)
         job_request_gone(r->job);
+    if (r->holder != NULL)
+        r->holder->freed(r);
     waitq_forget(r);
     bodyrelay_free(r);
-    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r),
-             r->status != 0 ? r->status : (int)ev->status, (double)us / 1000.0,
+    int status = r->status != 0 ? r->status : (int)ev->status;
+    selfstats_request(r->route, http_method_name(r), status, us);
+    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r), status, (double)us / 1000.0,
              r->exec_id[0] ? " id=" : "", r->exec_id);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(r->params[i]);
@@ -53,6 +57,8 @@ static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags
                   (unsigned)flags);
     if (r->job != NULL)
         job_client_gone(r->job);
+    if (r->holder != NULL && r->holder->failed != NULL)
+        r->holder->failed(r);
     http_release(r);
 }
 

@@ -14,11 +14,22 @@
 #include "strbuf.h"
 
 struct bodyrelay;
+struct http_req;
 struct job;
 struct route;
 struct waiter;
 
 #define HTTP_MAX_PARAMS 2
+
+/*
+ * What holds a request beside a job (a metrics watch, a proxied exchange): told when the
+ * connection fails (a write error or timeout; the request is released afterwards) and
+ * when libevhtp frees the request.
+ */
+struct http_holder {
+    void (*failed)(struct http_req *r);
+    void (*freed)(struct http_req *r);
+};
 
 struct http_req {
     evhtp_request_t *ev;
@@ -37,6 +48,8 @@ struct http_req {
     bool headers_too_big;  /* past -max-headers or -max-header-size: answered 431 */
     struct waiter *waiter; /* waiting for a worker (relay/waitq.c) */
     int64_t wait_until_us; /* when that wait ends (0: it never waited) */
+    const struct http_holder *holder;
+    void *held; /* the holder's state */
 };
 
 const char *http_method_name(const struct http_req *r);

@@ -19,6 +19,9 @@
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
+#include "metrics/hostmetrics.h"
+#include "metrics/selfstats.h"
+#include "metrics/watch.h"
 #include "relay/job.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
@@ -170,6 +173,7 @@ void http_reconfigure(const struct config *cfg)
     set_ms(&srv.idle, cfg->keepalive_ms);
     set_ms(&srv.write, cfg->write_timeout_ms);
     waitq_configure(cfg->worker_wait_ms);
+    hostmetrics_configure(cfg->cgroup_root);
     job_configure(cfg->max_executions);
     if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
@@ -237,6 +241,7 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
         mallopt(M_TRIM_THRESHOLD, 4 * HEAP_BUFFER_MAX) != 1)
         log_warn("cannot tune the allocator for big request bodies");
     srv.base = base;
+    selfstats_init();
     srv.htp = evhtp_new(base, NULL);
     if (srv.htp == NULL) {
         log_error("cannot create the HTTP server");
@@ -281,6 +286,9 @@ void http_free(void)
         srv.htp = NULL;
     }
     listener_free();
+    watch_free();
+    hostmetrics_free();
+    selfstats_free();
     free(srv.token);
     srv.token = NULL;
 }
