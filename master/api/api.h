@@ -36,6 +36,9 @@ void api_metrics(struct http_req *r);
 void api_metrics_watch(struct http_req *r);
 void api_metrics_daemon(struct http_req *r);
 
+/* api/proxy.c: ANY /proxy/{port}/{rest} (the body is streamed to the port) */
+void api_proxy(struct http_req *r);
+
 /* api/command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);

@@ -19,6 +19,8 @@ const char *http_method_name(const struct http_req *r)
 
 const char *http_path(const struct http_req *r)
 {
+    if (r->path != NULL)
+        return r->path;
     if (r->ev->uri == NULL || r->ev->uri->path == NULL || r->ev->uri->path->full == NULL)
         return "/";
     return r->ev->uri->path->full;

@@ -56,6 +56,8 @@ static bool match_path(const char *pattern, const char *path, size_t path_len, c
     int n = 0;
 
     while (pp < pend || rp < rend) {
+        if (pend - pp == 2 && memcmp(pp, "/*", 2) == 0)
+            return true; /* a final "*" takes whatever is left */
         if (pp >= pend || rp >= rend)
             return false;
         const char *pseg, *rseg;
@@ -87,7 +89,7 @@ enum router_result router_match(const char *method, const char *path, const stru
         size_t plen[HTTP_MAX_PARAMS];
         if (!match_path(routes[i].pattern, path, len, pstart, plen))
             continue;
-        if (strcmp(routes[i].method, method) != 0) {
+        if (strcmp(routes[i].method, "*") != 0 && strcmp(routes[i].method, method) != 0) {
             if (allow->len > 0)
                 strbuf_append_str(allow, ", ");
             strbuf_append_str(allow, routes[i].method);

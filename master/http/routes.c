@@ -4,6 +4,7 @@
 #include "http/router.h"
 
 const struct route routes[] = {
+    {"*", "/proxy/*", api_proxy, ROUTE_STREAMED_BODY | ROUTE_PROXY},
     {"GET", "/ping", api_ping, 0},
     {"POST", "/command", api_command_run, 0},
     {"DELETE", "/command", api_interrupt, 0},

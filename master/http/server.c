@@ -47,6 +47,7 @@ static struct {
     struct timeval write;
     struct list conns;
     char address[INET6_ADDRSTRLEN + 128]; /* where connections are accepted */
+    int port;                             /* the port of that address (0: none) */
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
 
 struct event_base *http_base(void)
@@ -181,10 +182,10 @@ void http_reconfigure(const struct config *cfg)
     }
 }
 
-/* The address a listening socket is bound to, as text. */
-static void describe_socket(int fd, char *out, size_t size)
+/* The address a listening socket is bound to, as text, and its port (0: none). */
+static int describe_socket(int fd, char *out, size_t size)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
     socklen_t len = sizeof(ss);
     char host[INET6_ADDRSTRLEN];
     const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
@@ -200,6 +201,9 @@ static void describe_socket(int fd, char *out, size_t size)
         snprintf(out, size, "unix:%.*s", (int)sizeof(un->sun_path), un->sun_path);
     else
         snprintf(out, size, "fd %d (address family %d)", fd, (int)ss.ss_family);
+    if (ss.ss_family == AF_INET)
+        return ntohs(in->sin_port);
+    return ss.ss_family == AF_INET6 ? ntohs(in6->sin6_port) : 0;
 }
 
 /* Socket activation: serve on the listening socket systemd handed over. */
@@ -219,7 +223,7 @@ static int listen_inherited(int fd)
         log_error("socket activation: cannot accept on fd %d: %s", fd, strerror(errno));
         return -1;
     }
-    describe_socket(fd, srv.address, sizeof(srv.address));
+    srv.port = describe_socket(fd, srv.address, sizeof(srv.address));
     log_info("socket activation: fd %d (%s); -listen and -port are not used", fd, srv.address);
     return 0;
 }
@@ -227,6 +231,11 @@ static int listen_inherited(int fd)
 const char *http_listen_address(void)
 {
     return srv.address;
+}
+
+int http_listen_port(void)
+{
+    return srv.port;
 }
 
 int http_start(struct event_base *base, const struct config *cfg, int inherited_fd)
@@ -261,6 +270,7 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
         return -1;
     }
     snprintf(srv.address, sizeof(srv.address), "%s:%d", cfg->listen_addr, cfg->port);
+    srv.port = cfg->port;
     return listener_start(base, srv.htp, cfg);
 }
 

@@ -95,7 +95,7 @@ static void on_failed(struct http_req *r)
     forget(r);
 }
 
-static const struct http_holder holder = {on_failed, forget};
+static const struct http_holder holder = {.failed = on_failed, .freed = forget};
 
 static void on_client_gone(void *arg)
 {
