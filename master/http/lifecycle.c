@@ -39,8 +39,8 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
     bodyrelay_free(r);
     int status = r->status != 0 ? r->status : (int)ev->status;
     selfstats_request(r->route, http_method_name(r), status, us);
-    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r), status, (double)us / 1000.0,
-             r->exec_id[0] ? " id=" : "", r->exec_id);
+    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_request_path(r), status,
+             (double)us / 1000.0, r->exec_id[0] ? " id=" : "", r->exec_id);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(r->params[i]);
     free(r);

@@ -57,7 +57,9 @@ struct http_req {
 };
 
 const char *http_method_name(const struct http_req *r);
+/* The path routed (for /proxy/{own port}/rest: rest) and the path as requested. */
 const char *http_path(const struct http_req *r);
+const char *http_request_path(const struct http_req *r);
 /* The request body as a contiguous buffer (owned by libevhtp). */
 const char *http_body(const struct http_req *r, size_t *len);
 /*
