@@ -31,7 +31,7 @@ def node_ok():
 
 def install_sdk():
     os.makedirs(SDK_DIR, exist_ok=True)
-    for name in ("commands.mjs", "files.mjs"):
+    for name in ("commands.mjs", "files.mjs", "metrics.mjs"):
         if os.path.realpath(SCRIPTS_DIR) != os.path.realpath(SDK_DIR):
             shutil.copyfile(os.path.join(SCRIPTS_DIR, name), os.path.join(SDK_DIR, name))
     marker = os.path.join(SDK_DIR, "node_modules", "@alibaba-group", "opensandbox", "package.json")
@@ -140,4 +140,36 @@ def test_files(t):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-run_tests([test_commands, test_files])
+def test_metrics(t):
+    why = node_ok()
+    if why:
+        t.skip("JS SDK metrics", why)
+        return
+    err = install_sdk()
+    t.ok(err is None, "the SDK installs from the npm registry", err)
+    if err:
+        return
+    with Daemon() as d:
+        env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, EXECD_PORT=str(d.port))
+        p = subprocess.run(["node", os.path.join(SDK_DIR, "metrics.mjs")], capture_output=True,
+                           text=True, env=env, timeout=120, cwd=SDK_DIR)
+        t.eq(p.returncode, 0, "the SDK metrics script ran")
+        if p.returncode != 0:
+            t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+            return
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    for key in ("metrics", "bridgedMetrics"):
+        m = out[key]
+        t.eq(sorted(m), ["cpuCount", "cpuUsedPercentage", "memoryTotalMiB", "memoryUsedMiB", "timestamp"],
+             "%s: sandbox.getMetrics() fields" % key)
+        t.ok(m["cpuCount"] >= 1 and 0 <= m["cpuUsedPercentage"] <= 100 and
+             0 < m["memoryUsedMiB"] <= m["memoryTotalMiB"] and m["timestamp"] > 1.6e12,
+             "%s: plausible values" % key, m)
+    t.ok(out["metricsMs"] < 500, "getMetrics() returns in %d ms (the Go daemon takes over a second)" %
+         out["metricsMs"])
+    t.eq(out["bridgedHealthy"], True, "bridge mode (/proxy/PORT): health.ping()")
+    t.eq(out["bridgedRun"], {"stdout": ["via-proxy"], "stderr": ["err"], "exitCode": 0},
+         "bridge mode: a command streams through the proxy to the daemon itself")
+
+
+run_tests([test_commands, test_files, test_metrics])
