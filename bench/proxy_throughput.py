@@ -22,56 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
 from execd_test import Daemon, free_port  # noqa: E402
-from files_throughput import curl, wait_port  # noqa: E402
-
-BACKEND_CONF = """
-{user}
-worker_processes 1;
-daemon on;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    sendfile on;
-    keepalive_requests 100000;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ root {data}; }}
-    }}
-}}
-"""
-
-PROXY_CONF = """
-{user}
-worker_processes 1;
-daemon on;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    keepalive_requests 100000;
-    proxy_temp_path {dir}/proxy_temp;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://127.0.0.1:{backend};
-            proxy_max_temp_file_size 0;
-        }}
-    }}
-}}
-"""
-
-
-def start_nginx(nginx, conf, directory, **fields):
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(conf.format(user="user root;" if os.geteuid() == 0 else "", dir=directory, **fields))
-    subprocess.run([nginx, "-c", path, "-p", directory], check=True)
-    return [nginx, "-c", path, "-p", directory, "-s", "stop"]
-
+from files_throughput import curl, start_nginx, wait_port  # noqa: E402
 
 def latencies(port, path, n):
     """Seconds per GET of path on one kept-alive connection (after a warm-up)."""
@@ -119,10 +70,15 @@ def main():
     stops = []
     results = {k: [] for k in ("backend", "nginx", "execd")}
     try:
-        stops.append(start_nginx(nginx, BACKEND_CONF, os.path.join(work, "backend"), port=bport,
-                                 data=data))
-        stops.append(start_nginx(nginx, PROXY_CONF, os.path.join(work, "proxy"), port=pport,
-                                 backend=bport))
+        stops.append(start_nginx(nginx, os.path.join(work, "backend"), bport,
+                                 "sendfile on; keepalive_requests 100000;",
+                                 "location / { root %s; }" % data))
+        # nginx's default proxy_pass (HTTP/1.0, a new backend connection per request), made
+        # to stream as execd does rather than spool big answers to temporary files.
+        stops.append(start_nginx(nginx, os.path.join(work, "proxy"), pport,
+                                 "keepalive_requests 100000; proxy_temp_path {dir}/proxy_temp;",
+                                 "location / { proxy_pass http://127.0.0.1:%d; "
+                                 "proxy_max_temp_file_size 0; }" % bport))
         wait_port(bport)
         wait_port(pport)
         with Daemon("-log-level", "3") as d:

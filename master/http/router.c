@@ -1,18 +1,9 @@
 #include "http/router.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
+#include "common.h"
 
 int router_unescape(const char *s, size_t len, bool plus_is_space, struct strbuf *out)
 {
@@ -22,7 +13,7 @@ int router_unescape(const char *s, size_t len, bool plus_is_space, struct strbuf
         if (s[i] == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             strbuf_append_char(out, (char)(hi * 16 + lo));

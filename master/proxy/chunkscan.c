@@ -2,21 +2,12 @@
 
 #include <string.h>
 
+#include "common.h"
+
 void chunkscan_init(struct chunkscan *s)
 {
     memset(s, 0, sizeof(*s));
     s->state = CS_SIZE;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* A line end seen in state s: where the scan goes next. */
@@ -31,7 +22,7 @@ static void step(struct chunkscan *s, char c)
 {
     switch (s->state) {
     case CS_SIZE: {
-        int v = hexval(c);
+        int v = hex_digit(c);
         if (v >= 0) {
             if (s->digits++ == 15)
                 s->state = CS_ERROR; /* larger than 2^60 */

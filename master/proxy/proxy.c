@@ -524,20 +524,28 @@ static void backend_ended(struct proxy *p)
     }
 }
 
-static void on_up_read(evutil_socket_t fd, short what EXECD_UNUSED, void *arg)
+/* One read() of up to READ_MAX bytes of fd onto the end of buf: read()'s result and errno. */
+static ssize_t read_into(struct evbuffer *buf, int fd)
 {
-    struct proxy *p = arg;
     struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(p->in, READ_MAX, &vec, 1) != 1)
+    if (evbuffer_reserve_space(buf, READ_MAX, &vec, 1) != 1)
         xalloc_die("a proxy read buffer");
     ssize_t n = read(fd, vec.iov_base, READ_MAX);
     int err = errno;
     vec.iov_len = n > 0 ? (size_t)n : 0;
-    evbuffer_commit_space(p->in, &vec, 1);
-    if (n < 0 && (err == EAGAIN || err == EINTR))
+    evbuffer_commit_space(buf, &vec, 1);
+    errno = err;
+    return n;
+}
+
+static void on_up_read(evutil_socket_t fd, short what EXECD_UNUSED, void *arg)
+{
+    struct proxy *p = arg;
+    ssize_t n = read_into(p->in, fd);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n < 0) {
-        fail(p, strerror(err));
+        fail(p, strerror(errno));
         return;
     }
     if (n == 0) {
@@ -638,14 +646,8 @@ static void end_tunnel_if_drained(struct proxy *p)
 static void on_client_read(evutil_socket_t fd, short what EXECD_UNUSED, void *arg)
 {
     struct proxy *p = arg;
-    struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(p->to_up, READ_MAX, &vec, 1) != 1)
-        xalloc_die("a tunnel read buffer");
-    ssize_t n = read(fd, vec.iov_base, READ_MAX);
-    int err = errno;
-    vec.iov_len = n > 0 ? (size_t)n : 0;
-    evbuffer_commit_space(p->to_up, &vec, 1);
-    if (n < 0 && (err == EAGAIN || err == EINTR))
+    ssize_t n = read_into(p->to_up, fd);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
         p->cl_eof = true;

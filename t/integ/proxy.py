@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from execd_test import Daemon, parse_events, rss_kb, run_tests, wait_for, without_pings
+from execd_test import Daemon, free_port, rss_kb, run_tests, wait_for, without_pings
 
 TOKEN = "proxy-secret"
 seen = []  # request heads the backend received: (method, path, headers)
@@ -304,7 +304,7 @@ def test_streaming(t):
             cut = True
         t.ok(cut, "a backend that dies mid-answer: the client sees a short body")
 
-        status, _, body = d.request("GET", "/proxy/%d/x" % free_closed_port())
+        status, _, body = d.request("GET", "/proxy/%d/x" % free_port())
         t.eq((status, body), (502, b"Bad Gateway"), "a refused port: 502 Bad Gateway")
         status, hdrs, body = d.request("GET", "/proxy/notaport/x")
         t.eq((status, body, hdrs.get("content-type")), (502, b"Bad Gateway", "text/plain; charset=utf-8"),
@@ -312,14 +312,6 @@ def test_streaming(t):
         for path in ("/proxy/", "/proxy//x"):
             status, hdrs, body = d.request("GET", path)
             t.eq((status, body), (400, b"port is required"), "%s: 400 port is required" % path)
-
-
-def free_closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_big_bodies(t):

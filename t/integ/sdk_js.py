@@ -44,62 +44,57 @@ def install_sdk():
     return None
 
 
-def test_commands(t):
+def run_script(t, name, env=None):
+    """Runs t/sdk/NAME against a new daemon (EXECD_URL, EXECD_PORT and env set); returns the
+    JSON object it printed last, or None (skipped or failed, reported on t)."""
     why = node_ok()
     if why:
-        t.skip("JS SDK commands", why)
-        return
+        t.skip("JS SDK " + name, why)
+        return None
     err = install_sdk()
     t.ok(err is None, "the SDK installs from the npm registry", err)
     if err:
-        return
+        return None
     with Daemon() as d:
-        env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port)
-        p = subprocess.run(["node", os.path.join(SDK_DIR, "commands.mjs")], capture_output=True,
-                           text=True, env=env, timeout=120, cwd=SDK_DIR)
-        t.eq(p.returncode, 0, "the SDK script ran", )
-        if p.returncode != 0:
-            t.diag(p.stdout[-2000:] + p.stderr[-2000:])
-            return
-        out = json.loads(p.stdout.strip().splitlines()[-1])
-        t.eq(out["healthy"], True, "health.ping() is true")
-        fg = out["fg"]
-        t.ok(re.fullmatch(r"[0-9a-f]{32}", fg["id"] or "") is not None, "the SDK got the command id")
-        t.eq(fg["stdout"], ["hello", "a", "\n", "b"], "stdout as the SDK sees it")
-        t.eq(fg["stderr"], ["oops"], "stderr as the SDK sees it")
-        t.eq((fg["exitCode"], fg["complete"], fg["error"]), (0, True, None), "exit code 0 and complete")
-        t.eq(out["failed"], {"exitCode": 3, "ename": "CommandExecError", "evalue": "3"},
-             "a failing command: the SDK infers exit code 3")
-        t.eq(out["withOpts"], ["hi-from-sdk", "/tmp"], "envs, working directory and timeout options")
-        t.eq(out["handlerStdout"], ["streamed"], "onStdout handlers are called")
-        t.eq(out["bgStatus"], {"running": False, "exitCode": 0, "hasStarted": True},
-             "background status through the SDK")
-        t.eq(out["bgLogs"], {"content": "l1\nl2\n", "cursor": 6}, "background logs and the tail cursor")
-        t.eq(out["bgLogsAgain"], {"content": "", "cursor": 6}, "reading again from the cursor")
-        t.ok("not found" in out["unknownStatus"], "unknown status ids raise", out["unknownStatus"])
-        t.eq(out["interrupted"], {"exitCode": -1, "evalue": "-1"}, "interrupt by the init id")
+        full = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, EXECD_PORT=str(d.port))
+        full.update(env or {})
+        p = subprocess.run(["node", os.path.join(SDK_DIR, name)], capture_output=True, text=True,
+                           env=full, timeout=120, cwd=SDK_DIR)
+    t.eq(p.returncode, 0, "the SDK script %s ran" % name)
+    if p.returncode != 0:
+        t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_commands(t):
+    out = run_script(t, "commands.mjs")
+    if out is None:
+        return
+    t.eq(out["healthy"], True, "health.ping() is true")
+    fg = out["fg"]
+    t.ok(re.fullmatch(r"[0-9a-f]{32}", fg["id"] or "") is not None, "the SDK got the command id")
+    t.eq(fg["stdout"], ["hello", "a", "\n", "b"], "stdout as the SDK sees it")
+    t.eq(fg["stderr"], ["oops"], "stderr as the SDK sees it")
+    t.eq((fg["exitCode"], fg["complete"], fg["error"]), (0, True, None), "exit code 0 and complete")
+    t.eq(out["failed"], {"exitCode": 3, "ename": "CommandExecError", "evalue": "3"},
+         "a failing command: the SDK infers exit code 3")
+    t.eq(out["withOpts"], ["hi-from-sdk", "/tmp"], "envs, working directory and timeout options")
+    t.eq(out["handlerStdout"], ["streamed"], "onStdout handlers are called")
+    t.eq(out["bgStatus"], {"running": False, "exitCode": 0, "hasStarted": True},
+         "background status through the SDK")
+    t.eq(out["bgLogs"], {"content": "l1\nl2\n", "cursor": 6}, "background logs and the tail cursor")
+    t.eq(out["bgLogsAgain"], {"content": "", "cursor": 6}, "reading again from the cursor")
+    t.ok("not found" in out["unknownStatus"], "unknown status ids raise", out["unknownStatus"])
+    t.eq(out["interrupted"], {"exitCode": -1, "evalue": "-1"}, "interrupt by the init id")
 
 
 def test_files(t):
-    why = node_ok()
-    if why:
-        t.skip("JS SDK files", why)
-        return
-    err = install_sdk()
-    t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
-        return
     scratch = tempfile.mkdtemp(prefix="execd-sdk-files-")
     try:
-        with Daemon() as d:
-            env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, FILES_DIR=scratch)
-            p = subprocess.run(["node", os.path.join(SDK_DIR, "files.mjs")], capture_output=True,
-                               text=True, env=env, timeout=120, cwd=SDK_DIR)
-            t.eq(p.returncode, 0, "the SDK files script ran")
-            if p.returncode != 0:
-                t.diag(p.stdout[-2000:] + p.stderr[-2000:])
-                return
-            out = json.loads(p.stdout.strip().splitlines()[-1])
+        out = run_script(t, "files.mjs", {"FILES_DIR": scratch})
+        if out is None:
+            return
         s = lambda *names: os.path.join(scratch, *names)
         t.eq(out["read"], "hello world, hello sdk", "writeFiles + readFile round trip")
         t.eq(out["readRange"], "world", "readFile with a Range")
@@ -141,23 +136,9 @@ def test_files(t):
 
 
 def test_metrics(t):
-    why = node_ok()
-    if why:
-        t.skip("JS SDK metrics", why)
+    out = run_script(t, "metrics.mjs")
+    if out is None:
         return
-    err = install_sdk()
-    t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
-        return
-    with Daemon() as d:
-        env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, EXECD_PORT=str(d.port))
-        p = subprocess.run(["node", os.path.join(SDK_DIR, "metrics.mjs")], capture_output=True,
-                           text=True, env=env, timeout=120, cwd=SDK_DIR)
-        t.eq(p.returncode, 0, "the SDK metrics script ran")
-        if p.returncode != 0:
-            t.diag(p.stdout[-2000:] + p.stderr[-2000:])
-            return
-        out = json.loads(p.stdout.strip().splitlines()[-1])
     for key in ("metrics", "bridgedMetrics"):
         m = out[key]
         t.eq(sorted(m), ["cpuCount", "cpuUsedPercentage", "memoryTotalMiB", "memoryUsedMiB", "timestamp"],
