@@ -74,7 +74,8 @@ static int parse_field(const char *l, size_t n, struct resphead_field *f)
         end--;
     f->value = v;
     f->value_len = (size_t)(end - v);
-    return 0;
+    /* A bare CR or a NUL would reach the client's parser inside a value passed on. */
+    return memchr(v, '\r', f->value_len) || memchr(v, '\0', f->value_len) ? -1 : 0;
 }
 
 int resphead_parse(const char *buf, size_t len, struct resphead *out)

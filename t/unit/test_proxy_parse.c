@@ -48,7 +48,8 @@ static void test_bad_heads(void **state)
                          "ICY 200 OK\r\n\r\n",
                          "HTTP/1.1 200 OK\r\nNo colon\r\n\r\n",
                          "HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n",
-                         "HTTP/1.1 200 OK\r\nBad name: x\r\n\r\n"};
+                         "HTTP/1.1 200 OK\r\nBad name: x\r\n\r\n",
+                         "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(resphead_parse(bad[i], strlen(bad[i]), &h), -1);
     static char big[RESPHEAD_MAX_BYTES + 10];
