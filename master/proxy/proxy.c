@@ -564,6 +564,34 @@ static void on_up_read(evutil_socket_t fd, short what EXECD_UNUSED, void *arg)
 
 /* ---- the backend connection ------------------------------------------------------------- */
 
+/* The backend accepted the connection: its answer is awaited. Returns 0 or -1 (failed). */
+static int connected(struct proxy *p)
+{
+    p->state = R_HEAD;
+    if (event_add(p->up_rd, NULL) != 0) {
+        fail(p, "cannot watch the backend connection");
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes what is queued for the backend; stops watching for writability once it is all out. */
+static void write_backend(struct proxy *p)
+{
+    size_t before = evbuffer_get_length(p->to_up);
+    int n = evbuffer_write(p->to_up, p->fd);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        /* The backend stopped reading (it may have answered already): drop the rest. */
+        log_debug("proxy to port %d: %s", p->port, strerror(errno));
+        evbuffer_drain(p->to_up, before);
+    }
+    release_client(p);
+    if (evbuffer_get_length(p->to_up) == 0) {
+        event_del(p->up_wr);
+        end_tunnel_if_drained(p);
+    }
+}
+
 static void on_up_write(evutil_socket_t fd, short what, void *arg)
 {
     struct proxy *p = arg;
@@ -578,24 +606,10 @@ static void on_up_write(evutil_socket_t fd, short what, void *arg)
             fail(p, strerror(err));
             return;
         }
-        p->state = R_HEAD;
-        if (event_add(p->up_rd, NULL) != 0) {
-            fail(p, "cannot watch the backend connection");
+        if (connected(p) < 0)
             return;
-        }
     }
-    size_t before = evbuffer_get_length(p->to_up);
-    int n = evbuffer_write(p->to_up, fd);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        /* The backend stopped reading (it may have answered already): drop the rest. */
-        log_debug("proxy to port %d: %s", p->port, strerror(errno));
-        evbuffer_drain(p->to_up, before);
-    }
-    release_client(p);
-    if (evbuffer_get_length(p->to_up) == 0) {
-        event_del(p->up_wr);
-        end_tunnel_if_drained(p);
-    }
+    write_backend(p);
 }
 
 static void want_write(struct proxy *p)
@@ -618,9 +632,25 @@ static int connect_backend(struct proxy *p)
         log_debug("proxy: TCP_NODELAY: %s", strerror(errno));
     p->up_rd = event_new(http_base(), p->fd, EV_READ | EV_PERSIST, on_up_read, p);
     p->up_wr = event_new(http_base(), p->fd, EV_WRITE | EV_PERSIST, on_up_write, p);
-    struct timeval limit = {CONNECT_TIMEOUT_S, 0};
-    if (p->up_rd == NULL || p->up_wr == NULL || event_add(p->up_wr, &limit) != 0) {
+    if (p->up_rd == NULL || p->up_wr == NULL) {
         errno = ENOMEM;
+        return -1;
+    }
+    /*
+     * On the loopback the handshake is usually over when connect() returns: the head goes
+     * out at once, a loop turn earlier. A connection still on its way refuses the write
+     * with EAGAIN and is waited for.
+     */
+    ssize_t n = evbuffer_write(p->to_up, p->fd);
+    if (n < 0 && errno != EAGAIN)
+        return -1;
+    struct timeval limit = {CONNECT_TIMEOUT_S, 0};
+    if (n > 0) {
+        if (connected(p) < 0)
+            return 0; /* answered */
+        if (evbuffer_get_length(p->to_up) > 0 && event_add(p->up_wr, NULL) != 0)
+            return -1;
+    } else if (event_add(p->up_wr, &limit) != 0) {
         return -1;
     }
     return 0;
