@@ -445,6 +445,11 @@ static bool take_head(struct proxy *p)
             evbuffer_drain(p->in, (size_t)hl); /* an interim answer (100 Continue, 103) */
             continue;
         }
+        if (h.status == 101 && p->upgrade && !p->body_done) {
+            /* The request's body still arrives through libevhtp: no tunnel under it. */
+            fail(p, "a 101 answer before the end of the request");
+            return false;
+        }
         send_head(p, &h);
         evbuffer_drain(p->in, (size_t)hl);
         if (h.status == 101 && p->upgrade)
