@@ -373,6 +373,9 @@ def test_websocket(t):
         t.eq(ws_read(f), (2, big.upper()), "a 300 kB frame both ways")
         st, _, _ = d.request("GET", "/ping")
         t.eq(st, 200, "the daemon serves others meanwhile")
+        t.ok(wait_for(lambda: "execd_connections_open 2\n" in d.request("GET", "/metrics/daemon")[2].decode()
+                      and "execd_proxy_connections_open 1\n" in d.request("GET", "/metrics/daemon")[2].decode()),
+             "the tunnel is a client connection (-max-connections counts it)")
         ws_write(f, 8, b"")
         t.eq(ws_read(f)[0], 8, "the close frame comes back")
         t.eq(f.read(), b"", "then the connection closes")
