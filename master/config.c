@@ -67,6 +67,10 @@ static const struct setting settings[] = {
     {"max-executions", "EXECD_MAX_EXECUTIONS", "workers", "max_executions", K_INT,
      OFF(max_executions), "1024", 0, 1000000,
      "commands and code runs at once, in all (spread over the workers; 0: no limit)"},
+    {"cgroup-root", "EXECD_CGROUP_ROOT", "metrics", "cgroup_root", K_STRING, OFF(cgroup_root),
+     "/sys/fs/cgroup", 0, 0,
+     "where GET /metrics finds the cgroup v2 filesystem (tests and containers may point it "
+     "elsewhere)"},
     {"log-level", "EXECD_LOG_LEVEL", "log", "level", K_INT, OFF(log_level), "6", 0, 10,
      "<=2 fatal, 3 error, 4 warn, 5-6 info, >=7 debug"},
     {"log-file", "EXECD_LOG_FILE", "log", "file", K_STRING, OFF(log_file), "", 0, 0,

@@ -27,6 +27,7 @@ struct config {
     int max_connections;      /* open client connections; 0: from the descriptor limit */
     int64_t worker_wait_ms;   /* a request finding no ready worker waits this long for one */
     int max_executions;       /* commands and code runs at once; 0: no limit */
+    char *cgroup_root;        /* the cgroup v2 filesystem GET /metrics reads */
 
     int log_level;
     char *log_file;

@@ -35,6 +35,7 @@ static struct {
     struct event_base *base;
     struct slot *slots;
     int n_slots;
+    uint64_t respawns;   /* workers started again after one died */
     struct list live;    /* every worker process still alive */
     struct wsettings ws; /* sent to each new worker */
     char **env;          /* the environment workers start with */
@@ -113,8 +114,10 @@ static void schedule_respawn(int slot, int64_t lived_ms)
 static void on_respawn(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     int slot = (int)(intptr_t)arg;
-    if (!children.stopping && slot < children.n_slots && children.slots[slot].cur == NULL)
+    if (!children.stopping && slot < children.n_slots && children.slots[slot].cur == NULL) {
+        children.respawns++;
         children_spawn(slot);
+    }
 }
 
 /* ---- spawning ----------------------------------------------------------------------- */
@@ -280,6 +283,11 @@ struct worker *children_exited(pid_t pid, int status)
 }
 
 /* ---- the pool as a whole ------------------------------------------------------------ */
+
+uint64_t children_respawns(void)
+{
+    return children.respawns;
+}
 
 int children_start(struct event_base *base, int n, const struct config *cfg)
 {

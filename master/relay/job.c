@@ -84,6 +84,14 @@ size_t job_count(void)
     return jobs.len;
 }
 
+void job_each(job_fn fn, void *arg)
+{
+    list_each_safe(&all, it, nx)
+    {
+        fn(list_entry(it, struct job, in_all), arg);
+    }
+}
+
 static void job_end(struct job *j)
 {
     if (j->execution)
@@ -118,8 +126,10 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     j->id = id;
     j->w = w;
     j->execution = is_execution(op);
-    if (j->execution)
+    if (j->execution) {
         w->executions++;
+        snprintf(j->kind, sizeof(j->kind), "%.*s", (int)strcspn(op, "."), op);
+    }
     j->req = r;
     r->job = j;
     char key[11];

@@ -34,7 +34,7 @@ def node_ok():
 
 def install_sdk():
     os.makedirs(SDK_DIR, exist_ok=True)
-    for name in ("commands.mjs", "files.mjs", "sessions.mjs"):
+    for name in ("commands.mjs", "files.mjs", "sessions.mjs", "metrics.mjs"):
         if os.path.realpath(SCRIPTS_DIR) != os.path.realpath(SDK_DIR):
             shutil.copyfile(os.path.join(SCRIPTS_DIR, name), os.path.join(SDK_DIR, name))
     marker = os.path.join(SDK_DIR, "node_modules", "@alibaba-group", "opensandbox", "package.json")
@@ -56,7 +56,8 @@ def sdk_ready(t):
 
 def run_script(t, d, name, **extra_env):
     """Runs t/sdk/<name> against daemon d; the JSON object it printed, or None (reported)."""
-    env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, **extra_env)
+    env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, EXECD_PORT=str(d.port),
+               **extra_env)
     p = subprocess.run(["node", os.path.join(SDK_DIR, name)], capture_output=True, text=True,
                        env=env, timeout=120, cwd=SDK_DIR)
     t.eq(p.returncode, 0, "the SDK script %s ran" % name)
@@ -178,7 +179,28 @@ def test_sessions(t):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_metrics(t):
+    if not sdk_ready(t):
+        return
+    with Daemon() as d:
+        out = run_script(t, d, "metrics.mjs")
+    if out is None:
+        return
+    for key in ("metrics", "bridgedMetrics"):
+        m = out[key]
+        t.eq(sorted(m), ["cpuCount", "cpuUsedPercentage", "memoryTotalMiB", "memoryUsedMiB", "timestamp"],
+             "%s: sandbox.getMetrics() fields" % key)
+        t.ok(m["cpuCount"] >= 1 and 0 <= m["cpuUsedPercentage"] <= 100 and
+             0 < m["memoryUsedMiB"] <= m["memoryTotalMiB"] and m["timestamp"] > 1.6e12,
+             "%s: plausible values" % key, m)
+    t.ok(out["metricsMs"] < 500, "getMetrics() returns in %d ms (the Go daemon takes over a second)" %
+         out["metricsMs"])
+    t.eq(out["bridgedHealthy"], True, "bridge mode (/proxy/PORT): health.ping()")
+    t.eq(out["bridgedRun"], {"stdout": ["via-proxy"], "stderr": ["err"], "exitCode": 0},
+         "bridge mode: a command streams through the proxy to the daemon itself")
+
+
 if node_ok():
     print("1..0 # SKIP THE JS SDK WAS NOT TESTED: %s" % node_ok())
     sys.exit(0)
-run_tests([test_commands, test_files, test_sessions])
+run_tests([test_commands, test_files, test_sessions, test_metrics])
