@@ -174,7 +174,8 @@ static void xrec_free(struct xrec *x)
     strbuf_free(&x->displays);
 }
 
-#define SLEEPER "import time; print('started', flush=True); time.sleep(30)"
+/* Sleeps far longer than any wait here: a cell that ends did not end by itself. */
+#define SLEEPER "import time; print('started', flush=True); time.sleep(600)"
 
 static bool started_flag(struct xrec *x)
 {
@@ -408,27 +409,17 @@ static void test_interrupt_signal(void **state)
     assert_int_equal(kernel_execute(k, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
     assert_false(x.finished);
-    int64_t t0 = clock_mono_ms();
     assert_int_equal(kernel_interrupt(k, &err), 0);
-    assert_true(wait_for(&x.finished, 5000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.done);
     assert_string_equal(x.ename, "KeyboardInterrupt");
-    assert_true(x.finished_at - t0 < 5000);
     xrec_free(&x);
-    /*
-     * Still usable. Seen once in CI under load: the first cell after a signal
-     * interrupt completed (reply and idle) before ipykernel flushed its
-     * output, so it had none; the output of a later cell arrives.
-     */
-    bool alive = false;
-    for (int i = 0; i < 3 && !alive; i++) {
-        run_code(k, "print('alive')", &x);
-        assert_true(x.done);
-        assert_string_equal(x.ename, "");
-        alive = x.out.data != NULL && strcmp(x.out.data, "alive\n") == 0;
-        xrec_free(&x);
-    }
-    assert_true(alive);
+    /* The very next cell runs and its output arrives (see after_errors). */
+    run_code(k, "print('alive')", &x);
+    assert_true(x.done);
+    assert_string_equal(x.ename, "");
+    assert_string_equal(x.out.data, "alive\n");
+    xrec_free(&x);
     strbuf_free(&err);
     pid_t pid = kernel_pid(k);
     shutdown_and_wait(k);
@@ -454,13 +445,40 @@ static void test_interrupt_message(void **state)
     assert_int_equal(kernel_execute(k, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
     assert_int_equal(kernel_interrupt(k, &err), 0);
-    assert_true(wait_for(&x.finished, 5000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.done);
     assert_string_equal(x.ename, "KeyboardInterrupt");
     xrec_free(&x);
     strbuf_free(&err);
     shutdown_and_wait(k);
     assert_false(exists(dir));
+}
+
+/*
+ * A cell sent right after a failed one runs. ipykernel aborts, under stop_on_error, the
+ * execute requests that reach it before its "stop aborting" callback after an error: the
+ * race lost a cell about once in 150 (kernel.c sends stop_on_error false).
+ */
+static void test_after_errors(void **state)
+{
+    (void)state;
+    struct kstat st;
+    char dir[128];
+    struct kernel *k = launch_ready(&st, dir, sizeof(dir));
+    struct xrec x;
+    int lost = 0;
+    for (int i = 0; i < 200; i++) {
+        run_code(k, "1/0", &x);
+        assert_string_equal(x.ename, "ZeroDivisionError");
+        xrec_free(&x);
+        run_code(k, "print('ran')", &x);
+        lost += strcmp(x.out.data, "ran\n") != 0;
+        xrec_free(&x);
+    }
+    assert_int_equal(lost, 0);
+    pid_t pid = kernel_pid(k);
+    shutdown_and_wait(k);
+    assert_true(process_gone(pid));
 }
 
 static void test_kill_mid_execution(void **state)
@@ -475,12 +493,11 @@ static void test_kill_mid_execution(void **state)
     xrec_init(&x);
     assert_int_equal(kernel_execute(k, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
-    int64_t t0 = clock_mono_ms();
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_true(wait_for(&x.finished, 2000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.failed);
-    assert_true(x.finished_at - t0 < 2000);
     assert_string_equal(x.fail_ename, KERNEL_ENAME_DEAD);
+    /* Seen through the process's exit status, not a lost heartbeat. */
     assert_non_null(strstr(x.fail_evalue, "signal: killed"));
     assert_true(st.dead);
     assert_false(kernel_ready(k));
@@ -506,7 +523,7 @@ static void test_heartbeat_loss(void **state)
     wait_started(&x);
     /* A frozen kernel (heartbeat thread included) is declared dead and killed. */
     assert_int_equal(kill(-pid, SIGSTOP), 0);
-    assert_true(wait_for(&x.finished, 15000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.failed);
     assert_non_null(strstr(x.fail_evalue, "heartbeat"));
     assert_true(st.dead);
@@ -558,7 +575,7 @@ static void test_adoption(void **state)
     assert_int_equal(kernel_execute(k2, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
     assert_int_equal(kernel_interrupt(k2, &err), 0);
-    assert_true(wait_for(&x.finished, 5000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_string_equal(x.ename, "KeyboardInterrupt");
     xrec_free(&x);
 
@@ -577,31 +594,34 @@ static void test_adoption(void **state)
 static void test_adopt_busy_kernel(void **state)
 {
     (void)state;
-    /* The old worker died in the middle of a long cell: adoption must not wait for it. */
+    /* The old worker died in the middle of a long cell: adoption must not wait for it. The
+     * cell runs until the test creates a file. */
     struct kstat st;
-    char dir[128];
+    char dir[128], release[256], code[512];
     struct kernel *k = launch_ready(&st, dir, sizeof(dir));
     pid_t pid = kernel_pid(k);
+    snprintf(release, sizeof(release), "%s.release", dir);
+    snprintf(code, sizeof(code),
+             "import os, time\nprint('started', flush=True)\n"
+             "while not os.path.exists('%s'): time.sleep(0.02)\ny = 7",
+             release);
     struct strbuf err = STRBUF_INIT;
     struct xrec x;
     xrec_init(&x);
-    assert_int_equal(kernel_execute(k,
-                                    "import time; print('started', flush=True); "
-                                    "time.sleep(4); y = 7",
-                                    &xcbs, &x, &err),
-                     0);
+    assert_int_equal(kernel_execute(k, code, &xcbs, &x, &err), 0);
     wait_started(&x);
     kernel_free(k);
     xrec_free(&x);
 
     struct kstat st2;
     memset(&st2, 0, sizeof(st2));
-    int64_t t0 = clock_mono_ms();
     struct kernel *k2 = kernel_adopt(base, dir, 0, &kcbs, &st2, &err);
     assert_non_null(k2);
     assert_true(wait_for(&st2.ready_called, READY_MS));
-    assert_true(st2.ready);
-    assert_true(clock_mono_ms() - t0 < 2500); /* did not wait for the 4 s cell */
+    assert_true(st2.ready); /* while the old cell still runs */
+    FILE *f = fopen(release, "w");
+    assert_non_null(f);
+    fclose(f);
     /* the next cell queues behind the old one and sees its result */
     run_code(k2, "print(y)", &x);
     assert_string_equal(x.out.data, "7\n");
@@ -609,6 +629,7 @@ static void test_adopt_busy_kernel(void **state)
     shutdown_and_wait(k2);
     assert_true(process_gone(pid));
     assert_false(exists(dir));
+    assert_int_equal(unlink(release), 0);
     strbuf_free(&err);
 }
 
@@ -672,9 +693,7 @@ static void test_startup_failures(void **state)
     s = fake_spec("exec sleep 30");
     k = launch(&st, s, 600, dir, sizeof(dir));
     pid_t pid = kernel_pid(k);
-    int64_t t0 = clock_mono_ms();
-    assert_true(wait_for(&st.ready_called, 10000));
-    assert_true(clock_mono_ms() - t0 < 3000);
+    assert_true(wait_for(&st.ready_called, 20000));
     assert_false(st.ready);
     assert_non_null(strstr(st.err, "did not become ready within 600 ms"));
     assert_true(process_gone(pid));
@@ -946,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_outputs_errors_and_shutdown),
         cmocka_unit_test(test_interrupt_signal),
         cmocka_unit_test(test_interrupt_message),
+        cmocka_unit_test(test_after_errors),
         cmocka_unit_test(test_kill_mid_execution),
         cmocka_unit_test(test_heartbeat_loss),
         cmocka_unit_test(test_adoption),

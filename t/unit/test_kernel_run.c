@@ -455,10 +455,14 @@ static void test_mime_rename(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle_then_reply),       cmocka_unit_test(test_reply_then_idle),
-        cmocka_unit_test(test_other_msg_ids_ignored), cmocka_unit_test(test_error_outputs),
-        cmocka_unit_test(test_display_and_update),    cmocka_unit_test(test_fail_and_forget),
-        cmocka_unit_test(test_restart_from_done),     cmocka_unit_test(test_force_done),
+        cmocka_unit_test(test_idle_then_reply),
+        cmocka_unit_test(test_reply_then_idle),
+        cmocka_unit_test(test_other_msg_ids_ignored),
+        cmocka_unit_test(test_error_outputs),
+        cmocka_unit_test(test_display_and_update),
+        cmocka_unit_test(test_fail_and_forget),
+        cmocka_unit_test(test_restart_from_done),
+        cmocka_unit_test(test_force_done),
         cmocka_unit_test(test_mime_rename),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

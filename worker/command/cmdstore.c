@@ -17,8 +17,6 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-/* Finished records kept at most, whatever their age. */
-#define CMDSTORE_MAX_FINISHED 10000
 /* Bytes of a command's text a record keeps (retention counts records, not their size). */
 #define CMDSTORE_CONTENT_MAX 4096
 
@@ -152,11 +150,8 @@ static uint64_t output_size(const char *id)
     return size;
 }
 
-int cmdstore_sweep(void)
+int cmdstore_sweep(int64_t now_ms)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     int dropped = 0;
     size_t finished = 0;
     uint64_t log_bytes = 0;
@@ -183,6 +178,8 @@ int cmdstore_sweep(void)
             continue;
         if (log_bytes <= store.retention_bytes && finished <= CMDSTORE_MAX_FINISHED)
             break;
+        if (!c->background && finished <= CMDSTORE_MAX_FINISHED)
+            continue; /* no log: dropping it would free nothing */
         if (c->background)
             log_bytes -= output_size(c->id);
         drop(c, "retention size or count exceeded");
@@ -236,6 +233,32 @@ static struct command *read_record(const char *path)
     return c;
 }
 
+static int by_start(const void *a, const void *b)
+{
+    const struct timespec *x = &(*(struct command *const *)a)->started_at;
+    const struct timespec *y = &(*(struct command *const *)b)->started_at;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? -1 : 1;
+    return (x->tv_nsec > y->tv_nsec) - (x->tv_nsec < y->tv_nsec);
+}
+
+/* Records read from disk arrive in directory order; retention needs the oldest first. */
+static void sort_records(void)
+{
+    size_t n = list_count(&store.records);
+    struct command **v = xcalloc(n > 0 ? n : 1, sizeof(*v));
+    size_t i = 0;
+    list_each_safe(&store.records, it, nx)
+    {
+        v[i++] = list_entry(it, struct command, node);
+        list_del(it);
+    }
+    qsort(v, n, sizeof(*v), by_start);
+    for (i = 0; i < n; i++)
+        list_add_tail(&store.records, &v[i]->node);
+    free(v);
+}
+
 void cmdstore_load(void (*fn)(struct command *c))
 {
     DIR *d = opendir(store.dir);
@@ -245,6 +268,7 @@ void cmdstore_load(void (*fn)(struct command *c))
     }
     struct dirent *e;
     struct strbuf path = STRBUF_INIT;
+    int loaded = 0;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (len != IDS_HEX_LEN + 5 || strcmp(e->d_name + IDS_HEX_LEN, ".json") != 0)
@@ -262,9 +286,12 @@ void cmdstore_load(void (*fn)(struct command *c))
         cmdstore_add(c);
         out_register(0, "command", c->id);
         fn(c);
+        loaded++;
     }
     strbuf_free(&path);
     closedir(d);
+    if (loaded > 0)
+        sort_records();
 }
 
 void cmdstore_each(void (*fn)(struct command *c, void *arg), void *arg)

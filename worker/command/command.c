@@ -244,7 +244,7 @@ static void command_adopt(void)
 static void on_sweep(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
                      void *arg EXECD_UNUSED)
 {
-    int n = cmdstore_sweep();
+    int n = cmdstore_sweep(clock_wall_ms());
     if (n > 0)
         log_info("retention: dropped %d command record(s)", n);
 }
@@ -259,7 +259,7 @@ static int command_init(const struct wsettings *s, bool adopt)
         log_error("cannot arm the command retention timer");
     if (adopt)
         command_adopt();
-    cmdstore_sweep();
+    cmdstore_sweep(clock_wall_ms());
     return 0;
 }
 

@@ -6,7 +6,14 @@ void linesplit_init(struct linesplit *ls, size_t max_line)
 {
     strbuf_init(&ls->tail);
     ls->after_cr = false;
+    ls->session = false;
     ls->max_line = max_line > 0 ? max_line : 1;
+}
+
+void linesplit_init_session(struct linesplit *ls, size_t max_line)
+{
+    linesplit_init(ls, max_line);
+    ls->session = true;
 }
 
 void linesplit_free(struct linesplit *ls)
@@ -14,30 +21,68 @@ void linesplit_free(struct linesplit *ls)
     strbuf_free(&ls->tail);
 }
 
-static void emit_line(struct linesplit *ls, const char *line, size_t len, linesplit_emit_fn emit,
-                      void *arg)
+/*
+ * Emits leading pieces of s[0..len) of at most max_line bytes, cut on UTF-8 boundaries,
+ * while more than max_line bytes remain (greedy: while at least max_line remain). Returns
+ * how many bytes were emitted.
+ */
+static size_t emit_pieces(struct linesplit *ls, const char *s, size_t len, bool greedy,
+                          linesplit_emit_fn emit, void *arg)
+{
+    size_t done = 0;
+    while (len - done > ls->max_line || (greedy && len - done == ls->max_line)) {
+        size_t cut = utf8_cut(s + done, ls->max_line);
+        if (cut == 0)
+            cut = ls->max_line;
+        emit(arg, s + done, cut);
+        done += cut;
+    }
+    return done;
+}
+
+/* A session line: "\n"-terminated, its "\r" dropped, nothing when empty. */
+static void emit_session_line(struct linesplit *ls, const char *line, size_t len,
+                              linesplit_emit_fn emit, void *arg)
 {
     if (ls->tail.len > 0) {
         strbuf_append(&ls->tail, line, len);
-        emit(arg, ls->tail.data, ls->tail.len);
-        strbuf_reset(&ls->tail);
+        line = ls->tail.data;
+        len = ls->tail.len;
+    }
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len > 0) {
+        size_t done = emit_pieces(ls, line, len, false, emit, arg);
+        emit(arg, line + done, len - done);
+    }
+    strbuf_reset(&ls->tail);
+}
+
+/* A terminated line (the held tail, then line): longer than max_line, it goes in pieces. */
+static void emit_line(struct linesplit *ls, const char *line, size_t len, linesplit_emit_fn emit,
+                      void *arg)
+{
+    if (ls->session) {
+        emit_session_line(ls, line, len, emit, arg);
+        return;
+    }
+    if (ls->tail.len > 0) {
+        strbuf_append(&ls->tail, line, len);
+        line = ls->tail.data;
+        len = ls->tail.len;
     } else if (len == 0) {
         emit(arg, "\n", 1);
-    } else {
-        emit(arg, line, len);
+        return;
     }
+    size_t done = emit_pieces(ls, line, len, false, emit, arg);
+    emit(arg, line + done, len - done);
+    strbuf_reset(&ls->tail);
 }
 
 /* Emits full max_line pieces of an over-long tail, keeping the remainder. */
 static void emit_overlong(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
 {
-    while (ls->tail.len >= ls->max_line) {
-        size_t cut = utf8_cut(ls->tail.data, ls->max_line);
-        if (cut == 0)
-            cut = ls->max_line;
-        emit(arg, ls->tail.data, cut);
-        strbuf_consume(&ls->tail, cut);
-    }
+    strbuf_consume(&ls->tail, emit_pieces(ls, ls->tail.data, ls->tail.len, true, emit, arg));
 }
 
 void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linesplit_emit_fn emit,
@@ -47,6 +92,13 @@ void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linespli
 
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
+        if (ls->session) {
+            if (c == '\n') {
+                emit_line(ls, data + start, i - start, emit, arg);
+                start = i + 1;
+            }
+            continue;
+        }
         if (c == '\n' && ls->after_cr) {
             /* second half of a "\r\n" pair: the line already ended */
             ls->after_cr = false;
@@ -67,7 +119,9 @@ void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linespli
 
 void linesplit_finish(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
 {
-    if (ls->tail.len > 0)
+    if (ls->session)
+        emit_session_line(ls, "", 0, emit, arg);
+    else if (ls->tail.len > 0)
         emit(arg, ls->tail.data, ls->tail.len);
     strbuf_reset(&ls->tail);
     ls->after_cr = false;

@@ -266,7 +266,11 @@ int kernel_send_execute(struct kernel *k, const char *code, char *id, struct str
     json_object_object_add(c, "store_history", xjson_bool(1));
     json_object_object_add(c, "user_expressions", xjson_object());
     json_object_object_add(c, "allow_stdin", xjson_bool(0));
-    json_object_object_add(c, "stop_on_error", xjson_bool(1));
+    /* One cell at a time, so there is never a queue to abort. With stop_on_error, ipykernel
+     * aborts the execute requests that reach it before its "stop aborting" callback runs
+     * after an error: a cell sent right after a failed or interrupted one was then answered
+     * "aborted" without running. (tslab aborts anyway: see kernel_run.h.) */
+    json_object_object_add(c, "stop_on_error", xjson_bool(0));
     int rc = ksock_send(k, &k->shell, "execute_request", c, id, err);
     json_object_put(c);
     if (rc < 0)
