@@ -7,14 +7,14 @@
 RSS, the zombies among the daemon's descendants and the number of files under the runtime
 directory.
 
-Pass/fail: every request answered as expected, no worker replaced, no zombie left, and
-the resources flat: the last sample (after the load and a short settle) against the one
-at half the load, within a small slack (descriptors +4, RSS +10% +2 MiB, runtime files
-+5% +20). Finished command records (one file each under the runtime directory) pile up
-past their cap of 10,000 per worker until the retention sweep, every 60 s, drops the
-excess: they are counted apart, and the last sample waits for a sweep after the load,
-when each worker must hold at most the cap. Exit status 0 when everything held, 1
-otherwise.
+Pass/fail: every request answered as expected, no worker replaced, no worker or kernel
+death in the daemon's log, no zombie left, and the resources flat: the last sample (after
+the load and a settle) against the one at half the load, within a small slack
+(descriptors +4, RSS +10% +2 MiB, runtime files +5% +20). Finished command records (one
+file each under the runtime directory) pile up past their cap of 10,000 per worker until
+the retention sweep, every 60 s, drops the excess: they are counted apart, and the last
+sample waits for a sweep after the load, when each worker must hold at most the cap. Exit
+status 0 when everything held, 1 otherwise.
 
     python3 bench/soak.py                 # the full run (RESULTS.md)
     python3 bench/soak.py --scale 0.01    # a quick one
@@ -30,7 +30,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
-from execd_test import Daemon, children_of, cmdline, rss_kb  # noqa: E402
+import execd_test  # noqa: E402
+from execd_test import Daemon, children_of, fd_count, rss_kb, state_of  # noqa: E402
 
 FULL = {"command": 100000, "code": 10000, "upload": 2000}
 RECORDS_CAP = 10000  # finished command records a worker keeps (worker/command/cmdstore.c)
@@ -39,22 +40,12 @@ FILE_NAMES = 50  # uploads rotate over this many files, so the directory stays b
 BOUNDARY = "soak-boundary-7f3a"
 
 
-def fd_count(pid):
+def fds(pid):
+    """Descriptors of pid, -1 when it is gone (a worker replaced between two looks)."""
     try:
-        return len(os.listdir("/proc/%d/fd" % pid))
+        return fd_count(pid)
     except OSError:
         return -1
-
-
-def proc_state(pid):
-    """(state letter, ppid), or None when the process is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    rest = stat[stat.rindex(")") + 2:].split()
-    return rest[0], int(rest[1])
 
 
 def descendants(pid):
@@ -66,14 +57,9 @@ def descendants(pid):
     return out
 
 
-def worker_slots(master):
-    """{slot: pid} of the master's workers ("execd: worker N")."""
-    slots = {}
-    for pid in children_of(master):
-        line = cmdline(pid).split(b"\0")[0]
-        if line.startswith(b"execd: worker "):
-            slots[int(line.split()[-1])] = pid
-    return slots
+def worker_slots(d):
+    """{slot: pid} of the daemon's workers."""
+    return {d.worker_slot(pid): pid for pid in d.workers()}
 
 
 def file_counts(top):
@@ -97,13 +83,13 @@ class Sampler(threading.Thread):
 
     def sample(self):
         master = self.d.proc.pid
-        zombies = sum(1 for p in descendants(master) if (proc_state(p) or ("?",))[0] == "Z")
+        zombies = sum(1 for p in descendants(master) if state_of(p) == "Z")
         other, records = file_counts(self.d.runtime_dir)
         s = {"t": round(time.time() - self.progress["start"], 1), "done": self.progress["done"],
-             "master_fds": fd_count(master), "master_rss_kb": rss_kb(master), "workers": {},
+             "master_fds": fds(master), "master_rss_kb": rss_kb(master), "workers": {},
              "zombies": zombies, "runtime_files": other, "records": records}
-        for slot, pid in sorted(worker_slots(master).items()):
-            s["workers"][slot] = {"pid": pid, "fds": fd_count(pid), "rss_kb": rss_kb(pid)}
+        for slot, pid in sorted(worker_slots(self.d).items()):
+            s["workers"][slot] = {"pid": pid, "fds": fds(pid), "rss_kb": rss_kb(pid)}
         self.samples.append(s)
         return s
 
@@ -258,7 +244,7 @@ def main():
         os.makedirs(files_dir)
         progress = {"done": 0, "start": time.time(), "lock": threading.Lock()}
         failures = {}
-        slots_before = worker_slots(d.proc.pid)
+        slots_before = worker_slots(d)
         sampler = Sampler(d, args.interval, progress)
         print("soak: %s, %d clients, %d workers; runtime dir %s" % (
             ", ".join("%d %s" % (n, k) for k, n in counts.items()), args.clients, args.workers,
@@ -277,18 +263,20 @@ def main():
         sampler.join()
         end = sampler.sample()
         print_sample(end)
-        slots_after = worker_slots(d.proc.pid)
+        slots_after = worker_slots(d)
         samples = sampler.samples
 
     grew = flat(mid, end)
     zombies_max = max(s["zombies"] for s in samples)
     replaced = slots_after != slots_before
-    ok = not failures and not grew and end["zombies"] == 0 and not replaced
+    deaths = execd_test.unexpected_deaths  # from the daemon's log, once it stopped
+    ok = not failures and not grew and end["zombies"] == 0 and not replaced and not deaths
     print()
     print("operations: %d in %.0f s (%.0f/s); failed: %s" % (
         len(ops), took, len(ops) / took, failures or "none"))
     print("workers replaced: %s" % ("yes %s -> %s" % (slots_before, slots_after)
                                      if replaced else "no"))
+    print("worker or kernel deaths in the log: %s" % ("; ".join(deaths) or "none"))
     print("zombies: %d at the end, %d at most in a sample" % (end["zombies"], zombies_max))
     print("mid -> end: master %d -> %d fds, %d -> %d kB; runtime files %d -> %d" % (
         mid["master_fds"], end["master_fds"], mid["master_rss_kb"], end["master_rss_kb"],
