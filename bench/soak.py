@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Soak: a long mixed load on one daemon while its resources are sampled.
 
-100,000 commands, 10,000 code runs and 2,000 uploads each downloaded back and compared
-(times --scale), shuffled and sent by --clients threads on kept-alive connections. Every
+100,000 commands, 10,000 code runs, 10,000 bash session runs and 2,000 uploads each
+downloaded back and compared (times --scale), shuffled and sent by --clients threads on
+kept-alive connections (each client with its own code context and session). Every
 --interval seconds the sampler records the master's and each worker's descriptor count and
 RSS, the zombies among the daemon's descendants and the number of files under the runtime
 directory.
@@ -33,7 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import execd_test  # noqa: E402
 from execd_test import Daemon, children_of, fd_count, rss_kb, state_of  # noqa: E402
 
-FULL = {"command": 100000, "code": 10000, "upload": 2000}
+FULL = {"command": 100000, "code": 10000, "upload": 2000, "session": 10000}
 RECORDS_CAP = 10000  # finished command records a worker keeps (worker/command/cmdstore.c)
 SWEEP_S = 60  # how often a worker drops the records beyond the cap (worker/command/command.c)
 FILE_NAMES = 50  # uploads rotate over this many files, so the directory stays bounded
@@ -121,6 +122,12 @@ class Client:
         if status != 200:
             raise RuntimeError("cannot create a code context: %d %r" % (status, raw[-300:]))
         self.context = json.loads(raw)["id"]
+        # A bash session per client as well; each run shows the variable the last one set.
+        status, raw = self.request("POST", "/session", "", {"Content-Type": "application/json"})
+        if status != 200:
+            raise RuntimeError("cannot create a session: %d %r" % (status, raw[-300:]))
+        self.session_id = json.loads(raw)["session_id"]
+        self.session_x = ""
 
     def request(self, method, path, body=None, headers=None):
         for attempt in (0, 1):
@@ -151,6 +158,17 @@ class Client:
         ok = status == 200 and (b'"text":"%d' % (i * 2)) in raw
         if not ok:
             print("code %d: %d %r" % (i, status, raw[-300:]), flush=True)
+        return ok
+
+    def session(self, i):
+        body = {"command": "echo soak-$x; x=%d" % i}
+        status, raw = self.request("POST", "/session/%s/run" % self.session_id, json.dumps(body),
+                                   {"Content-Type": "application/json"})
+        ok = (status == 200 and (b'"text":"soak-%s"' % self.session_x.encode()) in raw
+              and b'"type":"execution_complete"' in raw)
+        if not ok:
+            print("session %d: %d %r" % (i, status, raw[-300:]), flush=True)
+        self.session_x = str(i)
         return ok
 
     def upload(self, i):
