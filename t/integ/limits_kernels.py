@@ -107,8 +107,8 @@ def test_kernel_limit(t):
         is_limit_answer(t, create_context(d, "bash"),
                         "a bash context (a kernel or a session shell) counts too")
         t.eq(create_session(d)[0], 200, "sessions have their own limit")
-        status, _, raw = d.request("POST", "/code", {"context": {"id": ids[0], "language": "python"},
-                                                     "code": "print(6 * 7)"}, timeout=120)
+        run = {"context": {"id": ids[0], "language": "python"}, "code": "print(6 * 7)"}
+        status, _, raw = d.request("POST", "/code", run, timeout=120)
         t.ok(status == 200 and b"42" in raw, "runs in existing contexts go on", (status, raw))
         t.eq(d.request("DELETE", "/code/contexts/%s" % ids[0])[0], 200, "a context is deleted")
         status, _, body = create_context(d)
