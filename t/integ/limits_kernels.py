@@ -56,21 +56,28 @@ def is_limit_answer(t, got, what):
     return body.get("message", "") if isinstance(body, dict) else ""
 
 
+def fill(t, d, create, id_key, what, flag, logged):
+    """Creates two of what under "flag 2", then checks that a third is refused; returns the
+    ids of the two."""
+    ids = []
+    for _ in range(2):
+        status, _, body = create(d)
+        t.eq(status, 200, "a %s below the limit is created" % what)
+        ids.append(body[id_key])
+    message = is_limit_answer(t, create(d), "%s 2: a third %s" % (flag, what))
+    t.ok(flag in message and "2" in message, "the message names the limit", message)
+    t.ok(logged in d.logs(), "the refusal is logged")
+    return ids
+
+
 def create_session(d):
     return d.json("POST", "/session", {})
 
 
 def test_session_limit(t):
     with Daemon("-max-sessions", "2") as d:
-        ids = []
-        for _ in range(2):
-            status, _, body = create_session(d)
-            t.eq(status, 200, "a session below the limit is created")
-            ids.append(body["session_id"])
-        message = is_limit_answer(t, create_session(d), "-max-sessions 2: a third session")
-        t.ok("-max-sessions" in message and "2" in message, "the message names the limit",
-             message)
-        t.ok("session limit reached" in d.logs(), "the refusal is logged")
+        ids = fill(t, d, create_session, "session_id", "session", "-max-sessions",
+                   "session limit reached")
         t.eq(d.request("POST", "/session/%s/run" % ids[0], {"command": "echo hi"})[0], 200,
              "runs in existing sessions go on")
         t.eq(d.request("DELETE", "/session/%s" % ids[0])[0], 200, "a session is deleted")
@@ -92,15 +99,7 @@ def test_kernel_limit(t):
         t.skip("the kernel limit", "/usr/bin/python3 has no ipykernel")
         return
     with Daemon("-max-kernels", "2") as d:
-        ids = []
-        for _ in range(2):
-            status, _, body = create_context(d)
-            t.eq(status, 200, "a context below the limit is created")
-            ids.append(body["id"])
-        message = is_limit_answer(t, create_context(d), "-max-kernels 2: a third context")
-        t.ok("-max-kernels" in message and "2" in message, "the message names the limit",
-             message)
-        t.ok("kernel limit reached" in d.logs(), "the refusal is logged")
+        ids = fill(t, d, create_context, "id", "context", "-max-kernels", "kernel limit reached")
         is_limit_answer(t, d.json("POST", "/code", {"context": {"language": "python"},
                                                    "code": "print(1)"}),
                         "a first run without a context id (it would create the default)")
