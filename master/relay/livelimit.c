@@ -14,15 +14,21 @@
  * (kind "context", or "session" with a language for bash contexts served by session
  * shells) and every /session session (kind "session" without one), and the warm pool never
  * holds more than its configured size (a creation that takes a warm kernel starts a
- * replacement, so the pool's size counts, ready or not). One total, exact, with no share
- * per worker: creations go to the worker with a warm kernel or the fewest contexts, not to
- * one with room, so a per-worker share would refuse while other workers had room. A request
- * sent but not answered yet counts too: concurrent creations cannot overshoot, and the
- * worker registers what it started before it answers on the same channel.
+ * replacement, so the pool's size counts, ready or not). One total for the daemon, with no
+ * share per worker: creations go to the worker with a warm kernel or the fewest contexts,
+ * not to one with room, so a per-worker share would refuse while other workers had room.
+ * Workers need not know the limit. A request sent but not answered yet counts too, so
+ * concurrent creations cannot overshoot; the worker registers what it started before it
+ * answers on the same channel, so nothing is uncounted in between.
  *
- * Not counted: a deleted context's kernel during its shutdown grace (2 s; its slot is free
- * at once). Counted though not running: a context whose kernel died (its next run starts
- * one, never refused), a warm kernel that failed and waits to be retried.
+ * Counted more than once for a moment, so refused early only near the limit: a context
+ * between its registration and its creation's answer; concurrent first runs of a language
+ * before its default context exists (one kernel is started for all, each counts until its
+ * first event). Counted though not running: a context whose kernel died (its next run
+ * starts one, never refused), a warm kernel that failed and waits to be retried. Not
+ * counted: a deleted context's kernel during its shutdown grace (2 s; its slot is free at
+ * once). Each check walks the registry (commands included): creations are rare next to the
+ * kernel start each costs.
  */
 static int max_kernels, max_sessions, pool_kernels;
 static int pending[LIVE_SESSION + 1]; /* jobs sent, not answered yet */
