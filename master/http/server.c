@@ -23,6 +23,7 @@
 #include "metrics/selfstats.h"
 #include "metrics/watch.h"
 #include "relay/job.h"
+#include "relay/livelimit.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
 
@@ -176,6 +177,14 @@ void http_reconfigure(const struct config *cfg)
     waitq_configure(cfg->worker_wait_ms);
     hostmetrics_configure(cfg->cgroup_root);
     job_configure(cfg->max_executions);
+    struct strbuf err = STRBUF_INIT;
+    int warm = config_parse_pool(cfg->kernel_pool, NULL, &err);
+    if (warm < 0) {
+        log_error("kernel-pool: %s", err.data); /* checked when the configuration was loaded */
+        warm = 0;
+    }
+    livelimit_configure(cfg->max_kernels, cfg->max_sessions, warm);
+    strbuf_free(&err);
     if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
         listener_configure(cfg);

@@ -92,8 +92,16 @@ void job_each(job_fn fn, void *arg)
     }
 }
 
+/* The worker answered j for the first time: what it started is registered, or it failed. */
+static void job_answered(struct job *j)
+{
+    livelimit_answered(j->starting);
+    j->starting = LIVE_NONE;
+}
+
 static void job_end(struct job *j)
 {
+    job_answered(j);
     if (j->execution)
         j->w->executions--;
     json_object_put(j->then_arg);
@@ -118,6 +126,7 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     uint32_t id = new_id();
     json_object *msg = args != NULL ? args : xjson_object();
     json_object_object_add(msg, "op", xjson_string(op));
+    enum live_kind starting = livelimit_kind_of(op, msg);
     int rc = worker_send_json(w, id, msg);
     json_object_put(msg);
     if (rc < 0)
@@ -125,6 +134,8 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     struct job *j = xcalloc(1, sizeof(*j));
     j->id = id;
     j->w = w;
+    j->starting = starting;
+    livelimit_starting(starting);
     j->execution = is_execution(op);
     if (j->execution) {
         w->executions++;
@@ -141,7 +152,7 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
 
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
 {
-    if (!execution_allowed(r, w, op)) {
+    if (!execution_allowed(r, w, op) || !livelimit_allowed(r, livelimit_kind_of(op, args))) {
         json_object_put(args);
         return NULL;
     }
@@ -341,6 +352,7 @@ void job_on_message(struct worker *w, const struct ipc_msg *msg)
         close_fd(msg->fd);
         return;
     }
+    job_answered(j);
     switch (msg->type) {
     case IPC_EVENTS:
         stream_events(j, msg->data, msg->len);

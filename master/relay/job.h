@@ -16,6 +16,7 @@
 #include "http/stream.h"
 #include "ipc.h"
 #include "list.h"
+#include "relay/livelimit.h"
 
 struct http_req;
 struct worker;
@@ -38,6 +39,7 @@ struct job {
     json_object *then_arg;
     bool execution; /* a command or code run: counted in w->executions */
     char kind[16];  /* an execution's kind: its operation's first word ("command", "code") */
+    enum live_kind starting; /* what it may start, until the worker's first answer */
 };
 
 /*
@@ -50,7 +52,8 @@ void job_configure(int max);
 /*
  * Sends {"op": op, ...args} to worker w as a new job for request r and pauses
  * r until the worker answers. args is consumed (may be NULL). Returns the job,
- * or NULL: past the execution limit (r answered 503), or when the send failed
+ * or NULL: past the execution, kernel or session limit (r answered 503,
+ * relay/livelimit.h), or when the send failed
  * (r then waits for a worker, relay/waitq.h).
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
