@@ -10,7 +10,7 @@ set -e
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libevhtp-dev libonig-dev libssl-dev
-  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev
+  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev libwslay-dev
   bash python3 python3-ipykernel python3-jupyter-client python3-zmq python3-matplotlib
   procps util-linux curl valgrind
   debhelper lintian patchelf
