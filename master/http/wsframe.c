@@ -49,8 +49,7 @@ static ssize_t on_send(const uint8_t *data, size_t len, int flags EXECD_UNUSED, 
     return (ssize_t)len;
 }
 
-static int on_genmask(uint8_t *buf EXECD_UNUSED, size_t len EXECD_UNUSED,
-                      void *arg EXECD_UNUSED)
+static int on_genmask(uint8_t *buf EXECD_UNUSED, size_t len EXECD_UNUSED, void *arg EXECD_UNUSED)
 {
     return -1; /* a server never masks */
 }
@@ -209,8 +208,7 @@ int wsframe_parse(struct wsframe *f, struct evbuffer *in)
     return rc != 0 ? fail(f, rc) : 0;
 }
 
-int wsframe_write(struct wsframe *f, struct evbuffer *out, int opcode, const void *data,
-                  size_t len)
+int wsframe_write(struct wsframe *f, struct evbuffer *out, int opcode, const void *data, size_t len)
 {
     struct wslay_frame_iocb io;
     memset(&io, 0, sizeof(io));
