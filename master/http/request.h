@@ -15,6 +15,7 @@
 
 struct bodyrelay;
 struct job;
+struct upgrade;
 struct route;
 struct waiter;
 
@@ -35,7 +36,8 @@ struct http_req {
     int header_count;
     uint64_t header_bytes;
     bool headers_too_big;  /* past -max-headers or -max-header-size: answered 431 */
-    struct waiter *waiter; /* waiting for a worker (relay/waitq.c) */
+    struct waiter *waiter;   /* waiting for a worker (relay/waitq.c) */
+    struct upgrade *upgrade; /* the connection is being taken over (lifecycle.c) */
     int64_t wait_until_us; /* when that wait ends (0: it never waited) */
 };
 

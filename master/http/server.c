@@ -160,6 +160,19 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
     return EVHTP_RES_OK;
 }
 
+void http_connection_taken(evhtp_connection_t *conn)
+{
+    list_each_safe(&srv.conns, it, nx)
+    {
+        struct conn_entry *e = list_entry(it, struct conn_entry, node);
+        if (e->conn == conn) {
+            list_del(&e->node);
+            free(e);
+            return;
+        }
+    }
+}
+
 void http_reconfigure(const struct config *cfg)
 {
     free(srv.token);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "pool/fdstore.h"
 #include "pool/orphans.h"
 #include "pool/worker.h"
 #include "strbuf.h"
@@ -225,6 +226,8 @@ static void send_config(struct worker *w)
         log_error("worker %d: cannot send its configuration", w->slot);
     json_object_put(msg);
     orphans_send(w);
+    if (children.ws.adopt)
+        fdstore_send(w);
 }
 
 void children_spawn(int slot)
