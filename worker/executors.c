@@ -28,6 +28,15 @@ const struct executor_op *executor_op(const char *op)
     return NULL;
 }
 
+const struct executor *executor_named(const char *name)
+{
+    for (const struct executor *const *e = executors; *e != NULL; e++) {
+        if (strcmp((*e)->name, name) == 0)
+            return *e;
+    }
+    return NULL;
+}
+
 const struct executor *executor_for_kind(const char *kind)
 {
     for (const struct executor *const *e = executors; *e != NULL; e++) {
