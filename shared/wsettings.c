@@ -31,6 +31,7 @@ static const struct {
     {"kernelspec_wait_ms", K_I64, F(kernelspec_wait_ms)},
     {"code_output_limit", K_U64, F(code_output_limit)},
     {"child_oom_score_adj", K_INT, F(child_oom_score_adj)},
+    {"pty_idle_ms", K_I64, F(pty_idle_ms)},
     {"adopt", K_BOOL, F(adopt)},
 };
 

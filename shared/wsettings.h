@@ -30,7 +30,8 @@ struct wsettings {
     int64_t kernelspec_wait_ms;
     uint64_t code_output_limit;
     int child_oom_score_adj;
-    bool adopt; /* take over the slot's records and kernels at once */
+    int64_t pty_idle_ms; /* 0: PTY sessions are never reaped */
+    bool adopt;          /* take over the slot's records and kernels at once */
 };
 
 /* Adds every setting to msg (an object). */

@@ -114,8 +114,7 @@ static void hand_kept(json_object *msg, int fd)
     const struct executor *e = NULL;
     if (jsonreq_string(msg, "owner", &owner) == JSONREQ_OK)
         e = executor_named(owner);
-    if (fd < 0 || e == NULL || e->kept == NULL ||
-        jsonreq_string(msg, "key", &key) != JSONREQ_OK) {
+    if (fd < 0 || e == NULL || e->kept == NULL || jsonreq_string(msg, "key", &key) != JSONREQ_OK) {
         log_warn("kept descriptor for %s dropped", owner != NULL ? owner : "nobody");
         if (fd >= 0)
             close(fd);

@@ -35,10 +35,10 @@ struct http_req {
     bool body_done; /* the whole request has been read */
     int header_count;
     uint64_t header_bytes;
-    bool headers_too_big;  /* past -max-headers or -max-header-size: answered 431 */
+    bool headers_too_big;    /* past -max-headers or -max-header-size: answered 431 */
     struct waiter *waiter;   /* waiting for a worker (relay/waitq.c) */
     struct upgrade *upgrade; /* the connection is being taken over (lifecycle.c) */
-    int64_t wait_until_us; /* when that wait ends (0: it never waited) */
+    int64_t wait_until_us;   /* when that wait ends (0: it never waited) */
 };
 
 const char *http_method_name(const struct http_req *r);

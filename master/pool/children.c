@@ -74,6 +74,7 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     ws->kernelspec_wait_ms = cfg->kernelspec_wait_ms;
     ws->code_output_limit = cfg->code_output_limit;
     ws->child_oom_score_adj = cfg->child_oom_score_adj;
+    ws->pty_idle_ms = cfg->pty_idle_ms;
 }
 
 void children_configure(const struct config *cfg)

@@ -30,6 +30,7 @@ static void fill(struct wsettings *s)
     s->kernelspec_wait_ms = 2000;
     s->code_output_limit = 256u << 20;
     s->child_oom_score_adj = -17;
+    s->pty_idle_ms = 90000;
     s->adopt = true;
 }
 
@@ -57,6 +58,7 @@ static void test_round_trip(void **state)
     assert_int_equal(out.kernelspec_wait_ms, 2000);
     assert_int_equal(out.code_output_limit, 256u << 20);
     assert_int_equal(out.child_oom_score_adj, -17);
+    assert_int_equal(out.pty_idle_ms, 90000);
     assert_true(out.adopt);
     json_object *n = NULL;
     assert_true(json_object_object_get_ex(out.kernel_pool, "python", &n));
