@@ -31,6 +31,12 @@ void api_directories_list(struct http_req *r);
 void api_directories_create(struct http_req *r);
 void api_directories_delete(struct http_req *r);
 
+/* api/pty.c: PTY sessions; the WebSocket is relay/ptylink.c's once upgraded */
+void api_pty_create(struct http_req *r);
+void api_pty_get(struct http_req *r);
+void api_pty_delete(struct http_req *r);
+void api_pty_ws(struct http_req *r);
+
 /* api/command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);

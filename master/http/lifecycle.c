@@ -234,13 +234,13 @@ static void on_take_over(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSE
     http_upgrade_fn fn = u->fn;
     void *fn_arg = u->arg;
     upgrade_free(u);
-    http_connection_taken(evhtp_request_get_connection(r->ev));
+    evhtp_request_t *ev = r->ev;
+    http_connection_taken(evhtp_request_get_connection(ev));
     struct evbuffer *rest = evbuffer_new();
     if (rest == NULL)
         xalloc_die("a taken connection's input");
-    evutil_socket_t sock = glue_take_over(r->ev, rest); /* frees r->ev, not r */
-    r->status = sock >= 0 ? 101 : 500;
-    request_done(r, r->status);
+    request_done(r, 101); /* while the request (its path) is still there */
+    evutil_socket_t sock = glue_take_over(ev, rest);
     if (sock < 0)
         listener_closed();
     fn(sock, sock >= 0 ? rest : NULL, fn_arg);

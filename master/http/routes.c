@@ -27,6 +27,10 @@ const struct route routes[] = {
     {"GET", "/directories/list", api_directories_list, 0},
     {"POST", "/directories", api_directories_create, 0},
     {"DELETE", "/directories", api_directories_delete, 0},
+    {"POST", "/pty", api_pty_create, 0},
+    {"GET", "/pty/{id}", api_pty_get, 0},
+    {"DELETE", "/pty/{id}", api_pty_delete, 0},
+    {"GET", "/pty/{id}/ws", api_pty_ws, 0},
 };
 
 const size_t routes_count = ARRAY_SIZE(routes);

@@ -16,6 +16,7 @@
 #include "http/evhtp_glue.h"
 #include "http/lifecycle.h"
 #include "http/listener.h"
+#include "http/websocket.h"
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
@@ -293,6 +294,7 @@ void http_free(void)
         evhtp_free(srv.htp);
         srv.htp = NULL;
     }
+    ws_free_all();
     listener_free();
     free(srv.token);
     srv.token = NULL;

@@ -189,6 +189,18 @@ void job_end_sink(struct job *j)
     job_end(j);
 }
 
+void job_cancel_sink(struct job *j)
+{
+    struct worker *w = j->w;
+    uint32_t id = j->id;
+    job_end(j); /* first: a failed send below ends the worker's jobs, this one no more */
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("cancel"));
+    if (worker_send_json(w, id, msg) < 0)
+        log_warn("job %u: cannot send cancel to worker", id);
+    json_object_put(msg);
+}
+
 void job_then(struct job *j, job_then_fn fn, json_object *arg)
 {
     json_object_put(j->then_arg);

@@ -83,8 +83,10 @@ struct job *job_start_sink(struct worker *w, const char *op, json_object *args,
                            const struct job_sink *sink, void *arg);
 /* IPC_DATA for j's worker. Returns 0, or -1 (the channel broke: j ended through lost). */
 int job_send_data(struct job *j, const void *data, size_t len);
-/* The owner of a sink job is done with it: nothing more is delivered. */
+/* The worker ended a sink job (its last message): nothing more is delivered. */
 void job_end_sink(struct job *j);
+/* The owner is done with a sink job: it ends here and its worker gets cancel. */
+void job_cancel_sink(struct job *j);
 
 /*
  * When j's worker answers with a status below 400 (and the client is still
