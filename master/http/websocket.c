@@ -20,6 +20,7 @@
 enum ws_state {
     WS_OPEN,    /* messages both ways */
     WS_CLOSING, /* a close frame was queued: waiting for the client's, then the socket goes */
+    WS_LINGER,  /* both closes are out: our side is shut, the client's last bytes are drained */
     WS_DEAD,    /* the socket is closed; freed once no callback of ours is on the stack */
 };
 
@@ -187,10 +188,23 @@ static void arm(struct event *ev, int64_t ms)
         log_error("websocket: cannot arm a timer");
 }
 
-/* Once the client has our close frame and we have its (or it is slow), the socket goes. */
+/*
+ * Once the client has our close frame and we have its (or it broke the protocol), our side
+ * is shut down and what the client still sends is read and dropped until it closes (or the
+ * close deadline): closing a socket with unread input resets the connection, and a reset can
+ * destroy the close frame before the client reads it.
+ */
 static void maybe_finish_closing(struct ws *ws)
 {
-    if (ws->state == WS_CLOSING && ws->peer_closed && evbuffer_get_length(ws->out) == 0)
+    if (ws->state != WS_CLOSING || !ws->peer_closed || evbuffer_get_length(ws->out) != 0)
+        return;
+    if (shutdown(ws->fd, SHUT_WR) < 0) {
+        finish(ws);
+        return;
+    }
+    ws->state = WS_LINGER;
+    event_del(ws->wr);
+    if (!event_pending(ws->rd, EV_READ, NULL) && event_add(ws->rd, NULL) < 0)
         finish(ws);
 }
 
@@ -342,7 +356,8 @@ static void parse(struct ws *ws)
     if (violation == 0 || ws->state == WS_DEAD)
         return;
     if (ws->state == WS_CLOSING) {
-        finish(ws); /* garbage instead of a close: enough */
+        ws->peer_closed = true; /* garbage instead of a close: enough */
+        maybe_finish_closing(ws);
         return;
     }
     log_info("websocket: client broke the protocol: closing with %d", violation);
@@ -354,6 +369,14 @@ static void on_readable(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED
 {
     struct ws *ws = arg;
     enter(ws);
+    if (ws->state == WS_LINGER) {
+        char sink[4096];
+        ssize_t n = recv(ws->fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            finish(ws);
+        leave(ws);
+        return;
+    }
     int n = evbuffer_read(ws->in, ws->fd, READ_MAX);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         n = 1; /* nothing new, but buffered frames may wait (after a hold) */

@@ -189,16 +189,20 @@ class WsClient:
         except Closed as c:
             return c.code
 
-    def eof(self, timeout=5):
-        """Whether the server closed the TCP connection (after its close frame)."""
-        self.sock.settimeout(timeout)
+    def eof(self, timeout=5, reset_ok=False):
+        """Whether the server closed the TCP connection within timeout (what is still
+        unread is discarded); a reset counts when reset_ok."""
+        deadline = time.time() + timeout
         try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
+            while time.time() < deadline:
+                self.sock.settimeout(max(0.001, deadline - time.time()))
+                if not self.sock.recv(1 << 20):
                     return True
+        except ConnectionResetError:
+            return reset_ok
         except OSError:
             return False
+        return False
 
     def shutdown(self):
         try:
