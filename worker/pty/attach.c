@@ -196,6 +196,13 @@ void attach_session_gone(struct pty_attach *a)
     attach_exited(a, -1);
 }
 
+void attach_release(struct pty_attach *a)
+{
+    wjob_remove(a->job);
+    a->s->client = NULL;
+    free(a);
+}
+
 void attach_shutdown(struct pty_attach *a)
 {
     end(a, 1001, "server shutting down");

@@ -263,6 +263,8 @@ size_t session_count(void)
 
 static void release_one(struct pty_session *s, void *arg EXECD_UNUSED)
 {
+    if (s->client != NULL)
+        attach_release(s->client);
     shell_release(s);
     session_free(s);
 }

@@ -150,5 +150,7 @@ bool attach_wants_output(const struct pty_attach *a);
 void attach_session_gone(struct pty_attach *a);
 /* The worker stops: close 1001. */
 void attach_shutdown(struct pty_attach *a);
+/* At exit (a reload's drained worker): memory only; the master closes the client. */
+void attach_release(struct pty_attach *a);
 
 #endif
