@@ -151,27 +151,45 @@ void shell_update_reading(struct pty_session *s)
     }
 }
 
-/* One read of src: into the ring, and to the client. Returns the bytes read (0 at EOF). */
+/*
+ * What src has now, up to one frame: a terminal hands out at most 4 KiB per read, so reads
+ * go on until the frame is full or nothing is left, and the frame goes to the ring and the
+ * client at once. Returns the bytes read, 0 at EOF (nothing read), -1 when none was there.
+ */
 static ssize_t read_source(struct pty_source *src)
 {
     struct pty_shell *sh = src->sh;
     struct pty_session *s = sh->s;
     unsigned char buf[2 + PTY_READ_MAX];
-    ssize_t n = read(src->fd, buf + 2, PTY_READ_MAX);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return -1;
-    if (n <= 0) {
-        /* EIO: every process closed the terminal's other side. */
-        if (n < 0 && errno != EIO)
-            log_warn("pty session %s: reading the shell's output: %s", s->id, strerror(errno));
+    size_t got = 0;
+    bool eof = false;
+    while (got < PTY_READ_MAX) {
+        ssize_t n = read(src->fd, buf + 2 + got, PTY_READ_MAX - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            break;
+        } else {
+            /* EIO: every process closed the terminal's other side. */
+            if (n < 0 && errno != EIO)
+                log_warn("pty session %s: reading the shell's output: %s", s->id,
+                         strerror(errno));
+            eof = true;
+            break;
+        }
+    }
+    if (got > 0) {
+        ring_append(&s->ring, buf + 2, got);
+        if (s->client != NULL)
+            attach_output(s->client, src->channel, buf, got);
+    }
+    if (eof) {
         event_del(src->ev);
         src->eof = true;
-        return 0;
     }
-    ring_append(&s->ring, buf + 2, (size_t)n);
-    if (s->client != NULL)
-        attach_output(s->client, src->channel, buf, (size_t)n);
-    return n;
+    return got > 0 ? (ssize_t)got : eof ? 0 : -1;
 }
 
 static void on_output(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
