@@ -159,4 +159,29 @@ def test_sigterm(t):
     d.stop()
 
 
-run_tests([test_worker_killed, test_reload, test_idle_timeout, test_sigterm])
+def test_restart_cleans_leftovers(t):
+    d = Daemon()
+    try:
+        sid = new_session(d)
+        c = PtyClient(d, sid, "?pty=0")  # pipe mode: no terminal hangup ends it
+        c.stdin(b"echo leftover_pid_$$_end; exec sleep 600\n")
+        c.until(lambda c: re.search(rb"leftover_pid_(\d+)_end", c.out))
+        pid = int(re.search(rb"leftover_pid_(\d+)_end", c.out).group(1))
+        for p in d.pids():  # the whole daemon dies at once: nobody ends the shell
+            os.kill(p, signal.SIGKILL)
+        d.proc.wait(5)
+        time.sleep(0.3)
+        t.ok(os.path.exists("/proc/%d" % pid), "its shell is orphaned")
+        d2 = Daemon("-runtime-dir", d.runtime_dir)
+        try:
+            t.ok(wait_for(lambda: not os.path.exists("/proc/%d" % pid), 5),
+                 "the next instance kills the previous instance's shells at start")
+            t.eq(d2.json("GET", "/pty/" + sid)[0], 404, "and forgets their sessions")
+        finally:
+            d2.stop()
+    finally:
+        d.stop()
+
+
+run_tests([test_worker_killed, test_reload, test_idle_timeout, test_sigterm,
+           test_restart_cleans_leftovers])
