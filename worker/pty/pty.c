@@ -21,9 +21,15 @@
 
 static struct event *kill_ev; /* shutdown: the grace is over */
 
-static void reply_not_found(uint32_t job, const char *id)
+/* The session msg's id names, or NULL after answering 404. */
+static struct pty_session *session_arg(uint32_t job, json_object *msg)
 {
-    out_reply_error(job, 404, "CONTEXT_NOT_FOUND", "pty session %s not found", id);
+    const char *id = "";
+    jsonreq_string(msg, "id", &id);
+    struct pty_session *s = session_find(id);
+    if (s == NULL)
+        out_reply_error(job, 404, "CONTEXT_NOT_FOUND", "pty session %s not found", id);
+    return s;
 }
 
 /* pty.create {cwd, command}: the cwd is expanded and created; no process starts yet. */
@@ -58,13 +64,9 @@ static void pty_create(uint32_t job, json_object *msg)
 /* pty.status {id}: {session_id, running, output_offset}. */
 static void pty_status(uint32_t job, json_object *msg)
 {
-    const char *id = "";
-    jsonreq_string(msg, "id", &id);
-    struct pty_session *s = session_find(id);
-    if (s == NULL) {
-        reply_not_found(job, id);
+    struct pty_session *s = session_arg(job, msg);
+    if (s == NULL)
         return;
-    }
     json_object *body = xjson_object();
     json_object_object_add(body, "session_id", xjson_string(s->id));
     json_object_object_add(body, "running", xjson_bool(shell_running(s)));
@@ -75,13 +77,9 @@ static void pty_status(uint32_t job, json_object *msg)
 /* pty.delete {id}: the shell's group is killed, the client gets exit -1, the session goes. */
 static void pty_delete(uint32_t job, json_object *msg)
 {
-    const char *id = "";
-    jsonreq_string(msg, "id", &id);
-    struct pty_session *s = session_find(id);
-    if (s == NULL) {
-        reply_not_found(job, id);
+    struct pty_session *s = session_arg(job, msg);
+    if (s == NULL)
         return;
-    }
     session_delete(s);
     out_reply_empty(job, 200);
 }
