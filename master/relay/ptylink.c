@@ -151,11 +151,13 @@ static void on_worker_message(void *arg, json_object *msg, const char *op)
             code = WS_CLOSE_INTERNAL;
         struct job *j = l->job;
         l->job = NULL; /* the worker is done with it */
-        ws_close(l->ws, (int)code, reason);
+        if (l->ws != NULL)
+            ws_close(l->ws, (int)code, reason);
         job_end_sink(j);
         release(l);
     } else if (strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0) {
-        ws_hold_input(l->ws, strcmp(op, "pause") == 0);
+        if (l->ws != NULL)
+            ws_hold_input(l->ws, strcmp(op, "pause") == 0);
     } else {
         log_warn("pty session %s: unknown op '%s' from the worker", l->id, op);
     }
