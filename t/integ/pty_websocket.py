@@ -136,6 +136,43 @@ def test_server_ping_and_slow_client(t):
         idle.close()
 
 
+def test_stdin_not_taken(t):
+    with Daemon() as d:
+        sid = new_session(d)
+        # Pipe mode: a terminal in canonical mode would drop what overflows its line.
+        c = PtyClient(d, sid, "?pty=0")
+        c.stdin(b"exec sleep 600\n")  # nobody reads stdin any more
+        time.sleep(0.5)
+        pids = d.pids()
+        base = {p: rss_kb(p) for p in pids}
+        sent = [0]
+        chunk = b"\x00" + b"k" * (64 * 1024)
+
+        def flood():
+            try:
+                while sent[0] < (32 << 20):
+                    c.send(OP_BINARY, chunk)
+                    sent[0] += len(chunk)
+            except OSError:
+                pass
+
+        th = threading.Thread(target=flood, daemon=True)
+        th.start()
+        time.sleep(3)
+        first = sent[0]
+        time.sleep(1)
+        growth = max(rss_kb(p) - base[p] for p in pids)
+        t.ok(sent[0] == first and first < (32 << 20),
+             "stdin the shell does not take stops the client (%d bytes sent, then no more)"
+             % first)
+        t.ok(growth < RSS_GROWTH_MAX_KB, "master and worker memory stayed bounded (+%d KiB)"
+             % growth)
+        status, _, _ = d.request("DELETE", "/pty/" + sid)
+        t.eq(status, 200, "the session can still be deleted")
+        c.shutdown()
+        th.join(5)
+
+
 def test_fast_producer_does_not_starve(t):
     with Daemon() as d:
         sid = new_session(d)
@@ -176,4 +213,4 @@ def test_fast_producer_does_not_starve(t):
 
 
 run_tests([test_fragments_and_control, test_violations, test_server_ping_and_slow_client,
-           test_fast_producer_does_not_starve])
+           test_stdin_not_taken, test_fast_producer_does_not_starve])
