@@ -132,7 +132,8 @@ static void destroy(struct ws *ws)
     free(ws);
 }
 
-/* The socket goes; the rest once no callback of ours is running. */
+/* The socket goes, and the rest with it unless a callback of ours is running (then leave()
+ * frees it): a caller that is not one of our callbacks must not touch ws afterwards. */
 static void finish(struct ws *ws)
 {
     if (ws->state == WS_DEAD)
@@ -150,6 +151,8 @@ static void finish(struct ws *ws)
     else
         close(ws->fd);
     ws->fd = -1;
+    if (ws->busy == 0)
+        destroy(ws);
 }
 
 static void enter(struct ws *ws)
@@ -172,13 +175,14 @@ static void start_closing(struct ws *ws, int code, const char *reason);
 static void end(struct ws *ws, bool send, int code, const char *reason)
 {
     const struct ws_ops *ops = ws->ops;
+    void *arg = ws->arg;
     ws->ops = NULL;
     if (send && ws->state == WS_OPEN)
         start_closing(ws, code, reason);
     else
         finish(ws);
     if (ops != NULL)
-        ops->closed(ws->arg, send ? code : WS_CLOSE_ABNORMAL);
+        ops->closed(arg, send ? code : WS_CLOSE_ABNORMAL);
 }
 
 static void arm(struct event *ev, int64_t ms)
@@ -478,7 +482,6 @@ struct ws *ws_open(struct event_base *base, evutil_socket_t fd, struct evbuffer 
         log_error("websocket: cannot set up a connection");
         ws->ops = NULL;
         finish(ws);
-        destroy(ws);
         return NULL;
     }
     accept_head(key, ws->out);
@@ -495,7 +498,6 @@ void ws_free_all(void)
     while (!list_empty(&every_ws)) {
         struct ws *ws = list_first(&every_ws, struct ws, node);
         ws->ops = NULL;
-        finish(ws);
-        destroy(ws);
+        finish(ws); /* no callback of ours runs at exit: freed at once */
     }
 }
