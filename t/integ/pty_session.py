@@ -125,12 +125,15 @@ def test_handshake_errors(t):
 
 
 def test_frames(t):
-    with Daemon() as d:
+    with Daemon(env={"TERM": "execd-test-term"}) as d:
         sid = new_session(d)
         c = PtyClient(d, sid)
         t.eq(c.texts[0], {"type": "connected", "session_id": sid, "mode": "pty"},
              "connected names the session and the mode")
         t.eq(c.order, ["connected"], "no replay frame for an empty session")
+        c.type("stty size; echo term_$TERM")
+        t.ok(c.until(lambda c: b"term_execd-test-term" in c.out), "TERM is the daemon's, untouched")
+        t.ok(b"24 80\r\n" in c.out, "the terminal starts at 80x24", c.out[-300:])
         c.stdin(b"echo bin_$((3*3))\n")
         t.ok(c.until(lambda c: b"bin_9" in c.out), "stdin as binary 0x00 reaches the shell")
         c.send_json({"type": "stdin", "data": "echo json_$((4*4))\n"})
@@ -198,9 +201,27 @@ def test_replay(t):
         c = PtyClient(d, sid, "?since=bogus")
         t.eq(c.replay and c.replay[0], 0, "an unparsable since is 0")
 
+        # Output goes on into the ring while nobody is attached: the shell prints only once
+        # the client is gone (the gate file), then 5000 more bytes; the offset passing them
+        # means the worker read the marker before anybody attached again.
+        gate = os.path.join(d.tmp, "gate")
+        c.type("(while [ ! -e %s ]; do sleep 0.05; done; echo while_away_$((6*6));"
+               " head -c 5000 /dev/zero | tr '\\0' w) &" % gate)
+        c.until(lambda c: b"\r\n" in c.out)
+        c.close()
+        c.wait_close()
+        away = status_of(d, sid)["output_offset"]
+        open(gate, "w").close()
+        t.ok(wait_for(lambda: status_of(d, sid)["output_offset"] >= away + 5000),
+             "the shell's output is read while nobody is attached")
+        c = PtyClient(d, sid, "?since=%d" % end)
+        t.ok(c.replay and b"while_away_36" in c.replay[1],
+             "output produced while nobody was attached is replayed")
+
         # More than the ring holds: the oldest is dropped and an old offset is clamped.
         c.type("head -c 3000000 /dev/zero | tr '\\0' a; echo; echo done_$((7*6))")
         t.ok(c.until(lambda c: b"done_42" in c.out, 60), "3 MB of output went by")
+        t.ok(0 < c.largest <= 32768, "in output frames of at most 32 KiB (largest %d)" % c.largest)
         time.sleep(0.3)
         c.close()
         c.wait_close()

@@ -2,6 +2,7 @@
 close echoed, protocol violations closed with 1002 (1007 for bad UTF-8, 1009 for too big),
 the server's ping, a client that never reads (the shell pauses, memory stays bounded, the
 write deadline drops it), and a fast producer that does not starve other clients."""
+import socket
 import struct
 import threading
 import time
@@ -173,6 +174,27 @@ def test_stdin_not_taken(t):
         th.join(5)
 
 
+def test_counts_as_a_connection(t):
+    with Daemon("-max-connections", "2") as d:
+        a = PtyClient(d, new_session(d))
+        b = PtyClient(d, new_session(d))
+        time.sleep(0.2)
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(1)
+        try:
+            early = s.recv(100)
+        except socket.timeout:
+            early = b""
+        t.eq(early, b"", "two WebSockets hold both connections of -max-connections 2")
+        a.close()
+        a.wait_close()
+        s.settimeout(5)
+        t.ok(s.recv(100).startswith(b"HTTP/1.1 200"), "one closes: the waiting request is served")
+        s.close()
+        b.close()
+
+
 def test_fast_producer_does_not_starve(t):
     with Daemon() as d:
         sid = new_session(d)
@@ -213,4 +235,4 @@ def test_fast_producer_does_not_starve(t):
 
 
 run_tests([test_fragments_and_control, test_violations, test_server_ping_and_slow_client,
-           test_stdin_not_taken, test_fast_producer_does_not_starve])
+           test_stdin_not_taken, test_counts_as_a_connection, test_fast_producer_does_not_starve])

@@ -224,6 +224,7 @@ class PtyClient(WsClient):
         self.texts = []        # text frames, decoded
         self.order = []        # what came, in order: "replay", "connected", "out", ...
         self.exit_code = None
+        self.largest = 0       # the longest output frame's payload
         if wait_connected:
             self.until(lambda c: c.connected(), timeout)
 
@@ -241,6 +242,7 @@ class PtyClient(WsClient):
         elif payload[:1] == b"\x01":
             self.out += payload[1:]
             self.order.append("out")
+            self.largest = max(self.largest, len(payload) - 1)
         elif payload[:1] == b"\x02":
             self.err += payload[1:]
             self.order.append("err")
