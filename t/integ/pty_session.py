@@ -1,7 +1,7 @@
 """PTY sessions (api-contract §10, runtime-behavior §6): REST, the handshake's answers, the
 connected frame after the replay, replay with and without since, clamping, takeover,
 resize, signals, pipe mode, the command field, exit and the next attach, DELETE while
-attached, and the text frames."""
+attached, the text frames, START_FAILED and STDIN_WRITE_FAILED."""
 import json
 import os
 import re
@@ -401,6 +401,28 @@ def test_delete_attached(t):
         t.ok(wait_for(lambda: not os.path.exists("/proc/%d" % pid), 3), "the shell is killed")
 
 
+def test_start_and_stdin_failures(t):
+    with Daemon() as d:
+        cwd = os.path.join(d.tmp, "gone")
+        sid = new_session(d, {"cwd": cwd})
+        os.rmdir(cwd)
+        c = PtyClient(d, sid, wait_connected=False)
+        t.ok(c.until(lambda c: c.errors()), "a shell that cannot start: an error frame")
+        t.eq(c.errors() and c.errors()[0].get("code"), "START_FAILED", "with START_FAILED")
+        t.ok(c.wait_close() is not None and not c.connected(), "then the close, no connected")
+        t.ok(not status_of(d, sid)["running"], "nothing runs")
+
+        sid = new_session(d, {"command": "exec 0<&-; echo stdin_closed; sleep 30"})
+        c = PtyClient(d, sid, "?pty=0")
+        t.ok(c.until(lambda c: b"stdin_closed" in c.out), "the shell closed its stdin")
+        c.stdin(b"anything\n")
+        t.ok(c.until(lambda c: c.errors()), "a failed stdin write: an error frame")
+        t.eq(c.errors() and c.errors()[0].get("code"), "STDIN_WRITE_FAILED",
+             "with STDIN_WRITE_FAILED")
+        t.ok(c.wait_close() is not None, "and the connection ends")
+        t.ok(status_of(d, sid)["running"], "the shell keeps running")
+
+
 run_tests([test_rest, test_handshake_errors, test_frames, test_replay, test_takeover,
            test_close_message_reason, test_signals, test_pipe_mode, test_command,
-           test_exit_and_next_shell, test_delete_attached])
+           test_exit_and_next_shell, test_delete_attached, test_start_and_stdin_failures])
