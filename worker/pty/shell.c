@@ -174,8 +174,7 @@ static ssize_t read_source(struct pty_source *src)
         } else {
             /* EIO: every process closed the terminal's other side. */
             if (n < 0 && errno != EIO)
-                log_warn("pty session %s: reading the shell's output: %s", s->id,
-                         strerror(errno));
+                log_warn("pty session %s: reading the shell's output: %s", s->id, strerror(errno));
             eof = true;
             break;
         }
