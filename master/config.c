@@ -108,6 +108,10 @@ static const struct setting settings[] = {
     {"kernelspec-wait", "EXECD_KERNELSPEC_WAIT", "jupyter", "kernelspec_wait", K_DURATION,
      OFF(kernelspec_wait_ms), "2s", 0, 0,
      "how long a new context waits for a kernelspec of its language to appear"},
+    {"kernel-transport", "EXECD_KERNEL_TRANSPORT", "jupyter", "transport", K_STRING,
+     OFF(kernel_transport), "auto", 0, 0,
+     "ZeroMQ transport for kernels: auto (ipc for ipykernel, tcp on 127.0.0.1 for others), "
+     "ipc or tcp; a kernelspec's metadata.execd.transport wins"},
     {"code-output-limit", "EXECD_CODE_OUTPUT_LIMIT", "jupyter", "output_limit", K_SIZE,
      OFF(code_output_limit), "256M", 0, 0,
      "output of one code execution beyond this is dropped after a marker (0: no limit)"},
@@ -510,6 +514,12 @@ static int check_values(const struct config *cfg, struct strbuf *err)
 {
     if (strcmp(cfg->listen_addr, "") == 0) {
         strbuf_append_str(err, "invalid value \"\" for listen: must be an IPv4 address");
+        return -1;
+    }
+    if (strcmp(cfg->kernel_transport, "auto") != 0 && strcmp(cfg->kernel_transport, "ipc") != 0 &&
+        strcmp(cfg->kernel_transport, "tcp") != 0) {
+        strbuf_printf(err, "invalid value \"%s\" for kernel-transport: must be auto, ipc or tcp",
+                      cfg->kernel_transport);
         return -1;
     }
     struct strbuf why = STRBUF_INIT;

@@ -49,6 +49,7 @@ struct config {
     char *kernel_pool;          /* warm kernels per language: "python:1,bash:1" */
     int64_t kernel_startup_ms;  /* a kernel not ready by then is killed */
     int64_t kernelspec_wait_ms; /* a creation waits this long for a kernelspec */
+    char *kernel_transport;     /* "auto", "ipc" or "tcp" */
     uint64_t code_output_limit; /* output bytes per execution; 0: no limit */
     char *jupyter_host;         /* accepted for compatibility, unused */
     char *jupyter_token;        /* accepted for compatibility, unused */

@@ -38,7 +38,9 @@ json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err)
         jerr = json_tokener_get_error(tok);
     }
     if (obj == NULL) {
-        if (jerr == json_tokener_continue)
+        if (jerr == json_tokener_success) /* parsed: the value itself is null */
+            strbuf_append_str(err, "the JSON value is null");
+        else if (jerr == json_tokener_continue)
             strbuf_append_str(err, "unexpected end of JSON input");
         else
             strbuf_printf(err, "invalid JSON at offset %zu: %s",

@@ -13,7 +13,7 @@
 
 #include "strbuf.h"
 
-/* Returns the first JSON value of data, or NULL with a reason in err. */
+/* Returns the first JSON value of data, or NULL with a reason in err (also for null). */
 json_object *jsonreq_parse(const char *data, size_t len, struct strbuf *err);
 
 /*

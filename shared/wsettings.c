@@ -29,6 +29,7 @@ static const struct {
     {"kernel_pool", K_OBJ, F(kernel_pool)},
     {"kernel_startup_ms", K_I64, F(kernel_startup_ms)},
     {"kernelspec_wait_ms", K_I64, F(kernelspec_wait_ms)},
+    {"kernel_transport", K_STR, F(kernel_transport)},
     {"code_output_limit", K_U64, F(code_output_limit)},
     {"child_oom_score_adj", K_INT, F(child_oom_score_adj)},
     {"pty_idle_ms", K_I64, F(pty_idle_ms)},
@@ -123,6 +124,7 @@ void wsettings_free(struct wsettings *s)
     free(s->runtime_dir);
     free(s->log_file);
     free(s->envs_file);
+    free(s->kernel_transport);
     json_object_put(s->kernel_pool);
     memset(s, 0, sizeof(*s));
 }

@@ -28,6 +28,7 @@ struct wsettings {
     json_object *kernel_pool; /* {language: count}; owned */
     int64_t kernel_startup_ms;
     int64_t kernelspec_wait_ms;
+    char *kernel_transport; /* "auto", "ipc" or "tcp" (checked by the master) */
     uint64_t code_output_limit;
     int child_oom_score_adj;
     int64_t pty_idle_ms; /* 0: PTY sessions are never reaped */

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "pool/backoff.h"
 #include "pool/fdstore.h"
 #include "pool/orphans.h"
 #include "pool/worker.h"
@@ -24,20 +25,10 @@
 
 /* The worker reads its channel from this descriptor. */
 #define WORKER_IPC_FD 3
-/* A worker that lived this long is healthy: its crash history is forgotten. */
-#define HEALTHY_MS 60000
-/* Crash-loop breaker: this many crashes of one slot within the window ... */
-#define BREAKER_CRASHES 5
-#define BREAKER_WINDOW_MS 60000
-/* ... and retries slow down to this. */
-#define BREAKER_DELAY_MS 30000
-#define MAX_BACKOFF_MS 30000
 
 struct slot {
     struct worker *cur;
-    int crashes;
-    int64_t window_start;
-    int window_crashes;
+    struct backoff backoff;
     struct event *respawn_ev;
 };
 
@@ -72,6 +63,7 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     strbuf_free(&err);
     ws->kernel_startup_ms = cfg->kernel_startup_ms;
     ws->kernelspec_wait_ms = cfg->kernelspec_wait_ms;
+    ws->kernel_transport = xstrdup(cfg->kernel_transport);
     ws->code_output_limit = cfg->code_output_limit;
     ws->child_oom_score_adj = cfg->child_oom_score_adj;
     ws->pty_idle_ms = cfg->pty_idle_ms;
@@ -84,40 +76,21 @@ void children_configure(const struct config *cfg)
 
 /* ---- backoff and the breaker -------------------------------------------------------- */
 
-static int64_t jitter(int64_t max)
-{
-    uint32_t r;
-    if (max <= 0 || getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-        return 0;
-    return (int64_t)(r % (uint32_t)max);
-}
-
 /* The delay before slot s respawns after a worker that lived lived_ms. */
 static int64_t respawn_delay(struct slot *s, int slot, int64_t lived_ms)
 {
-    int64_t now = clock_mono_ms();
-    if (lived_ms >= HEALTHY_MS)
-        s->crashes = 0;
-    s->crashes++;
-    if (now - s->window_start > BREAKER_WINDOW_MS) {
-        s->window_start = now;
-        s->window_crashes = 0;
-    }
-    s->window_crashes++;
-
-    int shift = s->crashes - 1 > 9 ? 9 : s->crashes - 1;
-    int64_t delay = (int64_t)100 << shift;
-    if (delay > MAX_BACKOFF_MS)
-        delay = MAX_BACKOFF_MS;
-    delay += jitter(delay / 2 + 1);
-    if (s->window_crashes < BREAKER_CRASHES) {
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+        rnd = 0; /* no jitter: the delays stay right */
+    bool tripped;
+    int64_t delay = backoff_next(&s->backoff, clock_mono_ms(), lived_ms, rnd, &tripped);
+    if (!tripped) {
         log_warn("respawning worker slot %d in %lld ms", slot, (long long)delay);
         return delay;
     }
-    delay = BREAKER_DELAY_MS + jitter(BREAKER_DELAY_MS / 4);
     log_error("CRASH LOOP: worker slot %d died %d times within %d s; "
               "next attempt in %lld ms. Check the log above for the cause.",
-              slot, s->window_crashes, BREAKER_WINDOW_MS / 1000, (long long)delay);
+              slot, s->backoff.window_crashes, BACKOFF_BREAKER_WINDOW_MS / 1000, (long long)delay);
     return delay;
 }
 

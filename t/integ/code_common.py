@@ -1,12 +1,8 @@
 """Helpers for the code-interpreting integration tests (t/integ/code_*.py)."""
-import os
-
-from execd_test import Daemon, Stream, cmdline, processes_with
+from execd_test import HAVE_IPYKERNEL, Daemon, Stream, cmdline, parent_of, processes_with  # noqa: F401
 
 # The code tests run with the daemon's default warm pool (python:1).
 Daemon.kernel_pool = None
-
-HAVE_IPYKERNEL = os.system("/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1") == 0
 
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(%s)\n"
 
@@ -51,12 +47,6 @@ def kernel_of(d, ctx_id):
     return pids[0] if pids else None
 
 
-def parent_of(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        stat = f.read()
-    return int(stat[stat.rindex(")") + 2:].split()[1])
-
-
 class CodeStream(Stream):
     """A /code request whose events are read as they arrive."""
 
@@ -68,3 +58,13 @@ class CodeStream(Stream):
 
     def wait_started(self, timeout=60):
         return self.wait(lambda ev: "started" in stdout_text(ev), timeout)
+
+
+def gate(d, name):
+    """(path, python code) of a cell that waits until the test creates path."""
+    path = "%s/%s" % (d.tmp, name)
+    return path, ("import os, time\nwhile not os.path.exists(%r): time.sleep(0.02)\n" % path)
+
+
+def release(path):
+    open(path, "w").close()

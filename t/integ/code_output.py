@@ -2,79 +2,45 @@
 Memory stays bounded in the master and the workers."""
 import json
 import os
-import socket
-import threading
 import time
 
-from code_common import HAVE_IPYKERNEL, create_context, of_type, run_code, stdout_text
-from execd_test import SANITIZED, Daemon, rss_kb, run_tests
+from code_common import create_context, of_type, run_code, stdout_text
+from execd_test import (Daemon, RssSampler, raw_post_stream, read_to_end, require_ipykernel, run_tests,
+                        wait_for)
 
 # Ceilings for "bounded": a code event is at most max_line (1 MiB) of text; the 10 MB
 # image in code_run.py is one event and is not part of these measurements.
-MASTER_RSS_MAX_KB = 48 * 1024 if not SANITIZED else 1 << 40
-WORKER_RSS_MAX_KB = 96 * 1024 if not SANITIZED else 1 << 40
-
-
-class Sampler:
-    """Peak RSS of the daemon's processes while a test runs."""
-
-    def __init__(self, pids):
-        self.pids = pids
-        self.peaks = {p: 0 for p in pids}
-        self.running = True
-        self.th = threading.Thread(target=self._run)
-        self.th.start()
-
-    def _run(self):
-        while self.running:
-            for p in self.pids:
-                self.peaks[p] = max(self.peaks[p], rss_kb(p))
-            time.sleep(0.005)
-
-    def stop(self):
-        self.running = False
-        self.th.join()
-        return self.peaks[self.pids[0]], max(self.peaks[p] for p in self.pids[1:])
+MASTER_RSS_MAX_KB = 48 * 1024
+WORKER_RSS_MAX_KB = 96 * 1024
 
 
 def open_code(d, cid, src):
-    s = socket.create_connection(("127.0.0.1", d.port))
-    body = json.dumps({"context": {"id": cid, "language": "python"}, "code": src}).encode()
-    s.sendall(b"POST /code HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    return s
+    return raw_post_stream(d, "/code", {"context": {"id": cid, "language": "python"}, "code": src},
+                           timeout=300)
 
 
-def read_all(s, pause=0.0):
-    """Reads the raw response until its last chunk; returns (bytes, tail)."""
-    total, tail = 0, b""
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        total += len(chunk)
-        tail = (tail + chunk)[-4096:]
-        if tail.endswith(b"\r\n0\r\n\r\n"):
-            break
-        if pause:
-            time.sleep(pause)
-    return total, tail
+def peaks_of(sampler):
+    """(master peak, largest worker peak) in KiB."""
+    peaks = sampler.stop()
+    pids = sampler.pids
+    return peaks[pids[0]], max(peaks[p] for p in pids[1:])
 
 
 def test_big_output(t):
     with Daemon() as d:
         _, _, ctx = create_context(d)
         cid = ctx["id"]
-        sampler = Sampler(d.pids())
+        sampler = RssSampler(d.pids())
         s = open_code(d, cid, "for i in range(1000000): print('x' * 99)")
         start = time.time()
-        total, tail = read_all(s)
+        total, tail = read_to_end(s)
         took = time.time() - start
         s.close()
-        master, worker = sampler.stop()
+        master, worker = peaks_of(sampler)
         t.ok(total > 100 * 1000 * 1000, "100 MB of output reached the client (%d bytes, %.1fs)" % (total, took))
         t.ok(b'"type":"execution_complete"' in tail, "and the run completed")
-        t.ok(master < MASTER_RSS_MAX_KB, "master RSS stayed bounded (%d KiB)" % master)
-        t.ok(worker < WORKER_RSS_MAX_KB, "worker RSS stayed bounded (%d KiB)" % worker)
+        t.below(master, MASTER_RSS_MAX_KB, "master RSS stayed bounded (%d KiB)" % master)
+        t.below(worker, WORKER_RSS_MAX_KB, "worker RSS stayed bounded (%d KiB)" % worker)
 
         _, _, ev, _ = run_code(d, "print('z' * 3000000)", ctx_id=cid)
         chunks = [e["text"] for e in of_type(ev, "stdout")]
@@ -83,34 +49,37 @@ def test_big_output(t):
         t.eq("".join(chunks), "z" * 3000000 + "\n", "and nothing is lost")
 
 
-def spool_files(pids):
-    """Open (unlinked) spool files of the given processes."""
-    found = []
+def spool_files(pids, sizes=False):
+    """Open (unlinked) spool files of the given processes (with sizes: their total size)."""
+    found, total = [], 0
     for p in pids:
         try:
             for fd in os.listdir("/proc/%d/fd" % p):
                 target = os.readlink("/proc/%d/fd/%s" % (p, fd))
                 if "/.spool-" in target:
                     found.append(target)
+                    total += os.stat("/proc/%d/fd/%s" % (p, fd)).st_size
         except OSError:
             pass
-    return found
+    return total if sizes else found
 
 
 def test_slow_client(t):
     with Daemon() as d:
         _, _, ctx = create_context(d)
         cid = ctx["id"]
-        sampler = Sampler(d.pids())
-        conn = d.conn(120)
+        sampler = RssSampler(d.pids())
+        conn = d.conn(300)
         conn.request("POST", "/code", json.dumps({"context": {"id": cid, "language": "python"},
                                                   "code": "for i in range(300000): print('%06d' % i + 'y' * 93)"}))
         resp = conn.getresponse()
-        time.sleep(4)  # reads nothing: the kernel cannot be paused, the worker parks the output
-        master, worker = sampler.stop()
+        # The client reads nothing: the kernel cannot be paused, the worker parks the output.
+        t.ok(wait_for(lambda: spool_files(d.workers(), sizes=True) >= 8 << 20, 120),
+             "8 MiB of output are parked while the client reads nothing")
+        master, worker = peaks_of(sampler)
         parked = spool_files(d.workers())
-        t.ok(master < MASTER_RSS_MAX_KB, "a stalled client does not grow the master (%d KiB)" % master)
-        t.ok(worker < WORKER_RSS_MAX_KB, "nor the worker (%d KiB)" % worker)
+        t.below(master, MASTER_RSS_MAX_KB, "a stalled client does not grow the master (%d KiB)" % master)
+        t.below(worker, WORKER_RSS_MAX_KB, "nor the worker (%d KiB)" % worker)
         t.ok(parked and all(p.endswith("(deleted)") for p in parked),
              "the output waits in an unlinked spool file", parked)
         _, _, other = create_context(d)
@@ -124,7 +93,7 @@ def test_slow_client(t):
         t.eq(len(lines), 300000, "the slow client eventually gets every line")
         t.ok(all(int(line[:6]) == i for i, line in enumerate(lines)), "in order")
         t.eq(events[-1]["type"], "execution_complete", "and the end")
-        t.eq(spool_files(d.workers()), [], "spool files are closed afterwards")
+        t.ok(wait_for(lambda: spool_files(d.workers()) == [], 10), "spool files are closed afterwards")
 
 
 def test_output_cap(t):
@@ -152,7 +121,5 @@ def test_output_cap(t):
 
 
 if __name__ == "__main__":
-    if not HAVE_IPYKERNEL:
-        print("1..0 # SKIP /usr/bin/python3 has no ipykernel")
-    else:
-        run_tests([test_big_output, test_slow_client, test_output_cap])
+    require_ipykernel()
+    run_tests([test_big_output, test_slow_client, test_output_cap])

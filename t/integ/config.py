@@ -1,4 +1,5 @@
 """Configuration: Go-style flags, environment, ini file, precedence, errors."""
+import json
 import os
 import subprocess
 import tempfile
@@ -111,4 +112,29 @@ def test_shipped_conf_is_the_defaults(t):
     t.eq(missing, [], "conf/execd.conf documents every setting")
 
 
-run_tests([test_help_and_errors, test_precedence, test_compat_flags, test_shipped_conf_is_the_defaults])
+def test_log_format_json(t):
+    """-log-format json: every line of the log, the workers' included, is one JSON object."""
+    with Daemon("-log-format", "json", log_file=True) as d:
+        d.run("sleep 60", timeout=100)  # a worker logs the timeout's kill
+        d.request("GET", "/ping")
+        d.stop()
+        lines = d.logs().splitlines()
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            parsed.append(None)
+    t.ok(lines and all(isinstance(p, dict) for p in parsed), "every log line is a JSON object",
+         [line for line, p in zip(lines, parsed) if not isinstance(p, dict)][:5])
+    good = [p for p in parsed if isinstance(p, dict)]
+    t.ok(good and all({"time", "level", "proc", "msg"} <= set(p) for p in good),
+         "with time, level, proc and msg", good[:2])
+    msgs = [p["msg"] for p in good]
+    t.ok(any("GET /ping 200" in m for m in msgs), "the access log too")
+    t.ok(any(p["proc"].startswith("worker") and "timeout" in p["msg"] for p in good),
+         "and the workers' lines", sorted({p["proc"] for p in good}))
+
+
+run_tests([test_help_and_errors, test_precedence, test_compat_flags, test_shipped_conf_is_the_defaults,
+           test_log_format_json])

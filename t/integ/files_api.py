@@ -301,6 +301,9 @@ def test_directories(t):
 
 def test_permission_denied(t):
     """A daemon running as nobody: EACCES/EPERM are 500s with the system's text."""
+    if os.geteuid() != 0:
+        t.skip("a daemon running as nobody gets the system's permission errors", "needs root")
+        return
     with Scratch(world=True) as s:
         os.makedirs(s("secret"), mode=0o700)
         s.write("secret/x.txt", "x")
@@ -374,12 +377,14 @@ def test_blocking_work_off_the_master(t):
             w.join()
         busy_start = min(v[0] for v in times.values())
         busy_end = max(v[1] for v in times.values())
+        both_start = max(v[0] for v in times.values())
+        both_end = min(v[1] for v in times.values())
         during = [p for p in pings if busy_start <= p[0] <= busy_end]
+        inside = [p for p in pings if both_start <= p[0] and p[0] + p[1] <= both_end]
         t.diag("busy for %.2fs; %d pings during, worst %.1f ms" %
                (busy_end - busy_start, len(during), 1000 * max([p[1] for p in during] or [0])))
-        t.ok(len(during) >= 3, "pings were sent while both workers were busy", len(during))
-        t.ok(all(p[2] == 200 and p[1] < 0.25 for p in during),
-             "every /ping during the filesystem work answered within 250 ms")
+        t.ok(all(p[2] == 200 for p in during), "every /ping during the filesystem work was answered")
+        t.ok(len(inside) >= 2, "pings were sent and answered while both workers were busy", len(inside))
         t.ok(not os.path.exists(s("tree")), "the tree was removed")
         st, hdrs, raw = results["search"]
         found = json.loads(raw) if st == 200 else raw

@@ -2,16 +2,13 @@
 import json
 import os
 import pwd
-import shutil
-import socket
 import stat
 import tempfile
-import threading
 import time
 import urllib.parse
 
 import execd_test
-from execd_test import rss_kb
+from execd_test import RssSampler, raw_connect, remove_tree  # noqa: F401 (RssSampler: for the files tests)
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -132,28 +129,6 @@ class Block:
         return None
 
 
-class RssSampler:
-    """Largest RSS (KiB) of some processes while it runs."""
-
-    def __init__(self, pids):
-        self.pids = pids
-        self.peak = {p: rss_kb(p) for p in pids}
-        self.stop = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.stop:
-            for p in self.pids:
-                self.peak[p] = max(self.peak[p], rss_kb(p))
-            time.sleep(0.02)
-
-    def finish(self):
-        self.stop = True
-        self.thread.join()
-        return self.peak
-
-
 class Scratch:
     """A scratch directory tree; readable by nobody when world is set."""
 
@@ -178,7 +153,7 @@ class Scratch:
         return self
 
     def __exit__(self, *exc):
-        shutil.rmtree(self.path, ignore_errors=True)
+        remove_tree(self.path)
 
 
 def wrapper_as_nobody(dirpath):
@@ -204,8 +179,7 @@ exec setpriv --reuid=%d --regid=%d --clear-groups %s "$@"
 
 def raw_request(port, head, body_parts, pause=0.0):
     """Sends a request by hand (pieces of body, optional pauses); returns the socket."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(head)
+    s = raw_connect(port, head)
     for piece in body_parts:
         s.sendall(piece)
         if pause:

@@ -1,8 +1,7 @@
 """HTTP basics: ping, routing errors, auth, body validation and limits."""
 import json
-import socket
 
-from execd_test import Daemon, read_to_close, run_tests, wait_for
+from execd_test import Daemon, raw_exchange, run_tests, texts, wait_for
 
 
 def test_ping(t):
@@ -86,22 +85,12 @@ def test_body_validation(t):
         bad(t, d, {"command": "true", "cwd": "/etc/passwd"}, "not a directory", "cwd that is a file is 400")
         bad(t, d, {"command": "true", "cwd": "$UNDEFINED_VAR_X/a"}, "UNDEFINED_VAR_X",
             "cwd with an undefined variable is 400")
-        status, _, events, _ = d.stream("/command", '{"command":"true"} trailing garbage')
-        t.eq(status, 200, "bytes after the first JSON value are ignored")
-        status, _, events, _ = d.stream("/command", '{"command":"true","unknown":1,"cwd":null}')
-        t.eq(status, 200, "unknown fields and null values are accepted")
-
-
-def raw_exchange(port, payload, read_timeout=5):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(read_timeout)
-    try:
-        s.sendall(payload)
-    except OSError:
-        pass
-    data = read_to_close(s)
-    s.close()
-    return data
+        status, _, events, _ = d.stream("/command", '{"command":"echo ran"} trailing garbage')
+        t.eq((status, texts(events, "stdout"), events[-1]["type"] if events else None),
+             (200, ["ran"], "execution_complete"), "bytes after the first JSON value are ignored")
+        status, _, events, _ = d.stream("/command", '{"command":"echo ran","unknown":1,"cwd":null}')
+        t.eq((status, texts(events, "stdout"), events[-1]["type"] if events else None),
+             (200, ["ran"], "execution_complete"), "unknown fields and null values are accepted")
 
 
 def test_body_limits(t):
@@ -119,7 +108,8 @@ def test_body_limits(t):
         status, _, _ = d.request("GET", "/ping")
         t.eq(status, 200, "the daemon is healthy afterwards")
         status, _, events, _ = d.run("echo small")
-        t.eq(status, 200, "bodies under the limit still work")
+        t.eq((status, texts(events, "stdout"), events[-1]["type"] if events else None),
+             (200, ["small"], "execution_complete"), "bodies under the limit still work")
 
 
 def test_keepalive_and_log(t):
@@ -131,11 +121,12 @@ def test_keepalive_and_log(t):
             r.read()
         c.request("POST", "/command", body=json.dumps({"command": "echo x"}))
         r = c.getresponse()
-        r.read()
+        body = r.read()
         c.request("GET", "/ping")
         r2 = c.getresponse()
         r2.read()
-        t.eq((r.status, r2.status), (200, 200), "one connection serves several requests, streams included")
+        t.ok((r.status, r2.status) == (200, 200) and b'"text":"x"' in body and b"execution_complete" in body,
+             "one connection serves several requests, streams included", body[-300:])
         c.close()
         log = d.logs()
         t.ok("GET /ping 200" in log and "ms" in log, "each request is logged with status and duration", log[-500:])

@@ -33,7 +33,7 @@ def offset_of(d, sid):
 
 
 def test_worker_killed(t):
-    with Daemon() as d:
+    with Daemon(expect_worker_deaths=True) as d:
         sid = new_session(d)
         c = PtyClient(d, sid)
         c.type("KEEP=alive_$((3*7))")

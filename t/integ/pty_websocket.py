@@ -226,7 +226,9 @@ def test_fast_producer_does_not_starve(t):
             d.request("GET", "/ping")
             worst = max(worst, time.time() - s)
         t.ok(got[0] > 1 << 20, "the fast session streams (%d bytes in the meantime)" % got[0])
-        t.ok(worst < 1.0, "other clients are served promptly (worst %.3f s)" % worst)
+        # Starved, they would wait for the producer (seconds); served in turn, milliseconds.
+        t.ok(worst < (3.0 if SANITIZED else 1.0),
+             "other clients are served promptly (worst %.3f s)" % worst)
         fast.send_json({"type": "signal", "signal": "SIGINT"})
         stop.set()
         th.join()

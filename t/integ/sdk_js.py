@@ -1,12 +1,15 @@
 """Compatibility: the official JS SDK (@alibaba-group/opensandbox, pinned) against the daemon.
 
 Needs Node.js >= 20 and the npm registry; the SDK is installed once into t/sdk/node_modules.
+Without Node.js >= 20 (Debian 12 ships 18) the whole script is one SKIP that says the SDK was
+not tested; .ci/run fails when it is skipped on a machine that has Node.js >= 20.
 """
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from execd_test import SRCDIR, Daemon, run_tests
@@ -25,7 +28,7 @@ def node_ok():
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     m = re.match(r"v(\d+)", version)
     if not m or int(m.group(1)) < 20:
-        return "the SDK needs Node.js >= 20 (found %s)" % version
+        return "the SDK needs Node.js >= 20 (found %s; Debian 12's nodejs is 18)" % version
     return None
 
 
@@ -45,10 +48,6 @@ def install_sdk():
 
 
 def test_commands(t):
-    why = node_ok()
-    if why:
-        t.skip("JS SDK commands", why)
-        return
     err = install_sdk()
     t.ok(err is None, "the SDK installs from the npm registry", err)
     if err:
@@ -81,10 +80,6 @@ def test_commands(t):
 
 
 def test_files(t):
-    why = node_ok()
-    if why:
-        t.skip("JS SDK files", why)
-        return
     err = install_sdk()
     t.ok(err is None, "the SDK installs from the npm registry", err)
     if err:
@@ -140,4 +135,7 @@ def test_files(t):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+if node_ok():
+    print("1..0 # SKIP THE JS SDK WAS NOT TESTED: %s" % node_ok())
+    sys.exit(0)
 run_tests([test_commands, test_files])

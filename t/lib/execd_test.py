@@ -5,15 +5,18 @@ Only the Python standard library is used so the suite runs on a fresh Debian
 machine with /usr/bin/python3.
 """
 import atexit
+import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -50,6 +53,14 @@ class Tap:
         print("ok %d - %s # SKIP %s" % (self.n, desc, why))
         sys.stdout.flush()
 
+    def below(self, value, limit, desc):
+        """value < limit, or a SKIP where the limit is meaningless (a memory ceiling under
+        a sanitizer, whose shadow memory counts in RSS)."""
+        if SANITIZED:
+            self.skip(desc, "sanitizer build: RSS includes shadow memory (%d)" % value)
+            return True
+        return self.ok(value < limit, desc, "%r is not below %r" % (value, limit))
+
     def diag(self, msg):
         for line in str(msg).splitlines():
             print("# " + line)
@@ -68,21 +79,63 @@ SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 sanitizer_reports = []
 
 
-def run_tests(tests, timeout=600):
-    """Runs test functions (each takes a Tap); an exception fails that test."""
+class TestTimeout(BaseException):
+    """A test ran past its deadline. Not an OSError (as TimeoutError is): the helpers that
+    swallow connection errors while they retry must not swallow this."""
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout("the test ran past its deadline")
+
+
+def run_tests(tests, timeout=300):
+    """Runs test functions (each takes a Tap); an exception fails that test. Each test has
+    its own deadline of timeout seconds (three times that under a sanitizer). After each
+    test, the daemons it left running are stopped, and a worker or kernel death the test
+    did not declare fails it (see Daemon)."""
     tap = Tap()
-    signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("test timed out")))
-    signal.alarm(timeout * (3 if SANITIZED else 1))
+    signal.signal(signal.SIGALRM, _on_alarm)
+    limit = timeout * (3 if SANITIZED else 1)
     for fn in tests:
+        signal.alarm(limit)
         try:
             fn(tap)
+        except TestTimeout:
+            tap.ok(False, "%s finished within its %d s deadline" % (fn.__name__, limit),
+                   traceback.format_exc())
         except Exception:
             tap.ok(False, "%s raised" % fn.__name__, traceback.format_exc())
-    signal.alarm(0)
+        finally:
+            signal.alarm(0)
+        _after_test(tap, fn.__name__)
     if SANITIZED:
         tap.ok(not sanitizer_reports, "no sanitizer report in any daemon log",
                "\n\n".join(sanitizer_reports)[:6000])
     sys.exit(tap.done())
+
+
+def _after_test(tap, name):
+    for d in list(Daemon.running):
+        d.stop()
+    if unexpected_deaths:
+        tap.ok(False, "%s: no worker or kernel died unexpectedly" % name,
+               "\n".join(unexpected_deaths))
+        del unexpected_deaths[:]
+
+
+def require_ipykernel():
+    """Ends the script with a TAP skip when /usr/bin/python3 has no ipykernel."""
+    if not HAVE_IPYKERNEL:
+        print("1..0 # SKIP /usr/bin/python3 has no ipykernel")
+        sys.exit(0)
+
+
+def python_has(module):
+    return subprocess.run(["/usr/bin/python3", "-c", "import " + module],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+HAVE_IPYKERNEL = python_has("ipykernel")
 
 
 # ---- the daemon ------------------------------------------------------------
@@ -95,19 +148,33 @@ def free_port():
     return port
 
 
+# Log lines of deaths: a worker's (master/pool/children.c) and a kernel's (worker/jupyter).
+WORKER_DIED = re.compile(r"worker \d+ \(pid \d+\) died: .*")
+KERNEL_DIED = re.compile(r".*kernel died: .*")
+unexpected_deaths = []
+
+
 class Daemon:
     """One execd process with its own port, runtime dir and log file."""
 
     # Warm kernels cost a python process per daemon: only the code tests want the
     # daemon's default pool (they set this to None); others start without one.
     kernel_pool = ""
+    # Daemons started and not stopped yet (run_tests stops them after each test).
+    running = []
 
     def __init__(self, *args, env=None, workers=2, token=None, token_flag=True, wait=True,
-                 config=None, log_file=False, port=None, cwd=None):
+                 config=None, log_file=False, port=None, cwd=None, expect_worker_deaths=False,
+                 expect_kernel_deaths=False):
         """token: sent with every request (and passed as -access-token when token_flag);
         config: ini text written to a file passed with -c; log_file: log through -log-file;
         port: the port the daemon is expected on without a -port flag (env or config);
-        cwd: the daemon's working directory (relative paths resolve there)."""
+        cwd: the daemon's working directory (relative paths resolve there);
+        expect_worker_deaths / expect_kernel_deaths: the test kills workers / kernels on
+        purpose; otherwise a "died:" line in the log fails the test when the daemon stops."""
+        self.expect_worker_deaths = expect_worker_deaths
+        self.expect_kernel_deaths = expect_kernel_deaths
+        self.stopped = False
         self.port = port or free_port()
         self.tmp = tempfile.mkdtemp(prefix="execd-test-")
         # Tests that stop a daemon themselves still read its log afterwards: the
@@ -140,6 +207,7 @@ class Daemon:
         self.log = open(self.stdout_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
                                      start_new_session=True, cwd=cwd)
+        Daemon.running.append(self)
         if wait:
             self.wait_ready()
 
@@ -212,34 +280,53 @@ class Daemon:
 
     def pids(self):
         """pid of the master and of every worker."""
-        out = [self.proc.pid]
-        for child in children_of(self.proc.pid):
-            if b"execd: worker" in cmdline(child):
-                out.append(child)
-        return out
+        return [self.proc.pid] + self.workers()
 
     def workers(self):
-        return self.pids()[1:]
+        """The worker processes: the master's children that run the master's own binary
+        (its other children are orphans it reaped as subreaper: commands, kernels). Found
+        by parent and executable, so a process title does not matter."""
+        exe = exe_of(self.proc.pid)
+        if exe is None:
+            return []
+        return [c for c in children_of(self.proc.pid) if exe_of(c) == exe]
+
+    def worker_slot(self, pid):
+        """The slot of worker pid, from the log's "worker N started (pid P)"; None if unknown."""
+        m = re.findall(r"worker (\d+) started \(pid %d\)" % pid, self.logs())
+        return int(m[-1]) if m else None
+
+    def worker_of_slot(self, slot):
+        """The live worker of slot, or None."""
+        return next((w for w in self.workers() if self.worker_slot(w) == slot), None)
 
     def send(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the daemon (if it still runs) and checks its log, once."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * (3 if SANITIZED else 1))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.stopped:
+            return self.proc.returncode
+        self.stopped = True
+        if self in Daemon.running:
+            Daemon.running.remove(self)
         self.log.close()
-        if SANITIZED:
-            text = self.logs()
-            if self.stdout_path != self.log_path and os.path.exists(self.stdout_path):
-                with open(self.stdout_path, "rb") as f:
-                    text += f.read().decode("utf-8", "replace")
-            if any(m in text for m in SANITIZER_MARKERS):
-                sanitizer_reports.append(text[-4000:])
+        text = self.logs()
+        if self.stdout_path != self.log_path and os.path.exists(self.stdout_path):
+            with open(self.stdout_path, "rb") as f:
+                text += f.read().decode("utf-8", "replace")
+        deaths = [] if self.expect_worker_deaths else WORKER_DIED.findall(text)
+        deaths += [] if self.expect_kernel_deaths else KERNEL_DIED.findall(text)
+        unexpected_deaths.extend(deaths)
+        if SANITIZED and any(m in text for m in SANITIZER_MARKERS):
+            sanitizer_reports.append(text[-4000:])
         return self.proc.returncode
 
     def __enter__(self):
@@ -247,7 +334,7 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.stop()
-        subprocess.run(["rm", "-rf", self.tmp])
+        remove_tree(self.tmp)
 
 
 class Stream:
@@ -316,6 +403,42 @@ def without_pings(events):
 
 def texts(events, kind):
     return [e.get("text") for e in events if e.get("type") == kind]
+
+
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+
+
+def parent_of(pid):
+    """The parent pid of pid (ValueError/OSError when it is gone)."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def state_of(pid):
+    """The process state letter (R, S, Z, ...), or None when pid is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def alive(pid):
+    """pid exists and is not a zombie."""
+    return state_of(pid) not in (None, "Z")
+
+
+def zombies_of(pid):
+    return [c for c in children_of(pid) if state_of(c) == "Z"]
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def children_of(pid):
@@ -390,10 +513,137 @@ def read_to_close(s, limit=1 << 30):
 
 
 def wait_for(pred, timeout=10, interval=0.02):
-    deadline = time.time() + timeout
+    """Polls pred until it is true or timeout passes (three times longer under a
+    sanitizer): a deadline for an event, never a speed claim."""
+    deadline = time.time() + timeout * (3 if SANITIZED else 1)
     while time.time() < deadline:
         v = pred()
         if v:
             return v
         time.sleep(interval)
     return pred()
+
+
+class RssSampler:
+    """Peak RSS (KiB) of some processes while it runs."""
+
+    def __init__(self, pids, interval=0.005):
+        self.pids = list(pids)
+        self.interval = interval
+        self.peak = {p: rss_kb(p) for p in self.pids}
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            for p in self.pids:
+                self.peak[p] = max(self.peak[p], rss_kb(p))
+            time.sleep(self.interval)
+
+    def stop(self):
+        """Returns {pid: peak KiB}."""
+        self.running = False
+        self.thread.join()
+        return self.peak
+
+    finish = stop
+
+
+# ---- temporary directories --------------------------------------------------
+
+def remove_tree(path):
+    """rm -rf path (rm, not shutil.rmtree: trees may be deeper than Python's recursion
+    limit, or hold files of other users)."""
+    if path:
+        subprocess.run(["rm", "-rf", "--", path], check=False)
+
+
+@contextlib.contextmanager
+def temp_dir(prefix="execd-test-"):
+    """A temporary directory, removed when the block ends however it ends."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield path
+    finally:
+        remove_tree(path)
+
+
+# ---- raw HTTP ---------------------------------------------------------------
+
+def raw_connect(port, data=b"", timeout=30):
+    """A connection to the daemon on port with data sent; the caller closes it."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if data:
+        s.sendall(data)
+    return s
+
+
+def raw_request(d, method, path, body=b"", headers=None, timeout=30):
+    """Sends one request by hand (token included); returns the socket. body: bytes, str or
+    a JSON value."""
+    if not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    h = {"Host": "x"}
+    h.update(d.headers(headers))
+    if body or method in ("POST", "PUT"):
+        h["Content-Length"] = str(len(body))
+    head = "%s %s HTTP/1.1\r\n" % (method, path) + "".join("%s: %s\r\n" % kv for kv in h.items())
+    return raw_connect(d.port, head.encode() + b"\r\n" + body, timeout)
+
+
+def raw_post_stream(d, path, body, timeout=60):
+    """POSTs a JSON body to a streaming route; returns the socket (read with read_to_end)."""
+    return raw_request(d, "POST", path, body, timeout=timeout)
+
+
+def read_to_end(sock, on_chunk=None, pause=0.0):
+    """Reads a chunked response until its last chunk (or the connection's end); returns
+    (bytes read, the last 4 KiB). on_chunk(total) runs after each read; pause slows the
+    reader down (a slow client). The socket's timeout bounds each read."""
+    total, tail = 0, b""
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        tail = (tail + chunk)[-4096:]
+        if on_chunk:
+            on_chunk(total)
+        if tail.endswith(b"\r\n0\r\n\r\n"):
+            break
+        if pause:
+            time.sleep(pause)
+    return total, tail
+
+
+def read_all(sock, until=None):
+    """Everything received until the peer closes, the socket times out, or until(data)."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:  # socket.timeout included
+            break
+        if not chunk:
+            break
+        data += chunk
+        if until is not None and until(data):
+            break
+    return data
+
+
+def raw_exchange(port, payload, read_timeout=5):
+    """Sends payload on a new connection; returns all it receives until the daemon closes it
+    (or read_timeout passes without data)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
+    try:
+        try:
+            s.sendall(payload)
+        except OSError:
+            pass  # the daemon may close early (e.g. 431); its answer is still readable
+        return read_all(s)
+    finally:
+        s.close()

@@ -44,6 +44,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.grace_ms, 1000);
     assert_int_equal(cfg.jupyter_poll_ms, 100);
     assert_int_equal(cfg.log_level, 6);
+    assert_string_equal(cfg.kernel_transport, "auto");
     assert_true(cfg.max_body_size == 16u << 20);
     assert_true(cfg.runtime_dir[0] == '/');
     assert_true(config_worker_count(&cfg) >= 2);
@@ -123,6 +124,16 @@ static void test_errors(void **state)
     unlink(path);
     char *a8[] = {"execd", "extra", NULL};
     expect_error(a8, no_env, "unexpected argument");
+    char *a9[] = {"execd", "-kernel-transport", "udp", NULL};
+    expect_error(a9, no_env, "kernel-transport: must be auto, ipc or tcp");
+    char *tcp_env[] = {"EXECD_KERNEL_TRANSPORT=tcp", NULL};
+    char *a10[] = {"execd", NULL};
+    struct config cfg;
+    struct strbuf err = STRBUF_INIT;
+    assert_int_equal(load(&cfg, a10, tcp_env, &err), CONFIG_OK);
+    assert_string_equal(cfg.kernel_transport, "tcp");
+    config_free(&cfg);
+    strbuf_free(&err);
 }
 
 static void test_help_and_quirks(void **state)

@@ -254,6 +254,8 @@ static void test_unknown_ids_and_memo(void **state)
         assert_string_equal(jstr(o, "owner"), "54321");
         assert_string_equal(jstr(o, "group"), "54322");
         json_object_put(o);
+    } else {
+        printf("# SKIP info of a file owned by ids without names: needs root\n");
     }
     strbuf_free(&a);
     strbuf_free(&b);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,12 +308,62 @@ static void test_pathological(void **state)
     strbuf_free(&pat);
 }
 
+/*
+ * Allocations while `counting`: the test is linked with --wrap for malloc,
+ * calloc and realloc (t/Makefile.inc).
+ */
+static bool counting;
+static size_t allocations;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+    allocations += counting;
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    allocations += counting;
+    return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    allocations += counting;
+    return __real_realloc(p, n);
+}
+
+/* A search matches one pattern against every name of a tree: no allocation per name. */
+static void test_memo_reused(void **state)
+{
+    (void)state;
+    struct glob *g;
+    char name[256];
+    memset(name, 'q', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    assert_int_equal(glob_compile("{*a*,*b*,*c*,*d*}{x,y,z}*{e,f}?*!(g*)h", &g), 0);
+    counting = true;
+    allocations = 0;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(glob_exec(g, name, sizeof(name) - 1 - (size_t)(i % 7)), GLOB_NOMATCH);
+    counting = false;
+    assert_true(allocations <= 1);
+    glob_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),    cmocka_unit_test(test_checklist),
-        cmocka_unit_test(test_base_names), cmocka_unit_test(test_extensions),
-        cmocka_unit_test(test_limits),     cmocka_unit_test(test_pathological),
+        cmocka_unit_test(test_vectors),     cmocka_unit_test(test_checklist),
+        cmocka_unit_test(test_base_names),  cmocka_unit_test(test_extensions),
+        cmocka_unit_test(test_limits),      cmocka_unit_test(test_pathological),
+        cmocka_unit_test(test_memo_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

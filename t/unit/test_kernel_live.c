@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,7 +174,8 @@ static void xrec_free(struct xrec *x)
     strbuf_free(&x->displays);
 }
 
-#define SLEEPER "import time; print('started', flush=True); time.sleep(30)"
+/* Sleeps far longer than any wait here: a cell that ends did not end by itself. */
+#define SLEEPER "import time; print('started', flush=True); time.sleep(600)"
 
 static bool started_flag(struct xrec *x)
 {
@@ -208,6 +211,8 @@ static void new_dir(char *out, size_t size)
     snprintf(out, size, "%s/k%d", root, ++dirs_made);
 }
 
+static enum kspec_transport launch_transport = KSPEC_TRANSPORT_AUTO;
+
 static struct kernel *launch(struct kstat *st, const struct kspec *sp, int64_t startup_ms,
                              char *dir, size_t dirsize)
 {
@@ -219,6 +224,7 @@ static struct kernel *launch(struct kstat *st, const struct kspec *sp, int64_t s
     o.dir = dir;
     o.cwd = root;
     o.startup_ms = startup_ms;
+    o.transport = launch_transport;
     o.meta = json_object_new_object();
     json_object_object_add(o.meta, "context", json_object_new_string("ctx-1"));
     o.cbs = &kcbs;
@@ -403,27 +409,17 @@ static void test_interrupt_signal(void **state)
     assert_int_equal(kernel_execute(k, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
     assert_false(x.finished);
-    int64_t t0 = clock_mono_ms();
     assert_int_equal(kernel_interrupt(k, &err), 0);
-    assert_true(wait_for(&x.finished, 5000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.done);
     assert_string_equal(x.ename, "KeyboardInterrupt");
-    assert_true(x.finished_at - t0 < 5000);
     xrec_free(&x);
-    /*
-     * Still usable. Seen once in CI under load: the first cell after a signal
-     * interrupt completed (reply and idle) before ipykernel flushed its
-     * output, so it had none; the output of a later cell arrives.
-     */
-    bool alive = false;
-    for (int i = 0; i < 3 && !alive; i++) {
-        run_code(k, "print('alive')", &x);
-        assert_true(x.done);
-        assert_string_equal(x.ename, "");
-        alive = x.out.data != NULL && strcmp(x.out.data, "alive\n") == 0;
-        xrec_free(&x);
-    }
-    assert_true(alive);
+    /* The very next cell runs and its output arrives (see after_errors). */
+    run_code(k, "print('alive')", &x);
+    assert_true(x.done);
+    assert_string_equal(x.ename, "");
+    assert_string_equal(x.out.data, "alive\n");
+    xrec_free(&x);
     strbuf_free(&err);
     pid_t pid = kernel_pid(k);
     shutdown_and_wait(k);
@@ -449,13 +445,40 @@ static void test_interrupt_message(void **state)
     assert_int_equal(kernel_execute(k, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
     assert_int_equal(kernel_interrupt(k, &err), 0);
-    assert_true(wait_for(&x.finished, 5000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.done);
     assert_string_equal(x.ename, "KeyboardInterrupt");
     xrec_free(&x);
     strbuf_free(&err);
     shutdown_and_wait(k);
     assert_false(exists(dir));
+}
+
+/*
+ * A cell sent right after a failed one runs. ipykernel aborts, under stop_on_error, the
+ * execute requests that reach it before its "stop aborting" callback after an error: the
+ * race lost a cell about once in 150 (kernel.c sends stop_on_error false).
+ */
+static void test_after_errors(void **state)
+{
+    (void)state;
+    struct kstat st;
+    char dir[128];
+    struct kernel *k = launch_ready(&st, dir, sizeof(dir));
+    struct xrec x;
+    int lost = 0;
+    for (int i = 0; i < 200; i++) {
+        run_code(k, "1/0", &x);
+        assert_string_equal(x.ename, "ZeroDivisionError");
+        xrec_free(&x);
+        run_code(k, "print('ran')", &x);
+        lost += strcmp(x.out.data, "ran\n") != 0;
+        xrec_free(&x);
+    }
+    assert_int_equal(lost, 0);
+    pid_t pid = kernel_pid(k);
+    shutdown_and_wait(k);
+    assert_true(process_gone(pid));
 }
 
 static void test_kill_mid_execution(void **state)
@@ -470,12 +493,11 @@ static void test_kill_mid_execution(void **state)
     xrec_init(&x);
     assert_int_equal(kernel_execute(k, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
-    int64_t t0 = clock_mono_ms();
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_true(wait_for(&x.finished, 2000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.failed);
-    assert_true(x.finished_at - t0 < 2000);
     assert_string_equal(x.fail_ename, KERNEL_ENAME_DEAD);
+    /* Seen through the process's exit status, not a lost heartbeat. */
     assert_non_null(strstr(x.fail_evalue, "signal: killed"));
     assert_true(st.dead);
     assert_false(kernel_ready(k));
@@ -501,7 +523,7 @@ static void test_heartbeat_loss(void **state)
     wait_started(&x);
     /* A frozen kernel (heartbeat thread included) is declared dead and killed. */
     assert_int_equal(kill(-pid, SIGSTOP), 0);
-    assert_true(wait_for(&x.finished, 15000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_true(x.failed);
     assert_non_null(strstr(x.fail_evalue, "heartbeat"));
     assert_true(st.dead);
@@ -553,7 +575,7 @@ static void test_adoption(void **state)
     assert_int_equal(kernel_execute(k2, SLEEPER, &xcbs, &x, &err), 0);
     wait_started(&x);
     assert_int_equal(kernel_interrupt(k2, &err), 0);
-    assert_true(wait_for(&x.finished, 5000));
+    assert_true(wait_for(&x.finished, EXEC_MS));
     assert_string_equal(x.ename, "KeyboardInterrupt");
     xrec_free(&x);
 
@@ -572,31 +594,34 @@ static void test_adoption(void **state)
 static void test_adopt_busy_kernel(void **state)
 {
     (void)state;
-    /* The old worker died in the middle of a long cell: adoption must not wait for it. */
+    /* The old worker died in the middle of a long cell: adoption must not wait for it. The
+     * cell runs until the test creates a file. */
     struct kstat st;
-    char dir[128];
+    char dir[128], release[256], code[512];
     struct kernel *k = launch_ready(&st, dir, sizeof(dir));
     pid_t pid = kernel_pid(k);
+    snprintf(release, sizeof(release), "%s.release", dir);
+    snprintf(code, sizeof(code),
+             "import os, time\nprint('started', flush=True)\n"
+             "while not os.path.exists('%s'): time.sleep(0.02)\ny = 7",
+             release);
     struct strbuf err = STRBUF_INIT;
     struct xrec x;
     xrec_init(&x);
-    assert_int_equal(kernel_execute(k,
-                                    "import time; print('started', flush=True); "
-                                    "time.sleep(4); y = 7",
-                                    &xcbs, &x, &err),
-                     0);
+    assert_int_equal(kernel_execute(k, code, &xcbs, &x, &err), 0);
     wait_started(&x);
     kernel_free(k);
     xrec_free(&x);
 
     struct kstat st2;
     memset(&st2, 0, sizeof(st2));
-    int64_t t0 = clock_mono_ms();
     struct kernel *k2 = kernel_adopt(base, dir, 0, &kcbs, &st2, &err);
     assert_non_null(k2);
     assert_true(wait_for(&st2.ready_called, READY_MS));
-    assert_true(st2.ready);
-    assert_true(clock_mono_ms() - t0 < 2500); /* did not wait for the 4 s cell */
+    assert_true(st2.ready); /* while the old cell still runs */
+    FILE *f = fopen(release, "w");
+    assert_non_null(f);
+    fclose(f);
     /* the next cell queues behind the old one and sees its result */
     run_code(k2, "print(y)", &x);
     assert_string_equal(x.out.data, "7\n");
@@ -604,6 +629,7 @@ static void test_adopt_busy_kernel(void **state)
     shutdown_and_wait(k2);
     assert_true(process_gone(pid));
     assert_false(exists(dir));
+    assert_int_equal(unlink(release), 0);
     strbuf_free(&err);
 }
 
@@ -667,9 +693,7 @@ static void test_startup_failures(void **state)
     s = fake_spec("exec sleep 30");
     k = launch(&st, s, 600, dir, sizeof(dir));
     pid_t pid = kernel_pid(k);
-    int64_t t0 = clock_mono_ms();
-    assert_true(wait_for(&st.ready_called, 10000));
-    assert_true(clock_mono_ms() - t0 < 3000);
+    assert_true(wait_for(&st.ready_called, 20000));
     assert_false(st.ready);
     assert_non_null(strstr(st.err, "did not become ready within 600 ms"));
     assert_true(process_gone(pid));
@@ -713,6 +737,197 @@ static void test_shutdown_while_starting(void **state)
     assert_false(exists(dir));
 }
 
+/* The inodes of pid's open sockets. Returns how many went into out. */
+static size_t socket_inodes(pid_t pid, unsigned long *out, size_t max)
+{
+    char path[64], link[64];
+    size_t n = 0;
+    for (int fd = 0; fd < 1024 && n < max; fd++) {
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+        ssize_t len = readlink(path, link, sizeof(link) - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (sscanf(link, "socket:[%lu]", &out[n]) == 1)
+            n++;
+    }
+    return n;
+}
+
+/*
+ * The listening tcp sockets of pid from /proc/net/tcp and tcp6: each one's port goes to
+ * ports (v4 on 127.0.0.1 only); returns how many were found, or -1 when one listens on
+ * another address (0.0.0.0, an interface, any IPv6 address).
+ */
+static int loopback_listeners(pid_t pid, int *ports, int max)
+{
+    unsigned long inodes[256];
+    size_t ninodes = socket_inodes(pid, inodes, 256);
+    const char *tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    int n = 0;
+    for (size_t t = 0; t < 2; t++) {
+        FILE *f = fopen(tables[t], "r");
+        assert_non_null(f);
+        char line[512];
+        assert_non_null(fgets(line, sizeof(line), f)); /* header */
+        while (fgets(line, sizeof(line), f) != NULL) {
+            char local[64];
+            unsigned st;
+            unsigned long inode;
+            if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %*d %*d %lu", local, &st, &inode) !=
+                    3 ||
+                st != 0x0A)
+                continue;
+            bool ours = false;
+            for (size_t i = 0; i < ninodes; i++)
+                ours = ours || inodes[i] == inode;
+            if (!ours)
+                continue;
+            char *colon = strchr(local, ':');
+            assert_non_null(colon);
+            *colon = '\0';
+            if (t == 1 || strcmp(local, "0100007F") != 0) {
+                fclose(f);
+                fprintf(stderr, "# a kernel socket listens on %s (%s)\n", local, tables[t]);
+                return -1;
+            }
+            if (n < max)
+                ports[n++] = (int)strtol(colon + 1, NULL, 16);
+        }
+        fclose(f);
+    }
+    return n;
+}
+
+static bool bind_fails(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool failed = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE;
+    close(fd);
+    return failed;
+}
+
+static void test_tcp_transport(void **state)
+{
+    (void)state;
+    /* ipykernel forced to tcp, as every kernel but ipykernel runs by default */
+    launch_transport = KSPEC_TRANSPORT_TCP;
+    struct kstat st;
+    char dir[128], path[256];
+    struct kernel *k = launch(&st, spec, 0, dir, sizeof(dir));
+    launch_transport = KSPEC_TRANSPORT_AUTO;
+    assert_string_equal(kernel_transport(k), "tcp");
+
+    /* the connection file: 0600, tcp on 127.0.0.1 */
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/" KERNEL_CONN_FILE, dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_uid, getuid());
+    json_object *conn = json_object_from_file(path);
+    assert_non_null(conn);
+    json_object *v;
+    assert_true(json_object_object_get_ex(conn, "transport", &v));
+    assert_string_equal(json_object_get_string(v), "tcp");
+    assert_true(json_object_object_get_ex(conn, "ip", &v));
+    assert_string_equal(json_object_get_string(v), "127.0.0.1");
+    const char *keys[] = {"shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"};
+    int ports[5];
+    for (int i = 0; i < 5; i++) {
+        assert_true(json_object_object_get_ex(conn, keys[i], &v));
+        ports[i] = json_object_get_int(v);
+        assert_true(ports[i] > 0 && ports[i] < 65536);
+    }
+    json_object_put(conn);
+
+    /* while it starts, its ports are reserved: nobody else can bind them */
+    if (!st.ready_called) {
+        for (int i = 0; i < 5; i++)
+            assert_true(bind_fails(ports[i]));
+    }
+    assert_true(wait_for(&st.ready_called, READY_MS));
+    assert_true(st.ready);
+
+    /* it listens on those five ports (ipykernel has one more of its own), on 127.0.0.1 only */
+    int listening[16];
+    int n = loopback_listeners(kernel_pid(k), listening, 16);
+    assert_true(n >= 5);
+    for (int i = 0; i < 5; i++) {
+        bool found = false;
+        for (int j = 0; j < n; j++)
+            found = found || listening[j] == ports[i];
+        assert_true(found);
+        assert_true(bind_fails(ports[i]));
+    }
+
+    struct xrec x;
+    run_code(k, "x = 20\nx * 2 + 2", &x);
+    assert_true(x.done);
+    assert_non_null(strstr(x.results.data, "{\"text\":\"42\"}"));
+    xrec_free(&x);
+
+    /* adoption over tcp: the new worker reads the ports from the connection file */
+    pid_t pid = kernel_pid(k);
+    kernel_free(k);
+    struct kstat st2;
+    memset(&st2, 0, sizeof(st2));
+    struct strbuf err = STRBUF_INIT;
+    struct kernel *k2 = kernel_adopt(base, dir, 0, &kcbs, &st2, &err);
+    assert_non_null(k2);
+    assert_true(wait_for(&st2.ready_called, READY_MS) && st2.ready);
+    assert_string_equal(kernel_transport(k2), "tcp");
+    run_code(k2, "print(x)", &x);
+    assert_string_equal(x.out.data, "20\n");
+    xrec_free(&x);
+    strbuf_free(&err);
+    shutdown_and_wait(k2);
+    assert_true(process_gone(pid));
+    assert_false(exists(dir));
+}
+
+static void test_idle_kernel_fails_fast(void **state)
+{
+    (void)state;
+    /* Started, silent and idle (a kernel on endpoints we do not connect to): no 30 s wait. */
+    struct kspec *s = fake_spec("echo 'listening elsewhere'; exec sleep 60");
+    struct kstat st;
+    char dir[128];
+    int64_t t0 = clock_mono_ms();
+    struct kernel *k = launch(&st, s, 30000, dir, sizeof(dir));
+    pid_t pid = kernel_pid(k);
+    assert_true(wait_for(&st.ready_called, 10000));
+    int64_t took = clock_mono_ms() - t0;
+    assert_false(st.ready);
+    assert_true(took >= KERNEL_IDLE_MS && took < KERNEL_IDLE_MS + 3000);
+    /* it names the kernel, the transport and the log, which is kept */
+    assert_non_null(strstr(st.err, "kernel fake (fake) over tcp: "));
+    assert_non_null(strstr(st.err, "does not seem to serve tcp endpoints"));
+    char log[256];
+    snprintf(log, sizeof(log), "%s/fake.log", root);
+    char want[300];
+    snprintf(want, sizeof(want), "its log: %s: listening elsewhere", log);
+    assert_non_null(strstr(st.err, want));
+    assert_true(exists(log));
+    assert_int_equal(unlink(log), 0);
+    assert_true(process_gone(pid));
+    assert_false(exists(dir));
+    kernel_free(k);
+    kspec_free(s);
+
+    /* a kernel that works for a while before answering is not cut short */
+    s = fake_spec("i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; exec sleep 60");
+    t0 = clock_mono_ms();
+    k = launch(&st, s, 30000, dir, sizeof(dir));
+    assert_true(wait_for(&st.ready_called, 30000));
+    assert_false(st.ready);
+    assert_non_null(strstr(st.err, "idle for"));
+    kernel_free(k);
+    kspec_free(s);
+    assert_int_equal(unlink(log), 0);
+}
+
 /* ---- setup --------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -750,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_outputs_errors_and_shutdown),
         cmocka_unit_test(test_interrupt_signal),
         cmocka_unit_test(test_interrupt_message),
+        cmocka_unit_test(test_after_errors),
         cmocka_unit_test(test_kill_mid_execution),
         cmocka_unit_test(test_heartbeat_loss),
         cmocka_unit_test(test_adoption),
@@ -757,6 +973,8 @@ int main(void)
         cmocka_unit_test(test_adopt_stale_state),
         cmocka_unit_test(test_startup_failures),
         cmocka_unit_test(test_shutdown_while_starting),
+        cmocka_unit_test(test_tcp_transport),
+        cmocka_unit_test(test_idle_kernel_fails_fast),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -234,6 +234,74 @@ static void test_error_outputs(void **state)
     assert_string_equal(r.log.data, "error Oops bad tb=null|done 5|");
     kernel_run_clear(&run);
     strbuf_free(&r.log);
+
+    /* tslab: the error is only on stderr, the reply names none: stderr is the error */
+    rec_init(&r);
+    kernel_run_start(&run, "e3", 0, &cbs, &r);
+    feed(&run, KERNEL_CHAN_IOPUB, "stream", "e3",
+         "{\"name\":\"stderr\",\"text\":\"1:5 - Type 'string' is not assignable.\\n\"}", 0);
+    feed(&run, KERNEL_CHAN_IOPUB, "stream", "e3", "{\"name\":\"stderr\",\"text\":\"two\\n\"}", 0);
+    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "e3",
+         "{\"status\":\"error\",\"execution_count\":6}", 0);
+    feed(&run, KERNEL_CHAN_IOPUB, "status", "e3", IDLE, 0);
+    assert_string_equal(r.log.data, "stream stderr 1:5 - Type 'string' is not assignable.\n|"
+                                    "stream stderr two\n|"
+                                    "error Error 1:5 - Type 'string' is not assignable.\ntwo "
+                                    "[1:5 - Type 'string' is not assignable.] [two]|done 6|");
+    kernel_run_clear(&run);
+    strbuf_free(&r.log);
+
+    /* only the last KERNEL_RUN_STDERR_KEEP bytes of a long stderr are kept */
+    rec_init(&r);
+    kernel_run_start(&run, "e4", 0, &cbs, &r);
+    struct strbuf big = STRBUF_INIT;
+    strbuf_append_str(&big, "{\"name\":\"stderr\",\"text\":\"");
+    for (int i = 0; i < KERNEL_RUN_STDERR_KEEP + 10; i++)
+        strbuf_append_char(&big, 'a' + i % 26);
+    strbuf_append_str(&big, "\"}");
+    feed(&run, KERNEL_CHAN_IOPUB, "stream", "e4", big.data, 0);
+    feed(&run, KERNEL_CHAN_IOPUB, "stream", "e4", "{\"name\":\"stderr\",\"text\":\"END\"}", 0);
+    assert_int_equal(run.err_text.len, KERNEL_RUN_STDERR_KEEP);
+    assert_memory_equal(run.err_text.data + KERNEL_RUN_STDERR_KEEP - 3, "END", 3);
+    strbuf_free(&big);
+    kernel_run_clear(&run);
+    strbuf_free(&r.log);
+
+    /* an aborted request (right after a failed cell) is sent again, then reported */
+    rec_init(&r);
+    kernel_run_start(&run, "a0", 0, &cbs, &r);
+    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "a0", "{\"status\":\"abort\"}", 0);
+    assert_false(kernel_run_resend_due(&run)); /* idle not yet */
+    feed(&run, KERNEL_CHAN_IOPUB, "status", "a0", IDLE, 0);
+    assert_true(kernel_run_resend_due(&run));
+    assert_string_equal(r.log.data, ""); /* nothing reported */
+    kernel_run_resent(&run, "a1");
+    assert_false(kernel_run_resend_due(&run));
+    feed(&run, KERNEL_CHAN_IOPUB, "stream", "a1", "{\"name\":\"stdout\",\"text\":\"ran\"}", 0);
+    feed(&run, KERNEL_CHAN_IOPUB, "status", "a1", IDLE, 0);
+    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "a1", REPLY_OK(8), 0);
+    assert_string_equal(r.log.data, "stream stdout ran|done 8|");
+    kernel_run_clear(&run);
+    strbuf_free(&r.log);
+
+    rec_init(&r);
+    kernel_run_start(&run, "b0", 0, &cbs, &r);
+    char id[8];
+    for (int i = 0; i <= KERNEL_RUN_MAX_RESENDS; i++) {
+        snprintf(id, sizeof(id), "b%d", i);
+        if (i > 0) {
+            assert_true(kernel_run_resend_due(&run));
+            kernel_run_resent(&run, id);
+        }
+        feed(&run, KERNEL_CHAN_SHELL, "execute_reply", id, "{\"status\":\"aborted\"}", 0);
+        feed(&run, KERNEL_CHAN_IOPUB, "status", id, IDLE, 0);
+    }
+    assert_false(kernel_run_resend_due(&run));
+    assert_false(run.active);
+    assert_non_null(strstr(r.log.data, "error " KERNEL_RUN_ENAME_ABORTED " the kernel aborted"));
+    assert_non_null(strstr(r.log.data, "|done 0|"));
+    kernel_run_clear(&run);
+    strbuf_free(&r.log);
 }
 
 static void test_display_and_update(void **state)
@@ -387,10 +455,14 @@ static void test_mime_rename(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle_then_reply),       cmocka_unit_test(test_reply_then_idle),
-        cmocka_unit_test(test_other_msg_ids_ignored), cmocka_unit_test(test_error_outputs),
-        cmocka_unit_test(test_display_and_update),    cmocka_unit_test(test_fail_and_forget),
-        cmocka_unit_test(test_restart_from_done),     cmocka_unit_test(test_force_done),
+        cmocka_unit_test(test_idle_then_reply),
+        cmocka_unit_test(test_reply_then_idle),
+        cmocka_unit_test(test_other_msg_ids_ignored),
+        cmocka_unit_test(test_error_outputs),
+        cmocka_unit_test(test_display_and_update),
+        cmocka_unit_test(test_fail_and_forget),
+        cmocka_unit_test(test_restart_from_done),
+        cmocka_unit_test(test_force_done),
         cmocka_unit_test(test_mime_rename),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

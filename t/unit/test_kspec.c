@@ -63,6 +63,16 @@ static int setup(void **state)
     put("d2/empty-dir/README", "not a kernel");
     put("d3/python3/kernel.json", "{\"argv\":" IPY_ARGV ",\"language\":\"python\"}");
     put("d3/ir/kernel.json", "{\"argv\":[\"R\"],\"language\":\"R\"}");
+    put("d4/tslab/kernel.json",
+        "{\"argv\":[\"tslab\",\"kernel\",\"--config-path\",\"{connection_file}\"],"
+        "\"language\":\"typescript\"}");
+    put("d4/ipc-ts/kernel.json", "{\"argv\":[\"x\"],\"language\":\"typescript\","
+                                 "\"metadata\":{\"execd\":{\"transport\":\"ipc\"}}}");
+    put("d4/tcp-py/kernel.json",
+        "{\"argv\":" IPY_ARGV ",\"language\":\"python\","
+        "\"metadata\":{\"debugger\":true,\"execd\":{\"transport\":\"tcp\"}}}");
+    put("d4/bad-transport/kernel.json",
+        "{\"argv\":[\"x\"],\"metadata\":{\"execd\":{\"transport\":\"udp\"}}}");
     put("bin/mybash", "#!/bin/sh\n");
     char exe[512];
     snprintf(exe, sizeof(exe), "%s/bin/mybash", root);
@@ -184,6 +194,57 @@ static void test_selection(void **state)
     kspec_list_free(&list);
 }
 
+static void test_transport(void **state)
+{
+    (void)state;
+    struct kspec_list list;
+    discover(&list, "d4", "d1");
+    /* bad-transport is skipped; the other metadata is read */
+    const struct kspec *ts = NULL, *ipc_ts = NULL, *tcp_py = NULL, *py = NULL;
+    for (size_t i = 0; i < list.len; i++) {
+        const struct kspec *k = list.items[i];
+        assert_string_not_equal(k->name, "bad-transport");
+        if (strcmp(k->name, "tslab") == 0)
+            ts = k;
+        else if (strcmp(k->name, "ipc-ts") == 0)
+            ipc_ts = k;
+        else if (strcmp(k->name, "tcp-py") == 0)
+            tcp_py = k;
+        else if (strcmp(k->name, "python") == 0)
+            py = k;
+    }
+    assert_non_null(ts);
+    assert_non_null(ipc_ts);
+    assert_non_null(tcp_py);
+    assert_non_null(py);
+    assert_int_equal(ts->transport, KSPEC_TRANSPORT_AUTO);
+    assert_int_equal(ipc_ts->transport, KSPEC_TRANSPORT_IPC);
+    assert_int_equal(tcp_py->transport, KSPEC_TRANSPORT_TCP);
+
+    /* auto: ipc for ipykernel only */
+    assert_int_equal(kspec_pick_transport(py, KSPEC_TRANSPORT_AUTO), KSPEC_TRANSPORT_IPC);
+    assert_int_equal(kspec_pick_transport(ts, KSPEC_TRANSPORT_AUTO), KSPEC_TRANSPORT_TCP);
+    /* the setting forces one for specs that do not say */
+    assert_int_equal(kspec_pick_transport(py, KSPEC_TRANSPORT_TCP), KSPEC_TRANSPORT_TCP);
+    assert_int_equal(kspec_pick_transport(ts, KSPEC_TRANSPORT_IPC), KSPEC_TRANSPORT_IPC);
+    /* the spec's metadata wins over the setting */
+    assert_int_equal(kspec_pick_transport(tcp_py, KSPEC_TRANSPORT_IPC), KSPEC_TRANSPORT_TCP);
+    assert_int_equal(kspec_pick_transport(ipc_ts, KSPEC_TRANSPORT_TCP), KSPEC_TRANSPORT_IPC);
+
+    /* several specs of one language: the lexically smallest name */
+    assert_string_equal(kspec_select(&list, "typescript")->name, "ipc-ts");
+    kspec_list_free(&list);
+
+    enum kspec_transport t = KSPEC_TRANSPORT_IPC;
+    assert_int_equal(kspec_transport_parse("auto", &t), 0);
+    assert_int_equal(t, KSPEC_TRANSPORT_AUTO);
+    assert_int_equal(kspec_transport_parse("tcp", &t), 0);
+    assert_int_equal(t, KSPEC_TRANSPORT_TCP);
+    assert_int_equal(kspec_transport_parse("TCP", &t), -1);
+    assert_int_equal(kspec_transport_parse("", &t), -1);
+    assert_string_equal(kspec_transport_name(KSPEC_TRANSPORT_IPC), "ipc");
+}
+
 static void test_argv_templating(void **state)
 {
     (void)state;
@@ -291,11 +352,9 @@ static void test_default_dirs_and_find(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_discovery),
-        cmocka_unit_test(test_env_and_interrupt_mode),
-        cmocka_unit_test(test_selection),
-        cmocka_unit_test(test_argv_templating),
-        cmocka_unit_test(test_default_dirs_and_find),
+        cmocka_unit_test(test_discovery),       cmocka_unit_test(test_env_and_interrupt_mode),
+        cmocka_unit_test(test_selection),       cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_argv_templating), cmocka_unit_test(test_default_dirs_and_find),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -159,6 +159,25 @@ static void test_cap_splits_on_utf8_boundary(void **state)
     clear(&l);
 }
 
+/* A line longer than the cap that arrives whole, terminator included, is split too. */
+static void test_cap_splits_whole_lines(void **state)
+{
+    (void)state;
+    struct linesplit ls;
+    struct lines l = {0};
+    linesplit_init(&ls, 4);
+    const char *in = "abcdefghij\n"
+                     "\xe2\x82\xac\xe2\x82\xac\n"
+                     "xy";
+    linesplit_feed(&ls, in, strlen(in), collect, &l);
+    /* the held tail plus a terminated rest */
+    linesplit_feed(&ls, "zzzz\r", 5, collect, &l);
+    const char *want[] = {"abcd", "efgh", "ij", "\xe2\x82\xac", "\xe2\x82\xac", "xyzz", "zz"};
+    expect(&l, want, 7);
+    linesplit_free(&ls);
+    clear(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_incremental_reads),
         cmocka_unit_test(test_long_line_kept_whole_below_cap),
         cmocka_unit_test(test_cap_splits_on_utf8_boundary),
+        cmocka_unit_test(test_cap_splits_whole_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,7 @@ static void fill(struct wsettings *s)
     json_object_object_add(s->kernel_pool, "python", xjson_int64(2));
     s->kernel_startup_ms = 30000;
     s->kernelspec_wait_ms = 2000;
+    s->kernel_transport = xstrdup("tcp");
     s->code_output_limit = 256u << 20;
     s->child_oom_score_adj = -17;
     s->pty_idle_ms = 90000;
@@ -56,6 +57,7 @@ static void test_round_trip(void **state)
     assert_int_equal(out.workers, 3);
     assert_int_equal(out.kernel_startup_ms, 30000);
     assert_int_equal(out.kernelspec_wait_ms, 2000);
+    assert_string_equal(out.kernel_transport, "tcp");
     assert_int_equal(out.code_output_limit, 256u << 20);
     assert_int_equal(out.child_oom_score_adj, -17);
     assert_int_equal(out.pty_idle_ms, 90000);

@@ -14,10 +14,11 @@
 #include "jsonreq.h"
 #include "log.h"
 #include "strmap.h"
+#include "utf8.h"
 #include "xalloc.h"
 
-/* Finished records kept at most, whatever their age. */
-#define CMDSTORE_MAX_FINISHED 10000
+/* Bytes of a command's text a record keeps (retention counts records, not their size). */
+#define CMDSTORE_CONTENT_MAX 4096
 
 static struct {
     char *dir; /* <state_dir>/commands */
@@ -54,6 +55,17 @@ void cmdstore_add(struct command *c)
     list_add_tail(&store.records, &c->node);
 }
 
+char *cmdstore_content(const char *command)
+{
+    size_t len = strlen(command);
+    if (len <= CMDSTORE_CONTENT_MAX)
+        return xstrdup(command);
+    struct strbuf s = STRBUF_INIT;
+    strbuf_append(&s, command, utf8_cut(command, CMDSTORE_CONTENT_MAX));
+    strbuf_append_str(&s, "\xe2\x80\xa6"); /* U+2026 */
+    return strbuf_detach(&s);
+}
+
 static void unlink_record(struct command *c)
 {
     list_del(&c->node);
@@ -86,6 +98,8 @@ static json_object *to_json(const struct command *c)
     json_object_object_add(o, "finished_nsec", xjson_int64(c->finished_at.tv_nsec));
     json_object_object_add(o, "running", xjson_bool(c->running));
     json_object_object_add(o, "exit_code", xjson_int64(c->exit_code));
+    if (c->exit_unknown)
+        json_object_object_add(o, "exit_unknown", xjson_bool(true));
     if (c->error != NULL)
         json_object_object_add(o, "error", xjson_string(c->error));
     return o;
@@ -136,11 +150,8 @@ static uint64_t output_size(const char *id)
     return size;
 }
 
-int cmdstore_sweep(void)
+int cmdstore_sweep(int64_t now_ms)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     int dropped = 0;
     size_t finished = 0;
     uint64_t log_bytes = 0;
@@ -167,6 +178,8 @@ int cmdstore_sweep(void)
             continue;
         if (log_bytes <= store.retention_bytes && finished <= CMDSTORE_MAX_FINISHED)
             break;
+        if (!c->background && finished <= CMDSTORE_MAX_FINISHED)
+            continue; /* no log: dropping it would free nothing */
         if (c->background)
             log_bytes -= output_size(c->id);
         drop(c, "retention size or count exceeded");
@@ -183,9 +196,10 @@ static struct command *from_json(json_object *o)
         return NULL;
     struct command *c = command_new(id);
     jsonreq_string(o, "content", &content);
-    c->content = xstrdup(content);
+    c->content = cmdstore_content(content);
     jsonreq_bool(o, "background", &c->background);
     jsonreq_bool(o, "running", &c->running);
+    jsonreq_bool(o, "exit_unknown", &c->exit_unknown);
     int64_t v = 0;
     if (jsonreq_int64(o, "pgid", &v) == JSONREQ_OK)
         c->pgid = (pid_t)v;
@@ -219,6 +233,32 @@ static struct command *read_record(const char *path)
     return c;
 }
 
+static int by_start(const void *a, const void *b)
+{
+    const struct timespec *x = &(*(struct command *const *)a)->started_at;
+    const struct timespec *y = &(*(struct command *const *)b)->started_at;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? -1 : 1;
+    return (x->tv_nsec > y->tv_nsec) - (x->tv_nsec < y->tv_nsec);
+}
+
+/* Records read from disk arrive in directory order; retention needs the oldest first. */
+static void sort_records(void)
+{
+    size_t n = list_count(&store.records);
+    struct command **v = xcalloc(n > 0 ? n : 1, sizeof(*v));
+    size_t i = 0;
+    list_each_safe(&store.records, it, nx)
+    {
+        v[i++] = list_entry(it, struct command, node);
+        list_del(it);
+    }
+    qsort(v, n, sizeof(*v), by_start);
+    for (i = 0; i < n; i++)
+        list_add_tail(&store.records, &v[i]->node);
+    free(v);
+}
+
 void cmdstore_load(void (*fn)(struct command *c))
 {
     DIR *d = opendir(store.dir);
@@ -228,6 +268,7 @@ void cmdstore_load(void (*fn)(struct command *c))
     }
     struct dirent *e;
     struct strbuf path = STRBUF_INIT;
+    int loaded = 0;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (len != IDS_HEX_LEN + 5 || strcmp(e->d_name + IDS_HEX_LEN, ".json") != 0)
@@ -245,9 +286,12 @@ void cmdstore_load(void (*fn)(struct command *c))
         cmdstore_add(c);
         out_register(0, "command", c->id);
         fn(c);
+        loaded++;
     }
     strbuf_free(&path);
     closedir(d);
+    if (loaded > 0)
+        sort_records();
 }
 
 void cmdstore_each(void (*fn)(struct command *c, void *arg), void *arg)

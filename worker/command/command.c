@@ -108,7 +108,8 @@ static void command_status(uint32_t job, const char *id)
     if (c->content != NULL && c->content[0] != '\0')
         json_object_object_add(o, "content", xjson_string(c->content));
     json_object_object_add(o, "running", xjson_bool(c->running));
-    if (!c->running)
+    /* An unknown status has no exit_code (the contract's nullable field), only its error. */
+    if (!c->running && !c->exit_unknown)
         json_object_object_add(o, "exit_code", xjson_int64(c->exit_code));
     if (c->error != NULL && c->error[0] != '\0')
         json_object_object_add(o, "error", xjson_string(c->error));
@@ -153,20 +154,20 @@ static void command_logs(uint32_t job, const char *id, int64_t cursor)
                    cursor < size ? (off_t)(size - cursor) : 0);
 }
 
-static bool group_alive(pid_t pgid)
+static bool group_alive(struct command *c)
 {
-    return kill(-pgid, 0) == 0 || errno != ESRCH;
+    return cmd_signal_group(c, 0) == 0 || errno != ESRCH;
 }
 
 static void on_interrupt_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     struct command *c = arg;
     c->int_ticks++;
-    if (!group_alive(c->pgid) || c->int_ticks >= INTERRUPT_GIVE_UP_TICKS) {
+    if (!group_alive(c) || c->int_ticks >= INTERRUPT_GIVE_UP_TICKS) {
         cmd_reply_interrupts(c);
         return;
     }
-    if (c->int_ticks == INTERRUPT_KILL_TICKS && kill(-c->pgid, SIGKILL) < 0 && errno != ESRCH)
+    if (c->int_ticks == INTERRUPT_KILL_TICKS && cmd_signal_group(c, SIGKILL) < 0 && errno != ESRCH)
         log_warn("command %s: SIGKILL to group %d: %s", c->id, (int)c->pgid, strerror(errno));
 }
 
@@ -184,7 +185,7 @@ static void command_interrupt(uint32_t job, const char *id, json_object *msg EXE
     if (c->int_ev != NULL)
         return; /* already interrupting: answer together */
 
-    if (kill(-c->pgid, SIGTERM) < 0 && errno == ESRCH) {
+    if (cmd_signal_group(c, SIGTERM) < 0 && errno == ESRCH) {
         cmd_reply_interrupts(c);
         return;
     }
@@ -205,11 +206,9 @@ struct signal_arg {
 static void signal_one(struct command *c, void *arg)
 {
     struct signal_arg *s = arg;
-    if (!c->running || c->pgid <= 0 || (s->foreground_only && c->background))
+    if (!c->running || (s->foreground_only && c->background))
         return;
-    if (c->pid == 0 && !group_alive(c->pgid))
-        return;
-    if (kill(-c->pgid, s->signo) < 0 && errno != ESRCH)
+    if (cmd_signal_group(c, s->signo) < 0 && errno != ESRCH)
         log_warn("command %s: signal %d to group %d: %s", c->id, s->signo, (int)c->pgid,
                  strerror(errno));
 }
@@ -237,24 +236,6 @@ static void command_shutdown(int64_t grace_ms)
         evt_arm_ms(cmds.kill_ev, grace_ms);
 }
 
-struct reaped_arg {
-    pid_t pid;
-    int status;
-};
-
-static void reaped_one(struct command *c, void *arg)
-{
-    struct reaped_arg *r = arg;
-    if (c->running && !c->child && c->pid == r->pid)
-        cmd_exited(c, r->status);
-}
-
-static void command_reaped(pid_t pid, int status)
-{
-    struct reaped_arg r = {pid, status};
-    cmdstore_each(reaped_one, &r);
-}
-
 static void command_adopt(void)
 {
     cmdstore_load(cmd_adopt_process);
@@ -263,7 +244,7 @@ static void command_adopt(void)
 static void on_sweep(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
                      void *arg EXECD_UNUSED)
 {
-    int n = cmdstore_sweep();
+    int n = cmdstore_sweep(clock_wall_ms());
     if (n > 0)
         log_info("retention: dropped %d command record(s)", n);
 }
@@ -278,7 +259,7 @@ static int command_init(const struct wsettings *s, bool adopt)
         log_error("cannot arm the command retention timer");
     if (adopt)
         command_adopt();
-    cmdstore_sweep();
+    cmdstore_sweep(clock_wall_ms());
     return 0;
 }
 
@@ -349,7 +330,7 @@ const struct executor command_executor = {
     .init = command_init,
     .interrupt = command_interrupt,
     .signal = command_forward_signal,
-    .reaped = command_reaped,
+    .reaped = cmd_reaped,
     .adopt = command_adopt,
     .busy = command_busy,
     .running = cmd_running,

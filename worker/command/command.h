@@ -29,6 +29,9 @@
 
 struct command;
 
+/* A wait status nobody saw (an adopted leader the master did not report); never a real one. */
+#define CMD_STATUS_UNKNOWN (-1)
+
 struct pipe_src {
     struct command *cmd;
     int fd;
@@ -53,10 +56,11 @@ struct command {
     struct timespec finished_at;
     bool running;
     int exit_code;
-    char *error; /* Go's error text ("exit status 2"), NULL when none */
+    bool exit_unknown; /* finished, but nobody saw its exit status: no exit_code */
+    char *error;       /* Go's error text ("exit status 2"), NULL when none */
 
     /* The process. */
-    pid_t pid;  /* leader while not reaped; 0 afterwards (never signalled again) */
+    pid_t pid;  /* leader while not reaped (its pgid is then ours to signal); 0 afterwards */
     bool child; /* our child; false when adopted from a previous worker */
     int pidfd;
     struct event *exit_ev;
@@ -118,8 +122,19 @@ int cmd_watch(struct command *c, int64_t timeout_ms);
 void cmd_abandon(struct command *c);
 /* Re-attaches a record loaded from disk to its still running process. */
 void cmd_adopt_process(struct command *c);
-/* The leader exited with status: drain the pipes, then finish. */
+/*
+ * The leader exited with status (CMD_STATUS_UNKNOWN when nobody saw it): drain the
+ * pipes, then finish. Our own child stays a zombie until then, so its process group
+ * id cannot be reused while the group may still be signalled.
+ */
 void cmd_exited(struct command *c, int status);
+/*
+ * Signals c's process group, only while its leader is not reaped (after that the
+ * pgid may belong to someone else). Returns 0, or -1 with errno (ESRCH: gone).
+ */
+int cmd_signal_group(struct command *c, int signo);
+/* The master reaped pid (an adopted leader, or an orphan); status is its wait status. */
+void cmd_reaped(pid_t pid, int status);
 /* Reads the pipes again after DRAIN_IDLE_MS (at most until the drain's end). */
 void cmd_schedule_drain(struct command *c);
 /* The terminal event, the end of the stream, the final record. */

@@ -166,7 +166,7 @@ static void run_foreground(uint32_t job, struct run_params *p)
     }
     strbuf_free(&err);
 
-    c->content = xstrdup(p->command);
+    c->content = cmdstore_content(p->command);
     c->job = job;
     cmd_output_attach(c, &c->out, outp[0]);
     cmd_output_attach(c, &c->err, errp[0]);
@@ -190,7 +190,7 @@ static void run_background(uint32_t job, struct run_params *p)
     struct command *c = command_new(NULL);
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
 
-    c->content = xstrdup(p->command);
+    c->content = cmdstore_content(p->command);
     c->background = true;
     c->running = true;
     clock_gettime(CLOCK_REALTIME, &c->started_at);

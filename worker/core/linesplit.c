@@ -14,30 +14,46 @@ void linesplit_free(struct linesplit *ls)
     strbuf_free(&ls->tail);
 }
 
+/*
+ * Emits leading pieces of s[0..len) of at most max_line bytes, cut on UTF-8 boundaries,
+ * while more than max_line bytes remain (greedy: while at least max_line remain). Returns
+ * how many bytes were emitted.
+ */
+static size_t emit_pieces(struct linesplit *ls, const char *s, size_t len, bool greedy,
+                          linesplit_emit_fn emit, void *arg)
+{
+    size_t done = 0;
+    while (len - done > ls->max_line || (greedy && len - done == ls->max_line)) {
+        size_t cut = utf8_cut(s + done, ls->max_line);
+        if (cut == 0)
+            cut = ls->max_line;
+        emit(arg, s + done, cut);
+        done += cut;
+    }
+    return done;
+}
+
+/* A terminated line (the held tail, then line): longer than max_line, it goes in pieces. */
 static void emit_line(struct linesplit *ls, const char *line, size_t len, linesplit_emit_fn emit,
                       void *arg)
 {
     if (ls->tail.len > 0) {
         strbuf_append(&ls->tail, line, len);
-        emit(arg, ls->tail.data, ls->tail.len);
-        strbuf_reset(&ls->tail);
+        line = ls->tail.data;
+        len = ls->tail.len;
     } else if (len == 0) {
         emit(arg, "\n", 1);
-    } else {
-        emit(arg, line, len);
+        return;
     }
+    size_t done = emit_pieces(ls, line, len, false, emit, arg);
+    emit(arg, line + done, len - done);
+    strbuf_reset(&ls->tail);
 }
 
 /* Emits full max_line pieces of an over-long tail, keeping the remainder. */
 static void emit_overlong(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
 {
-    while (ls->tail.len >= ls->max_line) {
-        size_t cut = utf8_cut(ls->tail.data, ls->max_line);
-        if (cut == 0)
-            cut = ls->max_line;
-        emit(arg, ls->tail.data, cut);
-        strbuf_consume(&ls->tail, cut);
-    }
+    strbuf_consume(&ls->tail, emit_pieces(ls, ls->tail.data, ls->tail.len, true, emit, arg));
 }
 
 void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linesplit_emit_fn emit,

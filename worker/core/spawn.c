@@ -75,10 +75,15 @@ void spawn_req_init(struct spawn_req *req)
 
 void spawn_set_identity(struct spawn_req *req, uint32_t uid, bool has_gid, uint32_t gid)
 {
-    struct passwd *pw = getpwuid((uid_t)uid);
     req->set_ids = true;
     req->uid = (uid_t)uid;
     req->ngroups = 0;
+    if (has_gid) {
+        /* The Go daemon clears the supplementary groups when a gid is given (setgroups(0)). */
+        req->gid = (gid_t)gid;
+        return;
+    }
+    struct passwd *pw = getpwuid((uid_t)uid);
     if (pw != NULL) {
         req->gid = pw->pw_gid;
         int n = SPAWN_MAX_GROUPS;
@@ -87,8 +92,6 @@ void spawn_set_identity(struct spawn_req *req, uint32_t uid, bool has_gid, uint3
     } else {
         req->gid = (gid_t)uid;
     }
-    if (has_gid)
-        req->gid = (gid_t)gid;
 }
 
 /*
@@ -217,6 +220,20 @@ pid_t spawn_process(const struct spawn_req *req, struct strbuf *err)
         ;
     describe_failure(req, &ctx, err);
     return -1;
+}
+
+int spawn_peek_exit(pid_t pid, int *status)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return -1;
+    if (si.si_pid != pid)
+        return 0;
+    *status = si.si_code == CLD_EXITED   ? W_EXITCODE(si.si_status, 0)
+              : si.si_code == CLD_DUMPED ? (si.si_status | WCOREFLAG)
+                                         : si.si_status;
+    return 1;
 }
 
 int spawn_pidfd(pid_t pid)

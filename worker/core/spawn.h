@@ -38,7 +38,8 @@ void spawn_req_init(struct spawn_req *req);
 /*
  * Resolves the identity for uid (and gid when has_gid), as the Go daemon:
  * primary group and supplementary groups from the user database; a uid with
- * no passwd entry gets gid = uid and no supplementary groups.
+ * no passwd entry gets gid = uid and no supplementary groups; a given gid
+ * comes with no supplementary groups at all.
  */
 void spawn_set_identity(struct spawn_req *req, uint32_t uid, bool has_gid, uint32_t gid);
 /*
@@ -49,6 +50,12 @@ void spawn_set_identity(struct spawn_req *req, uint32_t uid, bool has_gid, uint3
 void spawn_set_oom_score_adj(int adj);
 /* Returns the child's pid, or -1 with an error text in err. */
 pid_t spawn_process(const struct spawn_req *req, struct strbuf *err);
+/*
+ * The wait status of our child pid once it exited, read without reaping it:
+ * the zombie keeps its pid, and so its process group id, from being reused.
+ * Returns 1 with *status, 0 while it runs, -1 with errno.
+ */
+int spawn_peek_exit(pid_t pid, int *status);
 /* A pidfd for pid (readable once it exits), or -1. */
 int spawn_pidfd(pid_t pid);
 /* bash from PATH, else sh (as the Go daemon). The result is static. */

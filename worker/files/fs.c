@@ -6,10 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "core/out.h"
 #include "executor.h"
 #include "files/download.h"
 #include "files/fs_ops.h"
+#include "files/fs_thread.h"
+#include "files/fs_tmp.h"
 #include "files/upload.h"
 #include "fsutil.h"
 #include "jsonesc.h"
@@ -57,6 +60,19 @@ int fs_anon_file(void)
     return fd;
 }
 
+void fs_result_init(struct fs_result *res)
+{
+    fs_err_init(&res->err);
+    strbuf_init(&res->json);
+    res->has_json = false;
+}
+
+void fs_result_free(struct fs_result *res)
+{
+    fs_err_free(&res->err);
+    strbuf_free(&res->json);
+}
+
 /* A 200 with a JSON body rendered by fs_ops. */
 static void reply_rendered(uint32_t job, const struct strbuf *json)
 {
@@ -81,6 +97,27 @@ static void reply_rendered(uint32_t job, const struct strbuf *json)
         return;
     }
     out_reply_file(job, 200, NULL, FS_JSON_TYPE, fd, 0, (off_t)json->len);
+}
+
+void fs_reply_result(uint32_t job, const struct fs_result *res)
+{
+    if (res->err.status != 0)
+        fs_reply_error(job, &res->err);
+    else if (res->has_json)
+        reply_rendered(job, &res->json);
+    else
+        out_reply_empty(job, 200);
+}
+
+/* Sets res to a JSON answer, or to the failure of rc != 0. */
+static void set_result(struct fs_result *res, int rc, struct fs_err *e, struct strbuf *json)
+{
+    if (rc != 0) {
+        fs_err_set(&res->err, e->status, e->code, "%s", str(&e->msg));
+    } else if (json != NULL) {
+        strbuf_append(&res->json, json->data, json->len);
+        res->has_json = true;
+    }
 }
 
 /* The strings of msg[key] (an array of strings) as a C array; NULL entries for non-strings. */
@@ -118,7 +155,7 @@ static const char *item_string(json_object *item, const char *key)
 }
 
 /* GET /files/info: keyed by the path strings as requested. */
-static void do_info(uint32_t job, json_object *msg)
+static void info_work(json_object *msg, struct fs_result *res)
 {
     size_t n;
     const char **keys = string_array(msg, "paths", &n);
@@ -139,10 +176,7 @@ static void do_info(uint32_t job, json_object *msg)
     }
     if (rc == 0)
         rc = fsops_info(keys, paths, n, &out, &e);
-    if (rc == 0)
-        reply_rendered(job, &out);
-    else
-        fs_reply_error(job, &e);
+    set_result(res, rc, &e, &out);
     for (size_t i = 0; i < done; i++)
         strbuf_free(&exp[i]);
     free(exp);
@@ -154,7 +188,7 @@ static void do_info(uint32_t job, json_object *msg)
 }
 
 /* DELETE /files and DELETE /directories: in order, the first failure stops. */
-static void do_delete(uint32_t job, json_object *msg, bool dirs)
+static void delete_paths(json_object *msg, struct fs_result *res, bool dirs)
 {
     size_t n;
     const char **paths = string_array(msg, "paths", &n);
@@ -172,10 +206,7 @@ static void do_delete(uint32_t job, json_object *msg, bool dirs)
             rc = dirs ? fsops_rmrf(str(&p), &e) : fsops_delete_file(str(&p), &e);
         }
     }
-    if (rc == 0)
-        out_reply_empty(job, 200);
-    else
-        fs_reply_error(job, &e);
+    set_result(res, rc, &e, NULL);
     free(paths);
     strbuf_free(&p);
     strbuf_free(&why);
@@ -183,7 +214,7 @@ static void do_delete(uint32_t job, json_object *msg, bool dirs)
 }
 
 /* POST /files/permissions and POST /directories. */
-static void do_perm(uint32_t job, json_object *msg, bool mkdir)
+static void set_perms(json_object *msg, struct fs_result *res, bool mkdir)
 {
     size_t n;
     json_object *items = item_array(msg, &n);
@@ -209,17 +240,14 @@ static void do_perm(uint32_t job, json_object *msg, bool mkdir)
             rc = mkdir ? fsops_mkdir(str(&p), &perm, &e) : fsops_chmod(str(&p), &perm, &e);
         }
     }
-    if (rc == 0)
-        out_reply_empty(job, 200);
-    else
-        fs_reply_error(job, &e);
+    set_result(res, rc, &e, NULL);
     strbuf_free(&p);
     strbuf_free(&why);
     fs_err_free(&e);
 }
 
 /* POST /files/mv. */
-static void do_mv(uint32_t job, json_object *msg)
+static void mv_work(json_object *msg, struct fs_result *res)
 {
     size_t n;
     json_object *items = item_array(msg, &n);
@@ -237,10 +265,7 @@ static void do_mv(uint32_t job, json_object *msg)
             rc = fsops_mv(str(&src), str(&dest), &e);
         }
     }
-    if (rc == 0)
-        out_reply_empty(job, 200);
-    else
-        fs_reply_error(job, &e);
+    set_result(res, rc, &e, NULL);
     strbuf_free(&src);
     strbuf_free(&dest);
     strbuf_free(&why);
@@ -248,7 +273,7 @@ static void do_mv(uint32_t job, json_object *msg)
 }
 
 /* GET /files/search and GET /directories/list. */
-static void do_walk(uint32_t job, json_object *msg, bool search)
+static void walk(json_object *msg, struct fs_result *res, bool search)
 {
     const char *path = "", *pattern = NULL;
     int64_t depth = 1;
@@ -267,10 +292,7 @@ static void do_walk(uint32_t job, json_object *msg, bool search)
     } else {
         rc = fsops_list(str(&p), depth > INT32_MAX ? INT32_MAX : (int)depth, &out, &e);
     }
-    if (rc == 0)
-        reply_rendered(job, &out);
-    else
-        fs_reply_error(job, &e);
+    set_result(res, rc, &e, &out);
     strbuf_free(&p);
     strbuf_free(&why);
     strbuf_free(&out);
@@ -293,30 +315,27 @@ static int cmp_replaced(const void *a, const void *b)
 }
 
 /* {"<path as given>":{"replacedCount":n},...}, keys sorted and once (Go's map encoding). */
-static void reply_counts(uint32_t job, struct replaced *res, size_t n)
+static void render_counts(struct replaced *res, size_t n, struct strbuf *out)
 {
-    struct strbuf out = STRBUF_INIT;
     qsort(res, n, sizeof(*res), cmp_replaced);
-    strbuf_append_char(&out, '{');
+    strbuf_append_char(out, '{');
     size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
         /* A repeated key is one map entry: its last value. */
         if (i + 1 < n && strcmp(res[i].key, res[i + 1].key) == 0)
             continue;
         if (shown++ > 0)
-            strbuf_append_char(&out, ',');
-        jsonesc_append(&out, res[i].key, strlen(res[i].key));
-        strbuf_append_str(&out, ":{\"replacedCount\":");
-        strbuf_append_int64(&out, res[i].count);
-        strbuf_append_char(&out, '}');
+            strbuf_append_char(out, ',');
+        jsonesc_append(out, res[i].key, strlen(res[i].key));
+        strbuf_append_str(out, ":{\"replacedCount\":");
+        strbuf_append_int64(out, res[i].count);
+        strbuf_append_char(out, '}');
     }
-    strbuf_append_char(&out, '}');
-    reply_rendered(job, &out);
-    strbuf_free(&out);
+    strbuf_append_char(out, '}');
 }
 
 /* POST /files/replace[?verbose=true]. */
-static void do_replace(uint32_t job, json_object *msg)
+static void replace_work(json_object *msg, struct fs_result *out)
 {
     size_t n;
     json_object *items = item_array(msg, &n);
@@ -343,63 +362,134 @@ static void do_replace(uint32_t job, json_object *msg)
                               (size_t)json_object_get_string_len(repl), &res[i].count, &e);
         }
     }
-    if (rc != 0)
-        fs_reply_error(job, &e);
-    else if (verbose)
-        reply_counts(job, res, n);
-    else
-        out_reply_empty(job, 200);
+    if (rc != 0) {
+        set_result(out, rc, &e, NULL);
+    } else if (verbose) {
+        render_counts(res, n, &out->json);
+        out->has_json = true;
+    }
     free(res);
     strbuf_free(&p);
     strbuf_free(&why);
     fs_err_free(&e);
 }
 
+static void delete_work(json_object *msg, struct fs_result *res)
+{
+    delete_paths(msg, res, false);
+}
+
+static void rmdir_work(json_object *msg, struct fs_result *res)
+{
+    delete_paths(msg, res, true);
+}
+
+static void chmod_work(json_object *msg, struct fs_result *res)
+{
+    set_perms(msg, res, false);
+}
+
+static void mkdir_work(json_object *msg, struct fs_result *res)
+{
+    set_perms(msg, res, true);
+}
+
+static void search_work(json_object *msg, struct fs_result *res)
+{
+    walk(msg, res, true);
+}
+
+static void list_work(json_object *msg, struct fs_result *res)
+{
+    walk(msg, res, false);
+}
+
+void fs_run_here(uint32_t job, json_object *msg, fs_work_fn fn)
+{
+    struct fs_result res;
+    fs_result_init(&res);
+    fn(msg, &res);
+    fs_reply_result(job, &res);
+    fs_result_free(&res);
+}
+
 static void info_op(uint32_t job, json_object *msg)
 {
-    do_info(job, msg);
+    fs_run_here(job, msg, info_work);
 }
 
 static void delete_op(uint32_t job, json_object *msg)
 {
-    do_delete(job, msg, false);
-}
-
-static void rmdir_op(uint32_t job, json_object *msg)
-{
-    do_delete(job, msg, true);
+    fs_run_here(job, msg, delete_work);
 }
 
 static void chmod_op(uint32_t job, json_object *msg)
 {
-    do_perm(job, msg, false);
+    fs_run_here(job, msg, chmod_work);
 }
 
 static void mkdir_op(uint32_t job, json_object *msg)
 {
-    do_perm(job, msg, true);
+    fs_run_here(job, msg, mkdir_work);
+}
+
+static void mv_op(uint32_t job, json_object *msg)
+{
+    fs_run_here(job, msg, mv_work);
+}
+
+/* Walks and whole-file rewrites take as long as the tree or the file: on a thread. */
+static void rmdir_op(uint32_t job, json_object *msg)
+{
+    fsthread_run(job, msg, rmdir_work);
 }
 
 static void search_op(uint32_t job, json_object *msg)
 {
-    do_walk(job, msg, true);
+    fsthread_run(job, msg, search_work);
 }
 
 static void list_op(uint32_t job, json_object *msg)
 {
-    do_walk(job, msg, false);
+    fsthread_run(job, msg, list_work);
+}
+
+static void replace_op(uint32_t job, json_object *msg)
+{
+    fsthread_run(job, msg, replace_work);
 }
 
 static const struct executor_op ops[] = {
     {"fs.info", info_op},          {"fs.delete", delete_op},    {"fs.rmdir", rmdir_op},
-    {"fs.chmod", chmod_op},        {"fs.mkdir", mkdir_op},      {"fs.mv", do_mv},
-    {"fs.search", search_op},      {"fs.list", list_op},        {"fs.replace", do_replace},
+    {"fs.chmod", chmod_op},        {"fs.mkdir", mkdir_op},      {"fs.mv", mv_op},
+    {"fs.search", search_op},      {"fs.list", list_op},        {"fs.replace", replace_op},
     {"fs.download", download_run}, {"fs.upload", upload_start}, {NULL, NULL},
 };
+
+static int files_init(const struct wsettings *s EXECD_UNUSED, bool adopt)
+{
+    upload_init();
+    if (adopt)
+        fstmp_sweep();
+    return 0;
+}
+
+static bool files_busy(void)
+{
+    return upload_busy() || fsthread_busy();
+}
+
+static void files_cleanup(void)
+{
+    upload_cleanup();
+    fsthread_cleanup();
+}
 
 const struct executor files_executor = {
     .name = "files",
     .ops = ops,
-    .busy = upload_busy,
-    .cleanup = upload_cleanup,
+    .init = files_init,
+    .adopt = fstmp_sweep,
+    .busy = files_busy,
+    .cleanup = files_cleanup,
 };

@@ -33,6 +33,21 @@
  * variables: A,B").
  */
 int fs_expand(const char *in, bool absolute, struct strbuf *out, struct strbuf *err);
+/* The answer of a file operation: err when it failed, else json (a 200), else an empty 200. */
+struct fs_result {
+    struct fs_err err;
+    struct strbuf json;
+    bool has_json;
+};
+
+void fs_result_init(struct fs_result *res);
+void fs_result_free(struct fs_result *res);
+/* Sends res as the job's answer (a big JSON answer as a file the master sends). */
+void fs_reply_result(uint32_t job, const struct fs_result *res);
+/* Computes the answer to msg (no loop, no IPC, no worker state: it may run on a thread). */
+typedef void (*fs_work_fn)(json_object *msg, struct fs_result *res);
+/* Computes and sends the answer here, on the loop (a quick operation). */
+void fs_run_here(uint32_t job, json_object *msg, fs_work_fn fn);
 /* Sends e as the job's answer. */
 void fs_reply_error(uint32_t job, const struct fs_err *e);
 /*

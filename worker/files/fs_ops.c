@@ -15,53 +15,12 @@
 
 #include "files/fs_info.h"
 #include "files/fs_path.h"
+#include "files/fs_resolve.h"
 #include "files/glob.h"
 #include "fsutil.h"
 #include "jsonesc.h"
 #include "log.h"
 #include "xalloc.h"
-
-int fsops_mkdir_p(const char *path, mode_t mode, struct strbuf *why)
-{
-    char ebuf[128];
-    struct stat st;
-
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return 0;
-        strbuf_printf(why, "mkdir %s: %s", path, fs_strerror(ENOTDIR, ebuf));
-        errno = ENOTDIR;
-        return -1;
-    }
-
-    struct strbuf p = STRBUF_INIT;
-    strbuf_append_str(&p, path);
-    size_t len = p.len;
-    /* Each prefix that ends a component, top-down; the root always exists. */
-    for (size_t i = 1; i <= len; i++) {
-        if ((i < len && p.data[i] != '/') || p.data[i - 1] == '/')
-            continue;
-        char saved = p.data[i];
-        p.data[i] = '\0';
-        if (stat(p.data, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            if (mkdir(p.data, mode) != 0) {
-                int e = errno;
-                /* Lost a race to another creator: fine if it made a directory. */
-                if (!(e == EEXIST && stat(p.data, &st) == 0 && S_ISDIR(st.st_mode))) {
-                    if (e == EEXIST)
-                        e = ENOTDIR;
-                    strbuf_printf(why, "mkdir %s: %s", p.data, fs_strerror(e, ebuf));
-                    strbuf_free(&p);
-                    errno = e;
-                    return -1;
-                }
-            }
-        }
-        p.data[i] = saved;
-    }
-    strbuf_free(&p);
-    return 0;
-}
 
 static int cmp_key_index(const void *a, const void *b, void *arg)
 {
@@ -114,30 +73,42 @@ int fsops_delete_file(const char *path, struct fs_err *err)
 {
     char ebuf[128];
     struct stat st, target;
+    struct strbuf why = STRBUF_INIT;
+    struct fsres r = FSRES_INIT;
+    int rc = -1;
 
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
+    if (fsres_parent(path, "lstat", 0, &r, &why) != 0 ||
+        fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         int e = errno;
-        fs_err_set(err, 500, FS_ERR_RUNTIME, "error removing file %s. lstat %s: %s", path, path,
-                   fs_strerror(e, ebuf));
-        return -1;
+        if (e == ENOENT) {
+            rc = 0;
+        } else if (why.len > 0) {
+            fs_err_set(err, 500, FS_ERR_RUNTIME, "error removing file %s. %s", path, why.data);
+        } else {
+            fs_err_set(err, 500, FS_ERR_RUNTIME, "error removing file %s. lstat %s: %s", path, path,
+                       fs_strerror(e, ebuf));
+        }
+        goto out;
     }
     /* A symlink to a directory counts as a directory, as in Go (which stats). */
-    if (S_ISDIR(st.st_mode) ||
-        (S_ISLNK(st.st_mode) && stat(path, &target) == 0 && S_ISDIR(target.st_mode))) {
+    if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode) && fstatat(r.dir, r.name, &target, 0) == 0 &&
+                                S_ISDIR(target.st_mode))) {
         fs_err_set(err, 500, FS_ERR_RUNTIME, "error removing file %s. path is a directory: %s",
                    path, path);
-        return -1;
+        goto out;
     }
-    if (unlink(path) != 0 && errno != ENOENT) {
+    if (unlinkat(r.dir, r.name, 0) != 0 && errno != ENOENT) {
         int e = errno;
         fs_err_set(err, 500, FS_ERR_RUNTIME,
                    "error removing file %s. failed to remove file: remove %s: %s", path, path,
                    fs_strerror(e, ebuf));
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    fsres_free(&r);
+    strbuf_free(&why);
+    return rc;
 }
 
 int fsops_chmod(const char *path, const struct fsops_perm *perm, struct fs_err *err)
@@ -152,47 +123,46 @@ int fsops_chmod(const char *path, const struct fsops_perm *perm, struct fs_err *
 }
 
 /* rename without replacing: atomic where the filesystem supports it. */
-static int rename_noreplace(const char *src, const char *dest)
+static int rename_noreplace(const struct fsres *src, const struct fsres *dest)
 {
-    if (renameat2(AT_FDCWD, src, AT_FDCWD, dest, RENAME_NOREPLACE) == 0)
+    if (renameat2(src->dir, src->name, dest->dir, dest->name, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return -1;
-    /* Not supported here (or a genuine EINVAL, which rename reports again). */
-    return rename(src, dest);
+    /* Not supported here (or a genuine EINVAL, which renameat reports again). */
+    return renameat(src->dir, src->name, dest->dir, dest->name);
 }
 
 int fsops_mv(const char *src, const char *dest, struct fs_err *err)
 {
     char ebuf[128];
     struct stat st;
-    struct strbuf parent = STRBUF_INIT, why = STRBUF_INIT;
+    struct strbuf why = STRBUF_INIT;
+    struct fsres from = FSRES_INIT, to = FSRES_INIT;
     int rc = -1;
 
-    if (lstat(src, &st) != 0) {
+    if (fsres_parent(src, "lstat", 0, &from, &why) != 0 ||
+        fstatat(from.dir, from.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         int e = errno;
+        if (why.len == 0)
+            strbuf_printf(&why, "lstat %s: %s", src, fs_strerror(e, ebuf));
         if (e == ENOENT)
-            fs_err_file(err, e, "source path not found: %s: lstat %s: %s", src, src,
-                        fs_strerror(e, ebuf));
+            fs_err_file(err, e, "source path not found: %s: %s", src, why.data);
         else
-            fs_err_file(err, e, "lstat %s: %s", src, fs_strerror(e, ebuf));
+            fs_err_file(err, e, "%s", why.data);
         goto out;
     }
-
-    const char *slash = strrchr(dest, '/');
-    if (slash != NULL) {
-        strbuf_append(&parent, dest, slash == dest ? 1 : (size_t)(slash - dest));
-        if (fsops_mkdir_p(parent.data, 0755, &why) != 0) {
-            fs_err_file(err, errno, "failed to create destination directory: %s", why.data);
-            goto out;
-        }
+    /* The destination's parents are created (0755); src and dest are never followed. */
+    if (fsres_parent(dest, "mkdir", 0755, &to, &why) != 0) {
+        fs_err_file(err, errno, "failed to create destination directory: %s", why.data);
+        goto out;
     }
-    if (lstat(dest, &st) == 0) {
+    if (fstatat(to.dir, to.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         fs_err_set(err, 500, FS_ERR_RUNTIME,
                    "error accessing file: destination path already exists: %s", dest);
         goto out;
     }
-    if (rename_noreplace(src, dest) != 0) {
+    if (rename_noreplace(&from, &to) != 0) {
         int e = errno;
         if (e == EEXIST)
             fs_err_set(err, 500, FS_ERR_RUNTIME,
@@ -204,19 +174,46 @@ int fsops_mv(const char *src, const char *dest, struct fs_err *err)
     }
     rc = 0;
 out:
-    strbuf_free(&parent);
+    fsres_free(&from);
+    fsres_free(&to);
     strbuf_free(&why);
     return rc;
 }
 
 int fsops_mkdir(const char *path, const struct fsops_perm *perm, struct fs_err *err)
 {
+    char ebuf[128];
     struct strbuf why = STRBUF_INIT;
-    int rc = fsops_mkdir_p(path, 0777, &why);
-    if (rc == 0)
-        rc = fsops_apply_perm(path, perm, &why);
-    if (rc != 0)
-        fs_err_file(err, errno, "%s", why.data);
+    struct fsres r = FSRES_INIT;
+    struct stat st;
+    int fd = -1, rc = -1;
+
+    if (fsres_parent(path, "mkdir", 0777, &r, &why) != 0)
+        goto fail;
+    /* An existing directory, or a symlink to one that may be followed, is fine. */
+    if ((mkdirat(r.dir, r.name, 0777) != 0 && errno != EEXIST) ||
+        fsres_follow(&r, "mkdir", path, &why) != 0)
+        goto fail;
+    if (r.dangling || fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        goto fail;
+    }
+    fd = openat(r.dir, r.name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fsops_apply_perm_fd(fd, path, perm, &why) != 0)
+        goto fail;
+    rc = 0;
+    goto out;
+fail : {
+    int e = errno;
+    if (why.len == 0)
+        strbuf_printf(&why, "mkdir %s: %s", path, fs_strerror(e, ebuf));
+    fs_err_file(err, e, "%s", why.data);
+}
+out:
+    if (fd >= 0)
+        close(fd);
+    fsres_free(&r);
     strbuf_free(&why);
     return rc;
 }

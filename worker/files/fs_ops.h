@@ -32,6 +32,9 @@
  *    that is impossible (hard links, bind-mounted file, unwritable
  *    directory) it rewrites the file in place like Go. A file without any
  *    occurrence is left untouched (Go rewrote it).
+ *  - the changing operations (delete, chmod, mv, mkdir, rm -rf, replace)
+ *    resolve paths with fs_resolve.h: a symlink owned by another user is
+ *    followed only to that user's own files (Go followed every link).
  */
 #ifndef EXECD_FS_OPS_H
 #define EXECD_FS_OPS_H
@@ -58,19 +61,22 @@ struct fsops_perm {
 int fsops_mode_parse(int64_t digits, mode_t *out);
 
 /*
- * Applies a Permission to path (following symlinks, like Go's os.Chmod and
- * os.Chown): chmod when mode != 0, then chown of whichever of owner/group is
- * given. Returns 0, or -1 with errno set (0 when the failure is not a system
- * call's, e.g. an unknown user) and the reason in why ("chmod <p>: ...").
+ * Applies a Permission to path: chmod when mode != 0, then chown of whichever
+ * of owner/group is given. A symlink is followed as fs_resolve.h allows (Go's
+ * os.Chmod and os.Chown follow any). Returns 0, or -1 with errno set (0 when
+ * the failure is not a system call's, e.g. an unknown user) and the reason in
+ * why ("chmod <p>: ...").
  */
 int fsops_apply_perm(const char *path, const struct fsops_perm *perm, struct strbuf *why);
-
+/* The same on a file open as fd (any descriptor, O_PATH included); path is for messages. */
+int fsops_apply_perm_fd(int fd, const char *path, const struct fsops_perm *perm,
+                        struct strbuf *why);
 /*
- * mkdir -p: creates path and its missing parents with mode (umask applies).
- * An existing directory (or symlink to one) is fine. Returns 0, or -1 with
- * errno set and the reason in why ("mkdir <p>: not a directory").
+ * An O_PATH descriptor of what path names, its last symlink followed as
+ * fs_resolve.h allows (a dangling one is ENOENT). Returns it, or -1 with errno
+ * and why ("<op> <path>: ...").
  */
-int fsops_mkdir_p(const char *path, mode_t mode, struct strbuf *why);
+int fsops_open_final(const char *path, const char *op, struct strbuf *why);
 
 /*
  * GET /files/info: {"<key>": FileInfo, ...} for paths[i] requested as keys[i].

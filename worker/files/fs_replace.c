@@ -14,7 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "files/fs_path.h"
+#include "files/fs.h"
+#include "files/fs_resolve.h"
+#include "files/fs_thread.h"
+#include "files/fs_tmp.h"
 #include "fsutil.h"
 #include "log.h"
 #include "xalloc.h"
@@ -86,6 +89,10 @@ static int stream_replace(int in, struct writer *wr, const char *old, size_t old
         border[i] = k;
     }
     for (;;) {
+        if (fsthread_stopping()) {
+            errno = ECANCELED;
+            goto out;
+        }
         ssize_t r = read_some(in, buf, IO_BUF);
         if (r < 0)
             goto out;
@@ -145,12 +152,12 @@ static int copy_fd(int from, int to)
     return rc;
 }
 
-/* Rewrites target in place from the temporary file (Go's way: not atomic, keeps the inode). */
-static int copy_back(int tfd, const char *target)
+/* Rewrites the target in place from the temporary file (Go's way: not atomic, keeps the inode). */
+static int copy_back(int tfd, int dir, const char *name)
 {
     if (lseek(tfd, 0, SEEK_SET) != 0)
         return -1;
-    int out = open(target, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    int out = openat(dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
     if (out < 0)
         return -1;
     if (copy_fd(tfd, out) != 0 || fsync(out) != 0) {
@@ -162,89 +169,73 @@ static int copy_back(int tfd, const char *target)
     return close(out);
 }
 
-/* Makes tmp look like the original and puts it in its place. */
-static int swap_in(int tfd, const char *tmp, const char *target, const struct stat *st)
-{
-    /* chown first: it would clear set-id bits that fchmod sets. */
-    if (fchown(tfd, st->st_uid, st->st_gid) != 0 || fchmod(tfd, st->st_mode & 07777) != 0 ||
-        fsync(tfd) != 0)
-        return -1;
-    return rename(tmp, target);
-}
-
 /* A file being rewritten. */
 struct rewrite {
-    const char *path;  /* as requested, for messages */
-    char *target;      /* the file itself: a symlinked path is edited at its target, as Go */
-    struct stat st;    /* of the target */
-    int in;            /* the target, open for reading */
-    int tfd;           /* the temporary file */
-    struct strbuf tmp; /* its name; empty once it was renamed over the target */
-    bool atomic;       /* tmp is beside the target and can replace it with a rename */
+    const char *path;   /* as requested, for messages */
+    struct fsres where; /* the file itself: a symlinked path is edited at its target, as
+                           Go, where fs_resolve.h allows */
+    struct stat st;     /* of the target */
+    int in;             /* the target, open for reading */
+    struct fstmp tmp;   /* the new content beside the target */
+    int tfd;            /* the new content: tmp's descriptor, or an unnamed file elsewhere */
 };
 
 /* Checks that path is a regular file and opens it. Returns 0, or -1 with err set. */
 static int open_target(struct rewrite *rw, struct fs_err *err)
 {
     char ebuf[128];
+    struct strbuf why = STRBUF_INIT;
     const char *path = rw->path;
-    if (stat(path, &rw->st) != 0) {
-        int e = errno;
+    struct fsres *w = &rw->where;
+    int rc = -1;
+    if (fsres_parent(path, "stat", 0, w, &why) != 0 || fsres_follow(w, "stat", path, &why) != 0) {
+        fs_err_file(err, errno, "%s", why.data);
+        goto out;
+    }
+    if (w->dangling || fstatat(w->dir, w->name, &rw->st, AT_SYMLINK_NOFOLLOW) != 0) {
+        int e = w->dangling ? ENOENT : errno;
         fs_err_file(err, e, "stat %s: %s", path, fs_strerror(e, ebuf));
-        return -1;
+        goto out;
     }
     /* Before any open: opening a FIFO for reading would block. */
     if (S_ISDIR(rw->st.st_mode)) {
         fs_err_file(err, EISDIR, "read %s: %s", path, fs_strerror(EISDIR, ebuf));
-        return -1;
+        goto out;
     }
     if (!S_ISREG(rw->st.st_mode)) {
         fs_err_file(err, 0, "read %s: not a regular file", path);
-        return -1;
-    }
-    rw->target = realpath(path, NULL);
-    if (rw->target == NULL) {
-        int e = errno;
-        fs_err_file(err, e, "realpath %s: %s", path, fs_strerror(e, ebuf));
-        return -1;
+        goto out;
     }
     /* O_NONBLOCK: should it have become a FIFO meanwhile, the open must not hang. */
-    rw->in = open(rw->target, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    rw->in = openat(w->dir, w->name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (rw->in < 0 || fstat(rw->in, &rw->st) != 0) {
         int e = errno;
         fs_err_file(err, e, "open %s: %s", path, fs_strerror(e, ebuf));
-        return -1;
+        goto out;
     }
     if (!S_ISREG(rw->st.st_mode)) {
         fs_err_file(err, 0, "read %s: not a regular file", path);
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    strbuf_free(&why);
+    return rc;
 }
 
 /*
- * The temporary file: beside the target, so the rename is atomic; a hard-linked file
- * must keep its inode, and an unwritable directory leaves no choice: then it goes to
- * $TMPDIR and the target is rewritten in place. Returns 0, or -1 with err set.
+ * The new content: beside the target, so a rename puts it in place atomically; a
+ * hard-linked file must keep its inode, and an unwritable directory leaves no choice:
+ * then it goes to an unnamed file elsewhere and the target is rewritten in place.
+ * Returns 0, or -1 with err set.
  */
 static int open_temp(struct rewrite *rw, struct fs_err *err)
 {
     char ebuf[128];
-    rw->atomic = rw->st.st_nlink == 1;
-    if (rw->atomic) {
-        const char *base = strrchr(rw->target, '/') + 1; /* realpath is absolute */
-        strbuf_append(&rw->tmp, rw->target, (size_t)(base - rw->target));
-        strbuf_printf(&rw->tmp, ".%s.execd-XXXXXX", base);
-        rw->tfd = mkostemp(rw->tmp.data, O_CLOEXEC);
-        rw->atomic = rw->tfd >= 0;
-    }
-    if (rw->atomic)
-        return 0;
-    const char *tmpdir = getenv("TMPDIR");
-    strbuf_reset(&rw->tmp);
-    strbuf_printf(&rw->tmp, "%s/execd-replace-XXXXXX",
-                  tmpdir != NULL && tmpdir[0] == '/' ? tmpdir : "/tmp");
-    rw->tfd = mkostemp(rw->tmp.data, O_CLOEXEC);
+    if (rw->st.st_nlink == 1 && fstmp_open(&rw->tmp, rw->where.dir, rw->where.name, "replace") == 0)
+        rw->tfd = rw->tmp.fd;
+    else
+        rw->tfd = fs_anon_file();
     if (rw->tfd < 0) {
         int e = errno;
         fs_err_file(err, e, "create temporary file for %s: %s", rw->path, fs_strerror(e, ebuf));
@@ -257,14 +248,12 @@ static int open_temp(struct rewrite *rw, struct fs_err *err)
 static int put_in_place(struct rewrite *rw, struct fs_err *err)
 {
     char ebuf[128];
-    if (rw->atomic && swap_in(rw->tfd, rw->tmp.data, rw->target, &rw->st) == 0) {
-        strbuf_reset(&rw->tmp); /* renamed: nothing left to remove */
-        /* Best effort: the data itself is already synced; a failure only risks the rename. */
-        if (fspath_sync_dir(rw->target) != 0)
-            log_debug("replace: cannot fsync the directory of %s: %s", rw->target, strerror(errno));
+    /* chown first: it would clear set-id bits that fchmod sets. */
+    if (rw->tmp.fd >= 0 && fchown(rw->tfd, rw->st.st_uid, rw->st.st_gid) == 0 &&
+        fchmod(rw->tfd, rw->st.st_mode & 07777) == 0 && fsync(rw->tfd) == 0 &&
+        fstmp_commit(&rw->tmp, rw->where.dir, rw->where.name) == 0)
         return 0;
-    }
-    if (copy_back(rw->tfd, rw->target) != 0) {
+    if (copy_back(rw->tfd, rw->where.dir, rw->where.name) != 0) {
         int e = errno;
         fs_err_file(err, e, "write %s: %s", rw->path, fs_strerror(e, ebuf));
         return -1;
@@ -274,22 +263,20 @@ static int put_in_place(struct rewrite *rw, struct fs_err *err)
 
 static void rewrite_free(struct rewrite *rw)
 {
-    if (rw->tfd >= 0) {
+    if (rw->tmp.fd >= 0)
+        fstmp_discard(&rw->tmp, rw->where.dir);
+    else if (rw->tfd >= 0)
         close(rw->tfd);
-        if (rw->tmp.len > 0)
-            unlink(rw->tmp.data);
-    }
     if (rw->in >= 0)
         close(rw->in);
-    free(rw->target);
-    strbuf_free(&rw->tmp);
+    fsres_free(&rw->where);
 }
 
 int fsops_replace(const char *path, const char *old, size_t old_len, const char *repl,
                   size_t repl_len, int64_t *count, struct fs_err *err)
 {
     char ebuf[128];
-    struct rewrite rw = {.path = path, .in = -1, .tfd = -1, .tmp = STRBUF_INIT};
+    struct rewrite rw = {.path = path, .where = FSRES_INIT, .in = -1, .tmp = FSTMP_INIT, .tfd = -1};
     struct writer *wr = NULL;
     int64_t n = 0;
     int rc = -1;

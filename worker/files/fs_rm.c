@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "files/fs_path.h"
+#include "files/fs_resolve.h"
+#include "files/fs_thread.h"
 
 /* Passes of rm -rf over a directory that keeps getting new entries. */
 #define RM_PASSES 3
@@ -83,6 +85,11 @@ static int empty_dir(DIR *d, struct strbuf *path, struct strbuf *why)
     for (errno = 0; rc == 0 && (ent = readdir(d)) != NULL; errno = 0) {
         if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
             continue;
+        if (fsthread_stopping()) {
+            strbuf_printf(why, "stopped at %s: its client went away", path->data);
+            closedir(d);
+            return -1;
+        }
         fspath_push(path, ent->d_name);
         rc = rm_entry(d, ent->d_name, path, why);
         if (rc == 0)
@@ -120,6 +127,7 @@ static int rm_tree(int parent, const char *name, struct strbuf *path, struct str
 int fsops_rmrf(const char *path, struct fs_err *err)
 {
     struct strbuf p = STRBUF_INIT, why = STRBUF_INIT;
+    struct fsres r = FSRES_INIT;
     struct stat st;
     int rc = -1;
 
@@ -142,27 +150,27 @@ int fsops_rmrf(const char *path, struct fs_err *err)
         goto out;
     }
 
-    if (lstat(p.data, &st) != 0) {
+    /* The parent is resolved once (no untrusted symlink on the way), the rest below it. */
+    if (fsres_parent(p.data, "lstat", 0, &r, &why) != 0 ||
+        fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) {
             rc = 0;
             goto out;
         }
-        rm_fail(&why, "lstat", &p, errno);
+        if (why.len == 0)
+            rm_fail(&why, "lstat", &p, errno);
     } else if (!S_ISDIR(st.st_mode)) {
-        if (unlink(p.data) == 0 || errno == ENOENT)
+        if (unlinkat(r.dir, r.name, 0) == 0 || errno == ENOENT)
             rc = 0;
         else
             rm_fail(&why, "unlinkat", &p, errno);
     } else {
-        /* The display path grows during the walk: it must not be the name buffer. */
-        struct strbuf shown = STRBUF_INIT;
-        strbuf_append(&shown, p.data, p.len);
-        rc = rm_tree(AT_FDCWD, p.data, &shown, &why);
-        strbuf_free(&shown);
+        rc = rm_tree(r.dir, r.name, &p, &why);
     }
     if (rc != 0)
         fs_err_set(err, 500, FS_ERR_RUNTIME, "error removing directory %s. %s", path, why.data);
 out:
+    fsres_free(&r);
     strbuf_free(&p);
     strbuf_free(&why);
     return rc;

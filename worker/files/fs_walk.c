@@ -15,6 +15,7 @@
 
 #include "files/fs_info.h"
 #include "files/fs_path.h"
+#include "files/fs_thread.h"
 #include "files/glob.h"
 #include "xalloc.h"
 
@@ -129,6 +130,10 @@ static int walk_dir(struct walk *w, int dfd, int level)
     for (size_t i = 0; i < dn.n; i++) {
         const char *name = dn.pool.data + dn.off[i];
         struct stat st;
+        if (fsthread_stopping()) {
+            fs_err_set(w->err, 500, FS_ERR_RUNTIME, "the walk was stopped: its client went away");
+            goto out;
+        }
         fspath_cut(&w->path, base);
         fspath_push(&w->path, name);
         if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {

@@ -17,8 +17,6 @@
 
 /* Nesting of {..} and !(..) beyond this is rejected: it bounds the compiler's recursion. */
 #define GLOB_MAX_NESTING 64
-/* Memo tables up to this size live on the stack (base names against short patterns). */
-#define GLOB_STACK_MEMO 4096
 
 enum op {
     OP_MATCH, /* end of pattern: the path must be consumed */
@@ -46,6 +44,10 @@ struct glob {
     struct insn *prog;
     size_t len;
     bool branchy; /* has STAR/GSTAR/SPLIT/NEG: matching needs the memo */
+    /* The memo table of the last match, kept for the next one: a search matches one
+     * pattern against every name of a tree. */
+    unsigned char *memo;
+    size_t memo_cap;
 };
 
 struct compiler {
@@ -301,6 +303,7 @@ void glob_free(struct glob *g)
         return;
     free(g->text);
     free(g->prog);
+    free(g->memo);
     free(g);
 }
 
@@ -543,9 +546,8 @@ static int run_from(struct run *r, size_t pc, size_t pos)
     }
 }
 
-int glob_exec(const struct glob *g, const char *path, size_t len)
+int glob_exec(struct glob *g, const char *path, size_t len)
 {
-    unsigned char stack_memo[GLOB_STACK_MEMO];
     struct run r = {.g = g, .s = (const unsigned char *)path, .n = len, .memo = NULL};
 
     if (!g->branchy)
@@ -555,18 +557,16 @@ int glob_exec(const struct glob *g, const char *path, size_t len)
     if (len + 1 > SIZE_MAX / g->len)
         return GLOB_ENOMEM;
     size_t cells = g->len * (len + 1);
-    if (cells <= sizeof(stack_memo)) {
-        memset(stack_memo, 0, cells);
-        r.memo = stack_memo;
-    } else {
-        r.memo = calloc(cells, 1);
-        if (r.memo == NULL)
+    if (cells > g->memo_cap) {
+        unsigned char *memo = realloc(g->memo, cells);
+        if (memo == NULL)
             return GLOB_ENOMEM;
+        g->memo = memo;
+        g->memo_cap = cells;
     }
-    int res = run_from(&r, 0, 0);
-    if (r.memo != stack_memo)
-        free(r.memo);
-    return res;
+    memset(g->memo, 0, cells);
+    r.memo = g->memo;
+    return run_from(&r, 0, 0);
 }
 
 int glob_match(const char *pattern, const char *path)

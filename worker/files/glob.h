@@ -47,8 +47,12 @@ struct glob;
 
 /* Compiles pattern. Returns 0 and *out, or GLOB_EBADPAT / GLOB_ENOMEM. */
 int glob_compile(const char *pattern, struct glob **out);
-/* Matches path[0..len) against a compiled pattern: GLOB_MATCH, GLOB_NOMATCH or GLOB_ENOMEM. */
-int glob_exec(const struct glob *g, const char *path, size_t len);
+/*
+ * Matches path[0..len) against a compiled pattern: GLOB_MATCH, GLOB_NOMATCH or
+ * GLOB_ENOMEM. g keeps its memo table for the next match (so one glob is used by
+ * one thread at a time).
+ */
+int glob_exec(struct glob *g, const char *path, size_t len);
 void glob_free(struct glob *g);
 
 /* One-shot compile + match: GLOB_MATCH, GLOB_NOMATCH, GLOB_EBADPAT or GLOB_ENOMEM. */

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/out.h"
@@ -13,7 +12,8 @@
 #include "files/fs.h"
 #include "files/fs_err.h"
 #include "files/fs_ops.h"
-#include "files/fs_path.h"
+#include "files/fs_resolve.h"
+#include "files/fs_tmp.h"
 #include "files/multipart.h"
 #include "fsutil.h"
 #include "jsonreq.h"
@@ -34,8 +34,11 @@
 #define WBUF_SIZE (256 * 1024)
 /* The Go daemon retries the permission step once after this long. */
 #define PERM_RETRY_US 20000
-/* Temporary names keep at most this much of the target's name (NAME_MAX is 255). */
-#define TMP_BASE_MAX 200
+/*
+ * File (and metadata) parts of one upload: each file part keeps a descriptor open
+ * until the whole body is in, so this also bounds the descriptors one upload holds.
+ */
+#define UPLOAD_MAX_FILES 400
 
 struct meta {
     char *target; /* expanded path; NULL when this metadata is invalid */
@@ -44,10 +47,10 @@ struct meta {
 };
 
 struct ufile {
-    char *tmp;    /* temporary file beside the target, until renamed */
-    bool unnamed; /* tmp is only a name template: the data is in an O_TMPFILE file */
-    char *target; /* where tmp goes: the metadata's path, symlinks resolved */
-    int spool;    /* data that came before its metadata, or -1 */
+    struct fstmp tmp; /* the data beside its target, unnamed until the commit */
+    int spool;        /* data that came before its metadata, or -1 */
+    dev_t dir_dev;    /* the target's directory when tmp was created: the commit */
+    ino_t dir_ino;    /* resolves the path again and must find the same one */
 };
 
 enum part_kind { PART_SKIP, PART_META, PART_FILE };
@@ -64,47 +67,77 @@ struct upload {
     size_t n_meta, cap_meta;
     struct ufile *files;
     size_t n_file, cap_file;
-    int fd; /* the file part being written (a temporary file or a spool), or -1 */
+    int fd; /* the file part being written (its ufile's temporary file or spool), or -1 */
     char *wbuf;
     size_t wlen;
     off_t written;          /* bytes of the current file part written so far */
     off_t flushed;          /* ... of which writeback was started */
     struct fs_err meta_err; /* the first invalid metadata */
     struct fs_err io_err;   /* the first failure to store a file */
+    bool too_many;          /* more than UPLOAD_MAX_FILES pairs */
 };
 
 static struct list uploads = LIST_HEAD_INIT(uploads);
+/* 0777 & ~umask: what a new file gets before the metadata's Permission. */
+static mode_t new_file_mode;
 
 static void cancel(void *obj);
 static void on_data(void *obj, const char *data, size_t len);
 static const struct wjob_ops upload_ops = {.cancel = cancel, .data = on_data};
 
-static mode_t new_file_mode(void)
+void upload_init(void)
 {
-    /* The umask can only be read by setting it; the worker is single-threaded. */
+    /* The umask can only be read by setting it: done once, before any thread runs. */
     mode_t mask = umask(0);
     umask(mask);
-    return 0777 & ~mask;
+    new_file_mode = 0777 & ~mask;
 }
 
-static void remove_tmp(struct ufile *f)
+/*
+ * Resolves an upload's target: its directory (created if missing) and its name, a
+ * symlink followed as fs_resolve.h allows (a dangling one is replaced itself). f's
+ * directory is recorded the first time and must be the same afterwards. Returns 0,
+ * or -1 with why.
+ */
+static int locate(struct ufile *f, const char *target, struct fsres *r, struct strbuf *why)
 {
-    if (f->tmp != NULL && !f->unnamed && unlink(f->tmp) != 0 && errno != ENOENT)
-        log_warn("cannot remove temporary file %s: %s", f->tmp, strerror(errno));
-    free(f->tmp);
-    f->tmp = NULL;
-    f->unnamed = false;
+    struct stat st;
+    if (fsres_parent(target, "open", 0777, r, why) != 0 ||
+        fsres_follow(r, "open", target, why) != 0)
+        return -1;
+    if (fstat(r->dir, &st) != 0) {
+        strbuf_printf(why, "stat the directory of %s: %s", target, strerror(errno));
+        return -1;
+    }
+    if (f->tmp.fd < 0) {
+        f->dir_dev = st.st_dev;
+        f->dir_ino = st.st_ino;
+    } else if (st.st_dev != f->dir_dev || st.st_ino != f->dir_ino) {
+        strbuf_printf(why, "the directory of %s was replaced during the upload", target);
+        return -1;
+    }
+    return 0;
+}
+
+/* Drops f's temporary file (its directory is looked up again only if it has a name). */
+static void remove_tmp(struct ufile *f, const char *target)
+{
+    struct fsres r = FSRES_INIT;
+    struct strbuf why = STRBUF_INIT;
+    if (f->tmp.name != NULL && (target == NULL || locate(f, target, &r, &why) != 0))
+        log_warn("temporary file %s left for the next worker: %s", f->tmp.name,
+                 why.len > 0 ? why.data : "no target");
+    fstmp_discard(&f->tmp, r.dir);
+    fsres_free(&r);
+    strbuf_free(&why);
 }
 
 static void destroy(struct upload *u)
 {
     list_del(&u->node);
     wjob_remove(u->job);
-    if (u->fd >= 0 && (u->n_file == 0 || u->files[u->n_file - 1].spool != u->fd))
-        close(u->fd);
     for (size_t i = 0; i < u->n_file; i++) {
-        remove_tmp(&u->files[i]);
-        free(u->files[i].target);
+        remove_tmp(&u->files[i], i < u->n_meta ? u->metas[i].target : NULL);
         if (u->files[i].spool >= 0)
             close(u->files[i].spool);
     }
@@ -148,109 +181,43 @@ static void store_failed(struct upload *u, const char *target, const char *what,
 }
 
 /*
- * Creates f's temporary file beside its target (resolving a symlinked target
- * to the file it names, which Go's open(2) would have written through),
- * creating the missing parent directories. Where the filesystem has
- * O_TMPFILE the file has no name while its data arrives, so a worker killed
- * mid-upload leaves nothing behind; name_tmp names it once it is complete.
- * Returns the descriptor, or -1 with the failure recorded.
+ * Creates f's temporary file beside its target (a symlinked target is written
+ * through as Go's open(2) would, where fs_resolve.h allows), creating the missing
+ * parent directories. Returns the descriptor, or -1 with the failure recorded.
  */
 static int open_beside(struct upload *u, struct ufile *f, const char *target)
 {
     struct stat st;
-    struct strbuf dir = STRBUF_INIT, why = STRBUF_INIT, tmp = STRBUF_INIT;
-    int fd = -1;
+    struct strbuf why = STRBUF_INIT;
+    struct fsres r = FSRES_INIT;
 
-    char *real = NULL;
-    if (lstat(target, &st) == 0 && S_ISLNK(st.st_mode))
-        real = realpath(target, NULL); /* dangling: the link itself is replaced */
-    f->target = real != NULL ? real : xstrdup(target);
-    if (stat(f->target, &st) == 0 && S_ISDIR(st.st_mode)) {
-        store_failed(u, target, "open: is a directory", 0);
-        goto out;
-    }
-    fspath_dir(f->target, &dir);
-    if (fsops_mkdir_p(dir.data, 0777, &why) != 0) {
+    if (locate(f, target, &r, &why) != 0) {
         store_failed(u, target, why.data, 0);
-        goto out;
-    }
-    const char *base = strrchr(f->target, '/');
-    base = base != NULL ? base + 1 : f->target;
-    size_t blen = strlen(base);
-    strbuf_append(&tmp, dir.data, dir.len);
-    strbuf_append_str(&tmp, "/.");
-    strbuf_append(&tmp, base, blen > TMP_BASE_MAX ? TMP_BASE_MAX : blen);
-    strbuf_append_str(&tmp, ".execd-upload-XXXXXX");
-    fd = open(dir.data, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-    f->unnamed = fd >= 0;
-    if (fd < 0)
-        fd = mkostemp(tmp.data, O_CLOEXEC);
-    if (fd < 0) {
+    } else if (!r.dangling && fstatat(r.dir, r.name, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+        store_failed(u, target, "open: is a directory", 0);
+    } else if (fstmp_open(&f->tmp, r.dir, r.name, "upload") != 0) {
         int e = errno;
-        strbuf_reset(&why);
-        strbuf_printf(&why, "create a temporary file in %s", dir.data);
+        strbuf_printf(&why, "create a temporary file beside %s", target);
         store_failed(u, target, why.data, e);
-        goto out;
     }
-    f->tmp = strbuf_detach(&tmp);
-out:
-    strbuf_free(&dir);
+    fsres_free(&r);
     strbuf_free(&why);
-    strbuf_free(&tmp);
-    return fd;
-}
-
-/* Fills the template's trailing XXXXXX; a clash is retried by the caller. */
-static void fill_template(char *name)
-{
-    static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    static uint64_t seq;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t x = ((uint64_t)ts.tv_nsec << 16) ^ ((uint64_t)getpid() << 40) ^ ++seq;
-    char *p = name + strlen(name) - 6;
-    for (int i = 0; i < 6; i++, x /= 36)
-        p[i] = digits[x % 36];
-}
-
-/*
- * Links an unnamed temporary file (complete and synced) under a hidden name
- * from f's template, for the chmod/chown and the rename into place. Without
- * CAP_DAC_READ_SEARCH, AT_EMPTY_PATH fails and the /proc link is used.
- * Returns 0, or -1 with errno set.
- */
-static int name_tmp(struct ufile *f, int fd)
-{
-    if (!f->unnamed)
-        return 0;
-    char proc[32];
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    for (int tries = 0; tries < 64; tries++) {
-        fill_template(f->tmp);
-        if (linkat(fd, "", AT_FDCWD, f->tmp, AT_EMPTY_PATH) == 0 ||
-            (errno != EEXIST && linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW) == 0)) {
-            f->unnamed = false;
-            return 0;
-        }
-        if (errno != EEXIST)
-            return -1;
-    }
-    return -1;
+    return f->tmp.fd;
 }
 
 /* Writing the current file part failed: drop what was stored of it. */
 static void file_part_failed(struct upload *u, const char *what, int err)
 {
-    struct ufile *f = &u->files[u->n_file - 1];
-    store_failed(u, f->target != NULL ? f->target : "(spool)", what, err);
+    size_t k = u->n_file - 1;
+    struct ufile *f = &u->files[k];
+    const char *target = k < u->n_meta ? u->metas[k].target : NULL;
+    store_failed(u, target != NULL ? target : "(spool)", what, err);
     if (f->spool >= 0) {
         close(f->spool);
         f->spool = -1;
-    } else if (u->fd >= 0) {
-        close(u->fd);
     }
     u->fd = -1;
-    remove_tmp(f);
+    remove_tmp(f, target);
 }
 
 /*
@@ -303,6 +270,10 @@ static int on_part_begin(void *arg, const struct multipart_part *part)
     if (!part->form_data || part->name == NULL)
         return 0;
     if (strcmp(part->name, "metadata") == 0) {
+        if (u->n_meta >= UPLOAD_MAX_FILES) {
+            u->too_many = true;
+            return 0;
+        }
         u->cur = PART_META;
         strbuf_reset(&u->meta_text);
         u->meta_too_big = false;
@@ -310,18 +281,20 @@ static int on_part_begin(void *arg, const struct multipart_part *part)
     }
     if (strcmp(part->name, "file") != 0)
         return 0;
+    if (u->n_file >= UPLOAD_MAX_FILES) {
+        u->too_many = true;
+        return 0;
+    }
 
     u->files = grow(u->files, u->n_file, &u->cap_file, sizeof(*u->files));
     size_t k = u->n_file++;
     struct ufile *f = &u->files[k];
-    f->tmp = f->target = NULL;
-    f->unnamed = false;
-    f->spool = -1;
+    *f = (struct ufile){.tmp = FSTMP_INIT, .spool = -1};
     u->cur = PART_FILE;
     u->wlen = 0;
     u->written = u->flushed = 0;
     /* Once the upload is known to fail, file data is only counted, not stored. */
-    if (u->meta_err.status != 0 || u->io_err.status != 0)
+    if (u->meta_err.status != 0 || u->io_err.status != 0 || u->too_many)
         return 0;
     if (k < u->n_meta) {
         u->fd = open_beside(u, f, u->metas[k].target);
@@ -449,20 +422,11 @@ static int on_part_end(void *arg)
         take_metadata(u);
     } else if (u->cur == PART_FILE && u->fd >= 0) {
         flush_wbuf(u);
-        if (u->fd >= 0 && fsync(u->fd) != 0) {
+        /* Complete: a spool waits for its metadata, a temporary file (still unnamed)
+         * for the end of the body. */
+        if (u->fd >= 0 && fsync(u->fd) != 0)
             file_part_failed(u, "fsync", errno);
-        } else if (u->files[u->n_file - 1].spool >= 0) {
-            u->fd = -1; /* a spool stays open until its metadata is known */
-        } else if (u->fd >= 0) {
-            int fd = u->fd; /* a temporary file is complete */
-            if (name_tmp(&u->files[u->n_file - 1], fd) != 0) {
-                file_part_failed(u, "name the temporary file", errno);
-            } else {
-                u->fd = -1;
-                if (close(fd) != 0)
-                    file_part_failed(u, "close", errno);
-            }
-        }
+        u->fd = -1;
     }
     u->cur = PART_SKIP;
     return 0;
@@ -502,114 +466,132 @@ static int unspool(struct upload *u, struct ufile *f, const char *target)
         store_failed(u, target, "fsync", errno);
         goto out;
     }
-    if (name_tmp(f, fd) != 0) {
-        store_failed(u, target, "name the temporary file", errno);
-        goto out;
-    }
     rc = 0;
 out:
-    if (fd >= 0 && close(fd) != 0 && rc == 0) {
-        store_failed(u, target, "close", errno);
-        rc = -1;
-    }
     close(spool);
     return rc;
 }
 
 /*
- * Puts pair k in place: mode and owner on the temporary file first (so the
- * target never shows up with the wrong ones), then the rename. Returns 0 or
- * -1 with the failure recorded.
+ * Puts pair k in place: mode and owner on the temporary file's descriptor first (so
+ * the target never shows up with the wrong ones), then the rename. Returns 0 or -1
+ * with the failure recorded.
  */
-static int commit(struct upload *u, size_t k, mode_t default_mode)
+static int commit(struct upload *u, size_t k)
 {
     struct meta *m = &u->metas[k];
     struct ufile *f = &u->files[k];
     struct strbuf why = STRBUF_INIT;
+    struct fsres r = FSRES_INIT;
     struct stat st;
     int rc = -1;
 
     if (f->spool >= 0 && unspool(u, f, m->target) != 0)
         goto out;
-    const char *target = f->target;
+    const char *target = m->target;
+    int fd = f->tmp.fd;
+    if (locate(f, target, &r, &why) != 0) {
+        store_failed(u, target, why.data, 0);
+        goto out;
+    }
     /* Replacing a file keeps its mode and owner (Go truncated it in place). */
-    if (stat(target, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (chown(f->tmp, st.st_uid, st.st_gid) != 0 && errno != EPERM) {
+    if (!r.dangling && fstatat(r.dir, r.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode)) {
+        if (fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) {
             store_failed(u, target, "chown", errno);
             goto out;
         }
-        if (chmod(f->tmp, st.st_mode & 07777) != 0) {
+        if (fchmod(fd, st.st_mode & 07777) != 0) {
             store_failed(u, target, "chmod", errno);
             goto out;
         }
-    } else if (chmod(f->tmp, default_mode) != 0) {
+    } else if (fchmod(fd, new_file_mode) != 0) {
         store_failed(u, target, "chmod", errno);
         goto out;
     }
     struct fsops_perm perm = {m->mode, m->owner, m->group};
-    if (fsops_apply_perm(f->tmp, &perm, &why) != 0) {
+    if (fsops_apply_perm_fd(fd, target, &perm, &why) != 0) {
         strbuf_reset(&why);
         usleep(PERM_RETRY_US);
-        if (fsops_apply_perm(f->tmp, &perm, &why) != 0) {
+        if (fsops_apply_perm_fd(fd, target, &perm, &why) != 0) {
             fs_err_set(&u->io_err, 500, FS_ERR_RUNTIME, "error chmoding file %s. %s", target,
                        why.data);
             goto out;
         }
     }
-    if (rename(f->tmp, target) != 0) {
+    if (fstmp_commit(&f->tmp, r.dir, r.name) != 0) {
         store_failed(u, target, "rename", errno);
         goto out;
     }
-    free(f->tmp);
-    f->tmp = NULL;
-    if (fspath_sync_dir(target) != 0)
-        log_warn("cannot fsync the directory of %s: %s", target, strerror(errno));
+    fstmp_discard(&f->tmp, r.dir); /* in place: only its descriptor is left to close */
     rc = 0;
 out:
+    fsres_free(&r);
     strbuf_free(&why);
     return rc;
 }
 
-/* The body is complete: check it, put every file in place, answer. */
-static void finish(struct upload *u)
+/* What the complete body says, before anything is stored: 0, or an error in e. */
+static int check_body(struct upload *u, struct fs_err *e)
 {
-    uint32_t job = u->job;
     int rc = u->mp != NULL ? multipart_finish(u->mp) : MULTIPART_EBADTYPE;
 
     /* Not multipart, or no boundary at all (an empty body): Go's "empty form". */
     if (rc == MULTIPART_EBADTYPE || (rc == MULTIPART_ETRUNC && multipart_parts(u->mp) == 0)) {
-        log_debug("upload job %u: %s", job,
+        log_debug("upload job %u: %s", u->job,
                   u->mp != NULL ? multipart_error(u->mp) : u->type_err.data);
-        out_reply_error(job, 400, CODE_FILE, "multipart form is empty");
+        fs_err_set(e, 400, CODE_FILE, "multipart form is empty");
     } else if (rc != MULTIPART_OK) {
-        out_reply_error(job, 400, CODE_FILE, "invalid multipart form: %s", multipart_error(u->mp));
+        fs_err_set(e, 400, CODE_FILE, "invalid multipart form: %s", multipart_error(u->mp));
+    } else if (u->too_many) {
+        fs_err_set(e, 400, CODE_FILE,
+                   "too many files in one upload: at most %d; send the rest in another request",
+                   UPLOAD_MAX_FILES);
     } else if (u->n_meta == 0) {
-        out_reply_error(job, 400, CODE_META, "metadata file is missing");
+        fs_err_set(e, 400, CODE_META, "metadata file is missing");
     } else if (u->n_file == 0) {
-        out_reply_error(job, 400, CODE_CONTENT, "file is missing");
+        fs_err_set(e, 400, CODE_CONTENT, "file is missing");
     } else if (u->n_meta != u->n_file) {
-        out_reply_error(job, 400, CODE_FILE, "metadata and file count mismatch: %zu vs %zu",
-                        u->n_meta, u->n_file);
+        fs_err_set(e, 400, CODE_FILE, "metadata and file count mismatch: %zu vs %zu", u->n_meta,
+                   u->n_file);
     } else if (u->meta_err.status != 0) {
-        fs_reply_error(job, &u->meta_err);
+        fs_err_set(e, u->meta_err.status, u->meta_err.code, "%s", u->meta_err.msg.data);
     } else if (u->io_err.status != 0) {
-        log_warn("upload job %u: %s", job, u->io_err.msg.data);
-        fs_reply_error(job, &u->io_err);
+        log_warn("upload job %u: %s", u->job, u->io_err.msg.data);
+        fs_err_set(e, u->io_err.status, u->io_err.code, "%s", u->io_err.msg.data);
     } else {
-        mode_t mode = new_file_mode();
+        return 0;
+    }
+    return -1;
+}
+
+/*
+ * The body is complete: check it, put every file in place, answer. The answer goes
+ * out only once every temporary file is gone: a client that looks right after it
+ * finds nothing left.
+ */
+static void finish(struct upload *u)
+{
+    uint32_t job = u->job;
+    struct fs_err e = FS_ERR_INIT;
+    if (check_body(u, &e) == 0) {
         size_t k = 0;
-        while (k < u->n_file && commit(u, k, mode) == 0)
+        while (k < u->n_file && commit(u, k) == 0)
             k++;
         if (k < u->n_file) {
             log_warn("upload job %u: %s (%zu of %zu file(s) stored)", job, u->io_err.msg.data, k,
                      u->n_file);
-            fs_reply_error(job, &u->io_err);
+            fs_err_set(&e, u->io_err.status, u->io_err.code, "%s", u->io_err.msg.data);
         } else {
             log_debug("upload job %u: %zu file(s) stored", job, k);
-            out_reply_empty(job, 200);
         }
     }
     destroy(u);
+    if (e.status != 0)
+        fs_reply_error(job, &e);
+    else
+        out_reply_empty(job, 200);
+    fs_err_free(&e);
 }
 
 void upload_start(uint32_t job, json_object *msg)

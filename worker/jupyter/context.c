@@ -316,6 +316,8 @@ static void launch(struct context *c)
     o.cwd = c->kcwd;
     o.envp = env.entries;
     o.startup_ms = worker_settings()->kernel_startup_ms;
+    if (kspec_transport_parse(worker_settings()->kernel_transport, &o.transport) < 0)
+        log_warn("kernel transport '%s' unknown; using auto", worker_settings()->kernel_transport);
     o.cbs = &kernel_cbs;
     o.arg = c;
     c->k = kernel_launch(worker_base(), &o, &err);
@@ -532,7 +534,9 @@ static void adopt_record(const char *name)
 
 static void adopt_pool_kernel(const char *name)
 {
-    if (strmap_get(&cs.all, name) != NULL || strlen(name) > IDS_DASHED_LEN)
+    /* Beside the kernels' directories: <spec>.log files of kernels that did not start. */
+    if (strmap_get(&cs.all, name) != NULL || strlen(name) > IDS_DASHED_LEN ||
+        strchr(name, '.') != NULL)
         return;
     struct context *c = context_new(name, "");
     c->pooled = true;

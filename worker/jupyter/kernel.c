@@ -63,6 +63,8 @@ static struct kernel *kernel_new(struct event_base *base, const char *dir,
     k->state_path = kfiles_path(dir, KERNEL_STATE_FILE);
     k->log_path = kfiles_path(dir, KERNEL_LOG_FILE);
     k->pidfd = -1;
+    for (int i = 0; i < NPORTS; i++)
+        k->port_fds[i] = -1;
     k->cbs = cbs;
     k->arg = arg;
     ids_uuid_dashed(k->session);
@@ -79,6 +81,7 @@ void kernel_destroy(struct kernel *k)
     if (k->pidfd >= 0)
         close(k->pidfd);
     kernel_run_clear(&k->run);
+    free(k->code);
     jmsg_auth_free(k->auth);
     json_object_put(k->meta);
     free(k->dir);
@@ -108,11 +111,14 @@ void kernel_free(struct kernel *k)
 void kernel_release(struct kernel *k)
 {
     ksock_close_all(k);
+    kports_release(k->port_fds, NPORTS);
     evt_free(&k->info_ev);
     evt_free(&k->deadline_ev);
     evt_free(&k->hb_ev);
     evt_free(&k->exit_ev);
     evt_free(&k->grace_ev);
+    evt_free(&k->resend_ev);
+    evt_free(&k->idle_ev);
 }
 
 void kernel_terminate(struct kernel *k)
@@ -129,22 +135,25 @@ void kernel_terminate(struct kernel *k)
 
 /* ---- launch ---------------------------------------------------------------- */
 
-/* ipc keeps the kernel off the network, where the socket paths fit (108 bytes); else tcp. */
-static int choose_transport(struct kernel *k, bool tcp, struct strbuf *err)
+/* ipc where the kernel serves it and the socket paths fit (108 bytes), else tcp on 127.0.0.1. */
+static int choose_transport(struct kernel *k, const struct kernel_opts *o, struct strbuf *err)
 {
     struct strbuf ip = STRBUF_INIT;
     strbuf_printf(&ip, "%s/k", k->dir);
-    if (!tcp && ip.len + 8 < sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        snprintf(k->transport, sizeof(k->transport), "ipc");
-        k->ip = strbuf_detach(&ip);
-        for (int i = 0; i < NPORTS; i++)
-            k->ports[i] = i + 1;
-        return 0;
+    if (kspec_pick_transport(o->spec, o->transport) == KSPEC_TRANSPORT_IPC) {
+        if (ip.len + 8 < sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            snprintf(k->transport, sizeof(k->transport), "ipc");
+            k->ip = strbuf_detach(&ip);
+            for (int i = 0; i < NPORTS; i++)
+                k->ports[i] = i + 1;
+            return 0;
+        }
+        log_warn("kernel %s: %s is too long for ipc socket paths; using tcp", k->name, ip.data);
     }
     strbuf_free(&ip);
     snprintf(k->transport, sizeof(k->transport), "tcp");
     k->ip = xstrdup("127.0.0.1");
-    return kfiles_pick_ports(k->ports, err);
+    return kports_reserve(k->ports, k->port_fds, err);
 }
 
 /* A new key, and the connection file that hands it to the kernel. */
@@ -169,7 +178,7 @@ struct kernel *kernel_launch(struct event_base *base, const struct kernel_opts *
     k->interrupt_mode = o->spec->interrupt_mode;
     k->meta = o->meta != NULL ? json_object_get(o->meta) : xjson_object();
     k->startup_ms = o->startup_ms > 0 ? o->startup_ms : KERNEL_STARTUP_MS;
-    if (choose_transport(k, o->tcp, err) < 0 || write_connection(k, err) < 0)
+    if (choose_transport(k, o, err) < 0 || write_connection(k, err) < 0)
         goto fail;
 
     k->pid = kproc_spawn(k, o, err);
@@ -179,6 +188,7 @@ struct kernel *kernel_launch(struct event_base *base, const struct kernel_opts *
     }
     k->child = true;
     k->pid_start = spawn_proc_start(k->pid);
+    k->spawned_ms = clock_mono_ms();
     if (kproc_open_pidfd(k, err) < 0)
         goto fail;
     if (kfiles_write_state(k, err) < 0 || kproc_watch_exit(k, err) < 0 ||
@@ -248,6 +258,26 @@ int kernel_remove_dir(const char *dir)
 
 /* ---- execution ---------------------------------------------------------------- */
 
+int kernel_send_execute(struct kernel *k, const char *code, char *id, struct strbuf *err)
+{
+    json_object *c = xjson_object();
+    json_object_object_add(c, "code", xjson_string(code));
+    json_object_object_add(c, "silent", xjson_bool(0));
+    json_object_object_add(c, "store_history", xjson_bool(1));
+    json_object_object_add(c, "user_expressions", xjson_object());
+    json_object_object_add(c, "allow_stdin", xjson_bool(0));
+    /* One cell at a time, so there is never a queue to abort. With stop_on_error, ipykernel
+     * aborts the execute requests that reach it before its "stop aborting" callback runs
+     * after an error: a cell sent right after a failed or interrupted one was then answered
+     * "aborted" without running. (tslab aborts anyway: see kernel_run.h.) */
+    json_object_object_add(c, "stop_on_error", xjson_bool(0));
+    int rc = ksock_send(k, &k->shell, "execute_request", c, id, err);
+    json_object_put(c);
+    if (rc < 0)
+        log_error("kernel %s: %s", k->name, err->data);
+    return rc;
+}
+
 int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_cbs *cbs, void *arg,
                    struct strbuf *err)
 {
@@ -259,21 +289,12 @@ int kernel_execute(struct kernel *k, const char *code, const struct kernel_exec_
         strbuf_append_str(err, "session is busy");
         return -1;
     }
-    json_object *c = xjson_object();
-    json_object_object_add(c, "code", xjson_string(code));
-    json_object_object_add(c, "silent", xjson_bool(0));
-    json_object_object_add(c, "store_history", xjson_bool(1));
-    json_object_object_add(c, "user_expressions", xjson_object());
-    json_object_object_add(c, "allow_stdin", xjson_bool(0));
-    json_object_object_add(c, "stop_on_error", xjson_bool(1));
     char id[80];
     int64_t now = clock_mono_ms();
-    int rc = ksock_send(k, &k->shell, "execute_request", c, id, err);
-    json_object_put(c);
-    if (rc < 0) {
-        log_error("kernel %s: %s", k->name, err->data);
+    if (kernel_send_execute(k, code, id, err) < 0)
         return -1;
-    }
+    free(k->code);
+    k->code = xstrdup(code);
     kernel_run_start(&k->run, id, now, cbs, arg);
     if (k->grace_ev != NULL)
         evtimer_del(k->grace_ev);
@@ -291,10 +312,16 @@ int kernel_interrupt(struct kernel *k, struct strbuf *err)
         strbuf_append_str(err, "kernel is not running");
         return -1;
     }
+    if (kernel_run_resend_due(&k->run)) {
+        /* The kernel aborted the cell and it waits to be sent again: it never ran. */
+        evtimer_del(k->resend_ev);
+        kernel_run_fail(&k->run, KERNEL_RUN_ENAME_ABORTED, "interrupted before the kernel ran it");
+        return 0;
+    }
     if (k->interrupt_mode == KSPEC_INTERRUPT_MESSAGE)
         return ksock_send(k, &k->control, "interrupt_request", NULL, NULL, err);
     /* Like jupyter_client: the whole group, so a cell's subprocesses see ^C too. */
-    if (kill(-k->pid, SIGINT) < 0) {
+    if (kproc_signal_group(k, SIGINT) < 0) {
         strbuf_printf(err, "kill(-%d, SIGINT): %s", (int)k->pid, strerror(errno));
         return -1;
     }
@@ -331,6 +358,11 @@ const char *kernel_language(const struct kernel *k)
 const char *kernel_spec_name(const struct kernel *k)
 {
     return k->spec_name;
+}
+
+const char *kernel_transport(const struct kernel *k)
+{
+    return k->transport;
 }
 
 enum kspec_interrupt kernel_interrupt_mode(const struct kernel *k)

@@ -7,6 +7,11 @@
  *   kernel.log       the kernel's stdout and stderr
  *   k-1 ... k-5      ipc sockets (ipc transport)
  *
+ * The transport is ipc for kernels known to serve it (ipykernel) and tcp on 127.0.0.1
+ * otherwise (kspec_pick_transport); tcp ports stay reserved until the kernel listens on
+ * them (kernel_ports.c). A kernel that failed to start leaves its log beside the
+ * directory as <spec>.log, and the failure names it.
+ *
  * The kernel runs in its own session (setsid), so it survives its worker; a
  * new worker re-attaches with kernel_adopt() from the directory alone.
  *
@@ -39,6 +44,7 @@
 /* Default readiness deadlines. */
 #define KERNEL_STARTUP_MS 30000
 #define KERNEL_ADOPT_MS 10000
+#define KERNEL_IDLE_MS 2000
 /* on_fail enames of runs that could not finish. */
 #define KERNEL_ENAME_DEAD "DeadKernelError"
 #define KERNEL_ENAME_SHUTDOWN "KernelShutdown"
@@ -61,15 +67,15 @@ struct kernel_cbs {
 };
 
 struct kernel_opts {
-    const struct kspec *spec; /* borrowed for the call */
-    const char *dir;          /* the kernel's directory: created 0700, must not exist;
-                                 ipc needs it short (socket paths < 108 bytes) */
-    const char *cwd;          /* kernel working directory; NULL: inherit */
-    char *const *envp;        /* base environment (NULL: environ); spec env overlaid */
-    bool tcp;                 /* tcp on 127.0.0.1 even when ipc would do */
-    bool colors;              /* keep ipykernel's ANSI colours (default: NoColor) */
-    int64_t startup_ms;       /* readiness deadline; 0: KERNEL_STARTUP_MS */
-    json_object *meta;        /* borrowed; saved in state.json, see kernel_meta() */
+    const struct kspec *spec;       /* borrowed for the call */
+    const char *dir;                /* the kernel's directory: created 0700, must not exist;
+                                       ipc needs it short (socket paths < 108 bytes) */
+    const char *cwd;                /* kernel working directory; NULL: inherit */
+    char *const *envp;              /* base environment (NULL: environ); spec env overlaid */
+    enum kspec_transport transport; /* the daemon's setting; the spec's metadata wins */
+    bool colors;                    /* keep ipykernel's ANSI colours (default: NoColor) */
+    int64_t startup_ms;             /* readiness deadline; 0: KERNEL_STARTUP_MS */
+    json_object *meta;              /* borrowed; saved in state.json, see kernel_meta() */
     const struct kernel_cbs *cbs;
     void *arg;
 };
@@ -77,7 +83,10 @@ struct kernel_opts {
 /*
  * Writes the connection and state files, starts the kernel and begins the
  * readiness handshake. NULL (reason in err, nothing left behind) when it
- * cannot even start; later failures go to on_ready.
+ * cannot even start; later failures go to on_ready. A kernel that has not
+ * said a word and has used no CPU for KERNEL_IDLE_MS is not waited on until
+ * the deadline: it sits on endpoints other than ours (a transport it does
+ * not serve), and fails naming its spec, the transport and its log.
  */
 struct kernel *kernel_launch(struct event_base *base, const struct kernel_opts *opts,
                              struct strbuf *err);
@@ -105,7 +114,9 @@ void kernel_exec_forget(struct kernel *k);
 /*
  * Interrupts the running cell: SIGINT to the kernel's process group, or an
  * interrupt_request on control (interrupt_mode "message"). The cell then
- * ends through its own error + done. -1 with a reason when not running.
+ * ends through its own error + done; a cell the kernel aborted, waiting to
+ * be sent again, ends at once (on_fail KERNEL_RUN_ENAME_ABORTED). -1 with a
+ * reason when not running.
  */
 int kernel_interrupt(struct kernel *k, struct strbuf *err);
 
@@ -137,6 +148,8 @@ pid_t kernel_pid(const struct kernel *k);
 const char *kernel_dir(const struct kernel *k);
 const char *kernel_language(const struct kernel *k);
 const char *kernel_spec_name(const struct kernel *k);
+/* "ipc" or "tcp". */
+const char *kernel_transport(const struct kernel *k);
 enum kspec_interrupt kernel_interrupt_mode(const struct kernel *k);
 /* The meta object given at launch (restored by adoption); never NULL. */
 json_object *kernel_meta(const struct kernel *k);

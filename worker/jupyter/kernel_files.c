@@ -7,9 +7,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +69,21 @@ void kfiles_log_tail(const struct kernel *k, struct strbuf *out)
         strbuf_printf(out, ": %.*s", (int)(end - start), buf + start);
 }
 
+void kfiles_keep_log(struct kernel *k)
+{
+    const char *slash = strrchr(k->dir, '/');
+    struct strbuf kept = STRBUF_INIT;
+    strbuf_printf(&kept, "%.*s%s.log", slash != NULL ? (int)(slash - k->dir + 1) : 0, k->dir,
+                  k->spec_name != NULL && k->spec_name[0] != '\0' ? k->spec_name : k->name);
+    if (rename(k->log_path, kept.data) < 0) {
+        log_warn("kernel %s: cannot keep its log as %s: %s", k->name, kept.data, strerror(errno));
+        strbuf_free(&kept);
+        return;
+    }
+    free(k->log_path);
+    k->log_path = strbuf_detach(&kept);
+}
+
 /* Removes every file of the directory (it is exclusively the kernel's), then the directory. */
 int kfiles_remove_dir(const char *dir)
 {
@@ -95,31 +109,6 @@ int kfiles_remove_dir(const char *dir)
         log_warn("kernel: cannot remove %s: %s", dir, strerror(errno));
         rc = -1;
     }
-    return rc;
-}
-
-/* Free tcp ports on 127.0.0.1, chosen by the kernel of the OS (as jupyter_client does). */
-int kfiles_pick_ports(int ports[NPORTS], struct strbuf *err)
-{
-    int fds[NPORTS];
-    int rc = 0, i;
-    for (i = 0; i < NPORTS; i++) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof(a);
-        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof(a)) < 0 ||
-            getsockname(fds[i], (struct sockaddr *)&a, &len) < 0) {
-            strbuf_printf(err, "cannot pick a tcp port: %s", strerror(errno));
-            rc = -1;
-            if (fds[i] >= 0)
-                close(fds[i]);
-            break;
-        }
-        ports[i] = ntohs(a.sin_port);
-    }
-    while (--i >= 0)
-        close(fds[i]);
     return rc;
 }
 

@@ -3,7 +3,8 @@
  *
  *   kernel.c        the handle (re-entrancy, release), launch, adoption, execute, interrupt
  *   kernel_proc.c   the process: spawn, pidfd watch, exit description, kill
- *   kernel_files.c  the directory: connection and state files, log tail, ports
+ *   kernel_files.c  the directory: connection and state files, log tail
+ *   kernel_ports.c  tcp ports reserved until the kernel listens on them
  *   kernel_sock.c   the ZeroMQ sockets: connect, drain, send
  *   kernel_life.c   readiness handshake, message dispatch, heartbeat, death, shutdown
  *
@@ -57,6 +58,7 @@ struct kernel {
     char transport[8];
     char *ip; /* tcp: address; ipc: path prefix of the socket files */
     int ports[NPORTS];
+    int port_fds[NPORTS]; /* tcp: the reservations, until ready (kernel_ports.c); else -1 */
     struct jmsg_auth *auth;
     char session[IDS_DASHED_LEN + 1];
     uint64_t seq;
@@ -79,6 +81,11 @@ struct kernel {
     struct event *info_ev, *deadline_ev;
     int64_t startup_ms;
     bool got_info_reply, got_iopub;
+    bool heard;             /* any message from the kernel yet */
+    struct event *idle_ev;  /* a launched kernel that says nothing: is it idle? */
+    int64_t spawned_ms;     /* monotonic */
+    unsigned long long cpu; /* its session's CPU ticks at the last sample */
+    int64_t cpu_changed_ms; /* when they last grew */
 
     /* Heartbeat. */
     struct event *hb_ev;
@@ -86,7 +93,9 @@ struct kernel {
     int hb_misses;
 
     struct kernel_run run;
-    struct event *grace_ev; /* a run half done for too long (kernel_life.c) */
+    char *code;              /* the running cell's code, for a resend */
+    struct event *grace_ev;  /* a run half done for too long (kernel_life.c) */
+    struct event *resend_ev; /* a run the kernel aborted goes out again (kernel_life.c) */
 
     /* Shutdown. */
     struct event *sd_ev;
@@ -114,6 +123,8 @@ void kernel_destroy(struct kernel *k);
 void kernel_release(struct kernel *k);
 /* Process gone (or killed now), sockets closed, files removed: state KS_GONE. */
 void kernel_terminate(struct kernel *k);
+/* Sends execute_request for code on shell; id (80 bytes) receives its msg_id. 0 or -1 (err). */
+int kernel_send_execute(struct kernel *k, const char *code, char *id, struct strbuf *err);
 
 /* kernel_proc.c */
 /* Starts the kernel of o in its own session, output to its log. Returns the pid or -1 (err). */
@@ -124,6 +135,12 @@ int kproc_open_pidfd(struct kernel *k, struct strbuf *err);
 int kproc_watch_exit(struct kernel *k, struct strbuf *err);
 /* Whether the process has exited (a zombie counts as exited). */
 bool kproc_exited(const struct kernel *k);
+/*
+ * Signals the kernel's process group, only while its pgid is still the kernel's: our
+ * child not reaped yet, or an adopted kernel that has not exited (the master reaps it at
+ * once). Returns 0, or -1 with errno (ESRCH: gone).
+ */
+int kproc_signal_group(struct kernel *k, int sig);
 void kproc_describe_exit(const struct kernel *k, struct strbuf *how);
 /* SIGKILL to the process group, wait a little for the leader, reap it. */
 void kproc_kill(struct kernel *k);
@@ -131,14 +148,24 @@ void kproc_kill(struct kernel *k);
 /* kernel_files.c */
 /* dir/file, allocated. */
 char *kfiles_path(const char *dir, const char *file);
-int kfiles_pick_ports(int ports[NPORTS], struct strbuf *err);
 int kfiles_write_connection(struct kernel *k, const char *key, struct strbuf *err);
 int kfiles_write_state(struct kernel *k, struct strbuf *err);
 int kfiles_load_connection(struct kernel *k, const char *path, struct strbuf *err);
 int kfiles_load_state(struct kernel *k, struct strbuf *err);
 /* Appends ": <the last line of the kernel's output>" to out, when there is one. */
 void kfiles_log_tail(const struct kernel *k, struct strbuf *out);
+/*
+ * Moves the log out of the directory (which is about to go) to <parent>/<spec>.log, where
+ * the operator can read why the kernel did not start, and points k->log_path there.
+ */
+void kfiles_keep_log(struct kernel *k);
 int kfiles_remove_dir(const char *dir);
+
+/* kernel_ports.c */
+/* Reserves NPORTS tcp ports on 127.0.0.1 (fds stay open). 0, or -1 (err) with every fd -1. */
+int kports_reserve(int ports[NPORTS], int fds[NPORTS], struct strbuf *err);
+/* Closes the n reservations still open in fds (they become -1). */
+void kports_release(int fds[], int n);
 
 /* kernel_sock.c */
 int ksock_open_all(struct kernel *k, struct strbuf *err);

@@ -14,10 +14,13 @@
 #include "common.h"
 #include "core/evt.h"
 #include "log.h"
+#include "procstat.h"
 #include "xalloc.h"
 
 /* kernel_info_request is repeated this often until the kernel answers on shell and iopub. */
 #define INFO_EVERY_MS 300
+/* A launched kernel that has not answered yet is sampled this often for CPU use. */
+#define IDLE_CHECK_MS 500
 /* Heartbeat: a ping this often; the kernel is dead after this many unanswered in a row. */
 #define HB_EVERY_MS 1500
 #define HB_MAX_MISSES 4
@@ -28,6 +31,8 @@
  * anyway rather than left hanging.
  */
 #define HALF_DONE_GRACE_MS 3000
+/* An aborted execution is sent again after this (tslab aborts for 200 ms after a failure). */
+#define RESEND_AFTER_MS 250
 
 /* ---- readiness ----------------------------------------------------------- */
 
@@ -49,13 +54,17 @@ static void send_info(struct kernel *k)
 static void startup_failed(struct kernel *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The failure names the kernel, its transport and its log, kept beside the directory. */
 static void startup_failed(struct kernel *k, const char *fmt, ...)
 {
     struct strbuf msg = STRBUF_INIT;
+    strbuf_printf(&msg, "kernel %s (%s) over %s: ", k->spec_name, k->language, k->transport);
     va_list ap;
     va_start(ap, fmt);
     strbuf_vprintf(&msg, fmt, ap);
     va_end(ap);
+    kfiles_keep_log(k);
+    strbuf_printf(&msg, "; its log: %s", k->log_path);
     kfiles_log_tail(k, &msg);
     log_error("kernel %s (pid %d): %s", k->name, (int)k->pid, msg.data);
     kernel_terminate(k);
@@ -73,6 +82,9 @@ static void check_ready(struct kernel *k)
     k->state = KS_READY;
     evt_free(&k->info_ev);
     evt_free(&k->deadline_ev);
+    evt_free(&k->idle_ev);
+    /* It answered on shell and iopub, so it listens: nobody else can bind its ports now. */
+    kports_release(k->port_fds, NPORTS);
     k->hb_ev = event_new(k->base, -1, EV_PERSIST, on_hb_tick, k);
     evt_arm_ms(k->hb_ev, HB_EVERY_MS);
     log_info("kernel %s (pid %d, %s) ready", k->name, (int)k->pid, k->spec_name);
@@ -98,15 +110,55 @@ static void on_deadline(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED
     kernel_leave(k);
 }
 
+/*
+ * A kernel still starting uses CPU (an interpreter loading, a JVM warming up). One that
+ * has bound its sockets and waits for requests uses none. A launched kernel that has not
+ * said a word yet and whose whole session used no CPU for KERNEL_IDLE_MS is waiting on
+ * endpoints we do not connect to (tslab binds ipc://path:1 where Jupyter's spelling is
+ * ipc://path-1; JeroMQ has no ipc): it fails now rather than at the startup deadline.
+ */
+static void on_idle_tick(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
+{
+    struct kernel *k = arg;
+    kernel_enter(k);
+    int64_t now = clock_mono_ms();
+    unsigned long long cpu = 0;
+    if (k->state != KS_STARTING || k->heard) {
+        evt_free(&k->idle_ev);
+    } else if ((cpu = procstat_session_cpu(k->pid)) != k->cpu) {
+        k->cpu = cpu;
+        k->cpu_changed_ms = now;
+    } else if (now - k->cpu_changed_ms >= KERNEL_IDLE_MS) {
+        startup_failed(k,
+                       "no answer to kernel_info_request after %lld ms, and idle for %lld ms: "
+                       "it does not seem to serve %s endpoints (choose the transport with "
+                       "-kernel-transport or the kernelspec's metadata.execd.transport)",
+                       (long long)(now - k->spawned_ms), (long long)(now - k->cpu_changed_ms),
+                       k->transport);
+    }
+    kernel_leave(k);
+}
+
 static void on_grace(evutil_socket_t fd, short what, void *arg);
+static void on_resend(evutil_socket_t fd, short what, void *arg);
 
 int klife_start(struct kernel *k)
 {
     k->info_ev = event_new(k->base, -1, EV_PERSIST, on_info_tick, k);
     k->deadline_ev = evtimer_new(k->base, on_deadline, k);
     k->grace_ev = evtimer_new(k->base, on_grace, k);
-    if (k->info_ev == NULL || k->deadline_ev == NULL || k->grace_ev == NULL)
+    k->resend_ev = evtimer_new(k->base, on_resend, k);
+    if (k->info_ev == NULL || k->deadline_ev == NULL || k->grace_ev == NULL || k->resend_ev == NULL)
         return -1;
+    if (k->child) {
+        /* Launched by us (an adopted kernel served its transport before). */
+        k->idle_ev = event_new(k->base, -1, EV_PERSIST, on_idle_tick, k);
+        if (k->idle_ev == NULL)
+            return -1;
+        k->cpu = procstat_session_cpu(k->pid);
+        k->cpu_changed_ms = clock_mono_ms();
+        evt_arm_ms(k->idle_ev, IDLE_CHECK_MS);
+    }
     evt_arm_ms(k->info_ev, INFO_EVERY_MS);
     evt_arm_ms(k->deadline_ev, k->startup_ms);
     send_info(k);
@@ -269,6 +321,7 @@ void klife_on_message(struct kernel *k, struct ksock *ks, const struct jmsg_fram
     }
     strbuf_free(&err);
     log_debug("kernel %s: %s %s (parent %s)", k->name, ks->name, m.msg_type, m.parent_id);
+    k->heard = true;
 
     if (k->state == KS_STARTING) {
         if (ks->chan == KERNEL_CHAN_IOPUB)
@@ -285,11 +338,33 @@ void klife_on_message(struct kernel *k, struct ksock *ks, const struct jmsg_fram
     jmsg_free(&m);
     if (k->doomed || k->grace_ev == NULL)
         return;
+    if (kernel_run_resend_due(&k->run) && !evtimer_pending(k->resend_ev, NULL)) {
+        log_info("kernel %s: it aborted %s without running it (a failed cell just before); "
+                 "sending it again in %d ms",
+                 k->name, k->run.msg_id, RESEND_AFTER_MS);
+        evt_arm_ms(k->resend_ev, RESEND_AFTER_MS);
+    }
     bool pending = evtimer_pending(k->grace_ev, NULL);
     if (kernel_run_half_done(&k->run) && !pending)
         evt_arm_ms(k->grace_ev, HALF_DONE_GRACE_MS);
     else if (!kernel_run_half_done(&k->run) && pending)
         evtimer_del(k->grace_ev);
+}
+
+static void on_resend(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
+{
+    struct kernel *k = arg;
+    kernel_enter(k);
+    if (kernel_run_resend_due(&k->run) && k->state == KS_READY) {
+        char id[80];
+        struct strbuf err = STRBUF_INIT;
+        if (kernel_send_execute(k, k->code, id, &err) == 0)
+            kernel_run_resent(&k->run, id);
+        else
+            kernel_run_fail(&k->run, KERNEL_RUN_ENAME_ABORTED, err.data);
+        strbuf_free(&err);
+    }
+    kernel_leave(k);
 }
 
 static void on_grace(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)

@@ -132,17 +132,22 @@ int kproc_open_pidfd(struct kernel *k, struct strbuf *err)
  */
 void kproc_describe_exit(const struct kernel *k, struct strbuf *how)
 {
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
-    if (k->child && waitid(P_PID, (id_t)k->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        si.si_pid == k->pid) {
-        int status = si.si_code == CLD_EXITED   ? W_EXITCODE(si.si_status, 0)
-                     : si.si_code == CLD_DUMPED ? (si.si_status | WCOREFLAG)
-                                                : si.si_status;
+    int status;
+    if (k->child && spawn_peek_exit(k->pid, &status) == 1) {
         spawn_describe_status(status, how);
         return;
     }
     strbuf_append_str(how, "process exited");
+}
+
+int kproc_signal_group(struct kernel *k, int sig)
+{
+    if (k->pid <= 0 || (!k->child && kproc_exited(k))) {
+        errno = ESRCH;
+        return -1;
+    }
+    /* setsid made the kernel its group leader: pgid == pid. */
+    return kill(-k->pid, sig);
 }
 
 static void reap(struct kernel *k)
@@ -160,6 +165,9 @@ void kproc_kill(struct kernel *k)
 {
     if (k->pid <= 0)
         return;
+    /* The group first, while its leader still holds the pgid. */
+    if (kproc_signal_group(k, SIGKILL) < 0 && errno != ESRCH)
+        log_warn("kernel %s: kill(-%d): %s", k->name, (int)k->pid, strerror(errno));
     if (!k->exited) {
         /* The leader itself, even if it left its group; by pidfd when possible (no pid reuse). */
         int r = k->pidfd >= 0 ? pidfd_signal(k->pidfd, SIGKILL) : -1;
@@ -168,9 +176,6 @@ void kproc_kill(struct kernel *k)
         if (r < 0 && errno != ESRCH && errno != ENOSYS)
             log_warn("kernel %s: SIGKILL to pid %d: %s", k->name, (int)k->pid, strerror(errno));
     }
-    /* setsid made the kernel its group leader: pgid == pid. */
-    if (kill(-k->pid, SIGKILL) < 0 && errno != ESRCH)
-        log_warn("kernel %s: kill(-%d): %s", k->name, (int)k->pid, strerror(errno));
     if (!k->exited) {
         int64_t until = clock_mono_ms() + KILL_WAIT_MS;
         while (!(k->exited = kproc_exited(k)) && clock_mono_ms() < until) {

@@ -14,6 +14,7 @@ void kernel_run_init(struct kernel_run *r)
 void kernel_run_clear(struct kernel_run *r)
 {
     json_object_put(r->reply);
+    strbuf_free(&r->err_text);
     kernel_run_init(r);
 }
 
@@ -74,6 +75,35 @@ static void emit_error(struct kernel_run *r, json_object *content)
     free(tb);
 }
 
+/*
+ * The reply says error and no iopub error came: the error as the reply names it, else as
+ * the kernel printed it on stderr (tslab reports type and runtime errors only there).
+ */
+static void emit_reply_error(struct kernel_run *r)
+{
+    const char *ename = str_of(r->reply, "ename"), *evalue = str_of(r->reply, "evalue");
+    if ((ename != NULL && ename[0] != '\0') || (evalue != NULL && evalue[0] != '\0') ||
+        r->err_text.len == 0) {
+        emit_error(r, r->reply);
+        return;
+    }
+    size_t len = r->err_text.len;
+    while (len > 0 && strchr(" \t\r\n", r->err_text.data[len - 1]) != NULL)
+        len--;
+    json_object *synth = xjson_object(), *tb = xjson_array();
+    json_object_object_add(synth, "ename", xjson_string("Error"));
+    json_object_object_add(synth, "evalue", xjson_string_len(r->err_text.data, len));
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(r->err_text.data + at, '\n', len - at);
+        size_t end = nl != NULL ? (size_t)(nl - r->err_text.data) : len;
+        json_object_array_add(tb, xjson_string_len(r->err_text.data + at, end - at));
+        at = end + 1;
+    }
+    json_object_object_add(synth, "traceback", tb);
+    emit_error(r, synth);
+    json_object_put(synth);
+}
+
 static void maybe_complete(struct kernel_run *r)
 {
     if (!r->idle || !r->replied)
@@ -83,7 +113,21 @@ static void maybe_complete(struct kernel_run *r)
     const char *status = str_of(r->reply, "status");
     if (!r->saw_error && status != NULL && strcmp(status, "error") == 0) {
         r->saw_error = true;
-        emit_error(r, r->reply);
+        emit_reply_error(r);
+    } else if (!r->saw_error && status != NULL && strncmp(status, "abort", 5) == 0) {
+        if (r->resends < KERNEL_RUN_MAX_RESENDS) {
+            r->resend = true;
+            return;
+        }
+        r->saw_error = true;
+        json_object *synth = xjson_object();
+        json_object_object_add(synth, "ename", xjson_string(KERNEL_RUN_ENAME_ABORTED));
+        json_object_object_add(synth, "evalue",
+                               xjson_string("the kernel aborted this execution without running "
+                                            "it, every time it was sent (it follows a failed "
+                                            "one); run it again"));
+        emit_error(r, synth);
+        json_object_put(synth);
     }
     const struct kernel_exec_cbs *cbs = r->cbs;
     void *arg = r->arg;
@@ -91,6 +135,17 @@ static void maybe_complete(struct kernel_run *r)
     kernel_run_clear(r);
     if (cbs != NULL && cbs->on_done != NULL)
         cbs->on_done(arg, count, elapsed);
+}
+
+static void keep_stderr(struct kernel_run *r, const char *text, size_t len)
+{
+    if (len >= KERNEL_RUN_STDERR_KEEP) {
+        text += len - KERNEL_RUN_STDERR_KEEP;
+        len = KERNEL_RUN_STDERR_KEEP;
+    }
+    if (r->err_text.len + len > KERNEL_RUN_STDERR_KEEP)
+        strbuf_consume(&r->err_text, r->err_text.len + len - KERNEL_RUN_STDERR_KEEP);
+    strbuf_append(&r->err_text, text, len);
 }
 
 static void on_iopub(struct kernel_run *r, const struct jmsg *m, int64_t now_ms)
@@ -108,6 +163,9 @@ static void on_iopub(struct kernel_run *r, const struct jmsg *m, int64_t now_ms)
     } else if (strcmp(t, "stream") == 0) {
         const char *name = jmsg_str(m, "name");
         json_object *text = member(m->content, "text");
+        if (name != NULL && strcmp(name, "stderr") == 0 && text != NULL &&
+            json_object_is_type(text, json_type_string))
+            keep_stderr(r, json_object_get_string(text), (size_t)json_object_get_string_len(text));
         if (cbs != NULL && cbs->on_stream != NULL && name != NULL && text != NULL &&
             json_object_is_type(text, json_type_string))
             cbs->on_stream(r->arg, name, json_object_get_string(text),
@@ -144,6 +202,20 @@ void kernel_run_feed(struct kernel_run *r, enum kernel_chan ch, const struct jms
         r->reply = json_object_get(m->content);
         maybe_complete(r);
     }
+}
+
+bool kernel_run_resend_due(const struct kernel_run *r)
+{
+    return r->active && r->resend;
+}
+
+void kernel_run_resent(struct kernel_run *r, const char *msg_id)
+{
+    snprintf(r->msg_id, sizeof(r->msg_id), "%s", msg_id);
+    json_object_put(r->reply);
+    r->reply = NULL;
+    r->idle = r->replied = r->resend = false;
+    r->resends++;
 }
 
 bool kernel_run_half_done(const struct kernel_run *r)

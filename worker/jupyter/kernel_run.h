@@ -16,6 +16,17 @@
 #include <stdint.h>
 
 #include "jupyter/jmsg.h"
+#include "strbuf.h"
+
+#define KERNEL_RUN_ENAME_ABORTED "ExecutionAborted"
+/*
+ * A kernel aborts execute requests that arrive right after a failed cell without running
+ * them (stop_on_error: ipykernel briefly, tslab for 200 ms). Our client sent the cell after
+ * the failure had completed, so it asked for it to run: it is sent again this many times.
+ */
+#define KERNEL_RUN_MAX_RESENDS 3
+/* How much of a run's stderr is kept for an error the kernel reports only there. */
+#define KERNEL_RUN_STDERR_KEEP (16 * 1024)
 
 enum kernel_chan {
     KERNEL_CHAN_SHELL,
@@ -36,8 +47,13 @@ struct kernel_exec_cbs {
     void (*on_display)(void *arg, json_object *data, bool update);
     /*
      * error: traceback lines (tb NULL when the message had none). Not
-     * terminal: on_done follows. Also synthesized from an execute_reply with
-     * status "error" when no iopub error arrived.
+     * terminal: on_done follows. Also synthesized when no iopub error
+     * arrived: from an execute_reply with status "error" (kernels such as
+     * tslab only print their error on stderr: its ename is then "Error", its
+     * evalue and traceback the cell's stderr, when the reply names none), and
+     * from status "abort" (ename KERNEL_RUN_ENAME_ABORTED: the kernel did not
+     * run the cell; tslab aborts requests that arrive within 200 ms of a
+     * failed cell).
      */
     void (*on_error)(void *arg, const char *ename, const char *evalue, const char *const *tb,
                      size_t ntb);
@@ -54,7 +70,10 @@ struct kernel_run {
     int64_t elapsed_ms; /* send -> idle */
     int64_t count;
     bool idle, replied, saw_error;
+    bool resend; /* aborted by the kernel: to be sent again (kernel_run_resend_due) */
+    int resends;
     json_object *reply;                /* the execute_reply content, kept until done */
+    struct strbuf err_text;            /* the last KERNEL_RUN_STDERR_KEEP bytes of stderr */
     const struct kernel_exec_cbs *cbs; /* NULL: forgotten, outputs dropped */
     void *arg;
 };
@@ -70,6 +89,10 @@ void kernel_run_start(struct kernel_run *r, const char *msg_id, int64_t now_ms,
  */
 void kernel_run_feed(struct kernel_run *r, enum kernel_chan ch, const struct jmsg *m,
                      int64_t now_ms);
+/* The kernel aborted the request without running it: send it again, then kernel_run_resent. */
+bool kernel_run_resend_due(const struct kernel_run *r);
+/* The request went out again as msg_id: tracking restarts (outputs, callbacks, start time kept). */
+void kernel_run_resent(struct kernel_run *r, const char *msg_id);
 /* Exactly one of idle and execute_reply has arrived. */
 bool kernel_run_half_done(const struct kernel_run *r);
 /*

@@ -17,8 +17,13 @@
 #define DRAIN_BATCH 64
 /* Frames kept per message: identities + 6 + buffers; extra buffers are dropped. */
 #define MAX_FRAMES 32
+/*
+ * Until a starting kernel binds, connecting fails and ZeroMQ retries with backoff: capped
+ * near the kernel_info interval, so a kernel that takes seconds to start (tslab, a JVM)
+ * is reached at most this late after it listens. Retries are on this machine only.
+ */
 #define ZMQ_RECONNECT_MS 100
-#define ZMQ_RECONNECT_MAX_MS 1000
+#define ZMQ_RECONNECT_MAX_MS 300
 
 static void *zctx;
 

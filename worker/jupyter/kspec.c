@@ -106,6 +106,25 @@ static const char *opt_string(json_object *obj, const char *key)
     return json_object_get_string(v);
 }
 
+/* "metadata": {"execd": {"transport": ...}}: how this kernel must be reached. */
+static int load_metadata(struct kspec *spec, json_object *obj, const char *path, struct strbuf *err)
+{
+    json_object *meta, *ours, *transport;
+    if (!json_object_object_get_ex(obj, "metadata", &meta) ||
+        !json_object_is_type(meta, json_type_object) ||
+        !json_object_object_get_ex(meta, "execd", &ours) ||
+        !json_object_is_type(ours, json_type_object) ||
+        !json_object_object_get_ex(ours, "transport", &transport))
+        return 0;
+    const char *s =
+        json_object_is_type(transport, json_type_string) ? json_object_get_string(transport) : "";
+    if (kspec_transport_parse(s, &spec->transport) < 0) {
+        strbuf_printf(err, "%s: metadata.execd.transport must be auto, ipc or tcp", path);
+        return -1;
+    }
+    return 0;
+}
+
 static int load_argv(struct kspec *spec, json_object *obj, const char *path, struct strbuf *err)
 {
     json_object *argv;
@@ -170,6 +189,8 @@ struct kspec *kspec_load(const char *resource_dir, const char *name, struct strb
     int rc = load_argv(spec, obj, path.data, err);
     if (rc == 0)
         rc = load_env(spec, obj, path.data, err);
+    if (rc == 0)
+        rc = load_metadata(spec, obj, path.data, err);
     if (rc == 0) {
         s = opt_string(obj, "display_name");
         spec->display_name = xstrdup(s != NULL ? s : spec->name);
@@ -380,6 +401,41 @@ bool kspec_is_ipykernel(const struct kspec *spec)
             return true;
     }
     return false;
+}
+
+int kspec_transport_parse(const char *s, enum kspec_transport *out)
+{
+    static const enum kspec_transport all[] = {KSPEC_TRANSPORT_AUTO, KSPEC_TRANSPORT_IPC,
+                                               KSPEC_TRANSPORT_TCP};
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+        if (strcmp(s, kspec_transport_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *kspec_transport_name(enum kspec_transport t)
+{
+    switch (t) {
+    case KSPEC_TRANSPORT_IPC:
+        return "ipc";
+    case KSPEC_TRANSPORT_TCP:
+        return "tcp";
+    case KSPEC_TRANSPORT_AUTO:
+        break;
+    }
+    return "auto";
+}
+
+enum kspec_transport kspec_pick_transport(const struct kspec *spec, enum kspec_transport setting)
+{
+    if (spec->transport != KSPEC_TRANSPORT_AUTO)
+        return spec->transport;
+    if (setting != KSPEC_TRANSPORT_AUTO)
+        return setting;
+    return kspec_is_ipykernel(spec) ? KSPEC_TRANSPORT_IPC : KSPEC_TRANSPORT_TCP;
 }
 
 /* Replaces {connection_file} and {resource_dir}; other {names} stay as they are. */

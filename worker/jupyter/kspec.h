@@ -2,8 +2,9 @@
  * Jupyter kernelspecs, found and read the way jupyter_client does: every
  * directory of the search path holds <name>/kernel.json; a name seen in an
  * earlier directory hides later ones. Selection by language follows the Go
- * daemon's rule (skip the spec named "python3") made deterministic, and
- * falls back to "python3" when it is the only spec of that language.
+ * daemon's rule (skip the spec named "python3") made deterministic: among
+ * several specs of one language the lexically smallest name wins, and
+ * "python3" only when it is the only spec of that language.
  */
 #ifndef EXECD_KSPEC_H
 #define EXECD_KSPEC_H
@@ -19,6 +20,13 @@ enum kspec_interrupt {
     KSPEC_INTERRUPT_MESSAGE, /* interrupt_request on the control channel */
 };
 
+/* The ZeroMQ transport a kernel is started with (see kernel_transport()). */
+enum kspec_transport {
+    KSPEC_TRANSPORT_AUTO, /* ipc for kernels known to serve it (ipykernel), else tcp */
+    KSPEC_TRANSPORT_IPC,
+    KSPEC_TRANSPORT_TCP,
+};
+
 struct kspec {
     char *name;         /* directory name, lower-cased (jupyter_client does too) */
     char *resource_dir; /* the directory holding kernel.json */
@@ -28,6 +36,8 @@ struct kspec {
     char *language;
     struct envmap env; /* kernel.json "env", overlaid on the kernel's environment */
     enum kspec_interrupt interrupt_mode;
+    /* kernel.json "metadata": {"execd": {"transport": "ipc"|"tcp"}}; AUTO when absent */
+    enum kspec_transport transport;
 };
 
 struct kspec_list {
@@ -52,9 +62,9 @@ void kspec_discover(char *const *dirs, struct kspec_list *out);
 void kspec_list_free(struct kspec_list *list);
 
 /*
- * The spec for language: specs whose language equals it exactly; "python3" is
- * skipped when another candidate exists; the lexically smallest name wins.
- * NULL when nothing matches.
+ * The spec for language: specs whose language equals it exactly (as the Go
+ * daemon compares); "python3" is skipped when another candidate exists; the
+ * lexically smallest name wins. NULL when nothing matches.
  */
 const struct kspec *kspec_select(const struct kspec_list *list, const char *language);
 /* Removes spec from list and hands it to the caller. */
@@ -64,6 +74,17 @@ struct kspec *kspec_find(const char *language, struct strbuf *err);
 
 /* ipykernel (argv runs ipykernel_launcher or "-m ipykernel"). */
 bool kspec_is_ipykernel(const struct kspec *spec);
+
+/* "auto", "ipc", "tcp" <-> the enum. kspec_transport_parse returns -1 for anything else. */
+int kspec_transport_parse(const char *s, enum kspec_transport *out);
+const char *kspec_transport_name(enum kspec_transport t);
+/*
+ * The transport to start spec with: the spec's own metadata wins, then the
+ * daemon's setting (forced unless AUTO), then AUTO's rule: ipc for
+ * ipykernel, which is known to serve it, tcp for every other kernel (tslab,
+ * IJava on JeroMQ and others do not serve Jupyter's ipc endpoints).
+ */
+enum kspec_transport kspec_pick_transport(const struct kspec *spec, enum kspec_transport setting);
 
 /*
  * The command line to run: {connection_file} and {resource_dir} substituted in
