@@ -24,12 +24,11 @@ import pty  # noqa: E402
 import select  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
-from execd_test import Daemon, pss_kb, rss_kb  # noqa: E402
-from wsclient import Closed, PtyClient  # noqa: E402
+from execd_test import Daemon, RssSampler, pss_kb  # noqa: E402
+from wsclient import Closed, PtyClient, new_session  # noqa: E402
 
 ECHO_CMD = "stty -icanon; exec cat >/dev/null"
 
@@ -58,7 +57,7 @@ def read_exactly_local(fd, n, timeout=5):
 
 
 def keystrokes(d, runs):
-    sid = d.json("POST", "/pty", {"command": ECHO_CMD})[2]["session_id"]
+    sid = new_session(d, {"command": ECHO_CMD})
     c = PtyClient(d, sid)
     time.sleep(0.5)  # stty has run
     pid, fd = local_pty(ECHO_CMD)
@@ -83,18 +82,9 @@ def keystrokes(d, runs):
     return ours, local
 
 
-def rss_sampler(pids, peaks, stop):
-    while not stop.is_set():
-        for p in pids:
-            peaks[p] = max(peaks.get(p, 0), rss_kb(p))
-        time.sleep(0.05)
-
-
 def throughput(d, path, size):
-    sid = d.json("POST", "/pty", {"command": "cat " + path})[2]["session_id"]
-    peaks, stop = {}, threading.Event()
-    sampler = threading.Thread(target=rss_sampler, args=(d.pids(), peaks, stop))
-    sampler.start()
+    sid = new_session(d, {"command": "cat " + path})
+    sampler = RssSampler(d.pids(), interval=0.05)
     start = time.perf_counter()
     c = PtyClient(d, sid)
     received = 0
@@ -108,8 +98,7 @@ def throughput(d, path, size):
     except Closed:
         pass
     ours = time.perf_counter() - start
-    stop.set()
-    sampler.join()
+    peaks = sampler.stop()
     c.shutdown()
 
     start = time.perf_counter()
@@ -147,7 +136,7 @@ def idle_sessions(d, n):
     before = daemon_pss(d)
     clients = []
     for _ in range(n):
-        sid = d.json("POST", "/pty", {})[2]["session_id"]
+        sid = new_session(d)
         c = PtyClient(d, sid)
         c.type("true")
         clients.append(c)

@@ -7,11 +7,7 @@ import signal
 import time
 
 from execd_test import Daemon, run_tests, wait_for
-from wsclient import Closed, PtyClient
-
-
-def new_session(d, body=None):
-    return d.json("POST", "/pty", body or {})[2]["session_id"]
+from wsclient import Closed, PtyClient, new_session
 
 
 def shell_pid(c, tag):

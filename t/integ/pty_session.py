@@ -10,15 +10,9 @@ import threading
 import time
 
 from execd_test import Daemon, run_tests, wait_for
-from wsclient import OP_TEXT, Closed, HandshakeError, PtyClient, WsClient
+from wsclient import OP_TEXT, Closed, HandshakeError, PtyClient, WsClient, new_session
 
 RING = 1024 * 1024
-
-
-def new_session(d, body=None):
-    status, _, data = d.json("POST", "/pty", body if body is not None else {})
-    assert status == 201, (status, data)
-    return data["session_id"]
 
 
 def status_of(d, sid):

@@ -9,13 +9,9 @@ import time
 
 from execd_test import SANITIZED, Daemon, rss_kb, run_tests, wait_for
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Closed,
-                      PtyClient, frame_bytes)
+                      PtyClient, frame_bytes, new_session)
 
 RSS_GROWTH_MAX_KB = 48 * 1024 if not SANITIZED else 1 << 40
-
-
-def new_session(d):
-    return d.json("POST", "/pty", {})[2]["session_id"]
 
 
 def violation(t, d, sid, data, code, what):

@@ -211,6 +211,13 @@ class WsClient:
             pass
 
 
+def new_session(d, body=None):
+    """POST /pty on daemon d (body: cwd, command); the new session's id."""
+    status, _, data = d.json("POST", "/pty", body if body is not None else {})
+    assert status == 201, (status, data)
+    return data["session_id"]
+
+
 class PtyClient(WsClient):
     """A client of GET /pty/{id}/ws: output bytes and the text frames, as they arrive."""
 
