@@ -32,7 +32,7 @@ int runtime_remove_tree(const char *path)
     return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-/* A SIGKILLed process is gone within this; the tree is removed after it either way. */
+/* A SIGKILLed kernel or shell is gone within this; the tree is removed after it either way. */
 #define KILL_WAIT_MS 1000
 
 /* Whether the recorded process still runs (a zombie has stopped). */
@@ -43,22 +43,22 @@ static bool still_running(pid_t pid, unsigned long long start)
 }
 
 /*
- * A kernel or a PTY session's shell of a previous instance outlives its worker. It leads
- * its own process group (a kernel and a PTY shell their own session), so one kill takes it
- * and its children. Its record names it by pid and start time, so a pid that was reused
- * since is left alone.
+ * A kernel, a bash session's shell or a PTY session's shell of a previous instance outlives
+ * its worker. It leads its own process group (its own session, but for a pipe-mode PTY
+ * shell), so one kill takes it and its children. Its record names it by pid and start time,
+ * so a pid that was reused since is left alone (a session without a shell has no pid).
  */
 static void kill_recorded(const char *record)
 {
     struct strbuf err = STRBUF_INIT;
     json_object *state = jsonreq_read_file(record, &err);
     int64_t pid = 0, start = 0;
-    if (state == NULL) {
-        log_debug("leftover %s: %s", record, err.data);
-    } else if (jsonreq_int64(state, "pid", &pid) != JSONREQ_OK ||
-               jsonreq_int64(state, "pid_start", &start) != JSONREQ_OK || pid <= 0 ||
-               pid > INT32_MAX) {
-        log_debug("leftover %s: no process recorded", record);
+    enum jsonreq_rc has_pid = jsonreq_int64(state, "pid", &pid);
+    if (state == NULL || has_pid == JSONREQ_ABSENT) {
+        log_debug("leftover %s: %s", record, state == NULL ? err.data : "no process");
+    } else if (has_pid != JSONREQ_OK || jsonreq_int64(state, "pid_start", &start) != JSONREQ_OK ||
+               pid <= 0 || pid > INT32_MAX) {
+        log_warn("leftover %s: no valid pid and pid_start", record);
     } else if (still_running((pid_t)pid, (unsigned long long)start)) {
         log_info("leftover process of %s: killing pid %d", record, (int)pid);
         if (kill(-(pid_t)pid, SIGKILL) < 0 && errno != ESRCH)
@@ -75,7 +75,8 @@ static void kill_recorded(const char *record)
 
 /*
  * Processes of a previous instance, killed before their files go: each kernel's
- * kernels/<id>/state.json, each PTY session's ptys/<id>.json.
+ * kernels/<id>/state.json, each bash session's sessions/<id>/state.json, each PTY
+ * session's ptys/<id>.json.
  */
 static void kill_leftovers(const char *state_dir, const char *sub, const char *record)
 {
@@ -133,6 +134,7 @@ int runtime_prepare(const char *dir)
         strbuf_printf(&p, "%s/%s", dir, e->d_name);
         log_info("removing state of a previous instance: %s", p.data);
         kill_leftovers(p.data, "kernels", "/state.json");
+        kill_leftovers(p.data, "sessions", "/state.json");
         kill_leftovers(p.data, "ptys", "");
         runtime_remove_tree(p.data);
         strbuf_free(&p);

@@ -32,7 +32,16 @@ struct wsettings {
     uint64_t code_output_limit;
     int child_oom_score_adj;
     int64_t pty_idle_ms; /* 0: PTY sessions are never reaped */
-    bool adopt;          /* take over the slot's records and kernels at once */
+    char *sql_host; /* the SQL executor's server, see master/config.h */
+    int sql_port;
+    char *sql_socket;
+    char *sql_user;
+    char *sql_password_file;
+    char *sql_database;
+    int64_t sql_timeout_ms;
+    uint64_t sql_max_rows;
+    uint64_t sql_max_bytes;
+    bool adopt; /* take over the slot's records and kernels at once */
 };
 
 /* Adds every setting to msg (an object). */

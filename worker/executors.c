@@ -9,10 +9,18 @@
 extern const struct executor command_executor;
 extern const struct executor jupyter_executor;
 extern const struct executor files_executor;
+extern const struct executor sql_executor;
+extern const struct executor session_executor;
 extern const struct executor pty_executor;
 
 const struct executor *const executors[] = {
-    &command_executor, &jupyter_executor, &files_executor, &pty_executor, NULL,
+    &command_executor,
+    &jupyter_executor,
+    &files_executor,
+    &sql_executor,
+    &session_executor,
+    &pty_executor,
+    NULL,
 };
 
 const struct executor_op *executor_op(const char *op)

@@ -298,6 +298,20 @@ void glue_parse_input(evhtp_request_t *req)
     parse(bev, parse_arg);
 }
 
+/* ---- answers written by hand (the port proxy) -------------------------------------- */
+
+struct evbuffer *glue_input(evhtp_request_t *req)
+{
+    return bufferevent_get_input(bev_of(req));
+}
+
+int glue_set_write_max(evhtp_request_t *req, size_t max)
+{
+    return bufferevent_set_max_single_write(bev_of(req), max);
+}
+
+/* ---- taking a connection over ------------------------------------------------------ */
+
 evutil_socket_t glue_take_over(evhtp_request_t *req, struct evbuffer *rest)
 {
     evhtp_connection_t *c = conn_of(req);

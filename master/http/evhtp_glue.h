@@ -51,22 +51,30 @@
  *     it non-blocking nor (with backlog 0) calls listen() again, makes it evhtp_t.server as
  *     evhtp_bind_socket does (13), the listener closes it when freed (evhtp_unbind_socket),
  *     and on failure the socket stays the caller's (glue_listen_on).
+ * 15. A request ended with evhtp_send_reply_end() whose handler wrote the whole answer, head
+ *     included, into the connection's output buffer itself (libevhtp serialized nothing) is
+ *     finished like any other: once the output is flushed libevhtp keeps the connection for
+ *     the next request or closes it (5). Until then a paused request's socket is not read
+ *     by libevhtp (9), and what it read beyond the request stays in the input buffer
+ *     (glue_input).
+ * 16. A socket bufferevent writes at most 16 KiB per write event unless
+ *     bufferevent_set_max_single_write() says more (glue_set_write_max).
  *
- * 15. evhtp_connection_take_ownership() unsets every hook of the connection and of its
+ * 17. evhtp_connection_take_ownership() unsets every hook of the connection and of its
  *     request (their fini hooks never run), detaches the bufferevent (the connection's bev
  *     is NULL, its callbacks cleared, reading disabled) and clears EVHTP_CONN_FLAG_OWNER.
  *     evhtp_connection_free() then frees the connection and its request without touching
  *     the socket. Called inside libevhtp's read callback, that callback frees the connection
  *     itself once the parser returns, and drains the input of the bufferevent it was given:
  *     the bufferevent must outlive it (glue_take_over is for a later loop turn).
- * 16. libevhtp cannot answer 101: evhtp_send_reply() adds Content-Type and Content-Length
+ * 18. libevhtp cannot answer 101: evhtp_send_reply() adds Content-Type and Content-Length
  *     and keeps parsing HTTP afterwards. An upgrade's head is written by its new owner on
  *     the taken socket (glue_take_over).
- * 17. The bufferevent of an accepted connection closes its socket when freed
+ * 19. The bufferevent of an accepted connection closes its socket when freed
  *     (BEV_OPT_CLOSE_ON_FREE), unless its descriptor was set to -1 first (glue_take_over).
  *
- * A port proxy takes over the socket through the same pieces: glue_socket, glue_socket_event
- * and the own-read functions.
+ * The port proxy serves its tunnels through glue_socket, glue_socket_event and the own-read
+ * functions instead, leaving the connection libevhtp's.
  */
 #ifndef EXECD_EVHTP_GLUE_H
 #define EXECD_EVHTP_GLUE_H
@@ -164,9 +172,18 @@ ssize_t glue_read_input(evhtp_request_t *req, size_t max);
  */
 void glue_parse_input(evhtp_request_t *req);
 
+/* ---- answers written by hand (the port proxy) -------------------------------------- */
+
+/* What libevhtp read from the client beyond the current request (15). */
+struct evbuffer *glue_input(evhtp_request_t *req);
+/* The most bytes written to the client per write event from now on (16). Returns 0 or -1. */
+int glue_set_write_max(evhtp_request_t *req, size_t max);
+
+/* ---- taking a connection over ------------------------------------------------------ */
+
 /*
  * Takes req's connection away from libevhtp for another protocol (a WebSocket, whose 101 its
- * owner writes) (15, 16, 17): libevhtp's connection and request are freed without their
+ * owner writes) (17, 18, 19): libevhtp's connection and request are freed without their
  * hooks, the socket stays open (non-blocking, close-on-exec) and becomes the caller's, and
  * the bytes libevhtp read beyond the request are moved to rest. req must be paused with
  * nothing queued for the client, and this must run from an event of the caller's own, never

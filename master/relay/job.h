@@ -50,6 +50,7 @@ struct job {
     job_then_fn then;      /* see job_then */
     json_object *then_arg;
     bool execution;              /* a command or code run: counted in w->executions */
+    char kind[16];               /* an execution's kind: its operation's first word ("command", "code") */
     const struct job_sink *sink; /* set for a job without a request (then req is NULL) */
     void *sink_arg;
 };
@@ -112,6 +113,9 @@ void job_send_op(struct job *j, const char *op);
 
 /* Jobs answering HTTP requests (sink jobs, which may last for hours, are not counted). */
 size_t job_count(void);
+/* Calls fn for every job in flight. */
+typedef void (*job_fn)(const struct job *j, void *arg);
+void job_each(job_fn fn, void *arg);
 void job_free_all(void);
 
 #endif

@@ -1,25 +1,22 @@
 /*
- * libFuzzer harness for the WebSocket frame parser (master/http/wsframe.c) and wslay's frame
- * layer under it: arbitrary bytes from a client, fed in pieces whose size the first input
- * byte picks (frames split anywhere). Checked: the parser never crashes, only returns 0 or
- * a close code a client may get (1002, 1007, 1009), reports data messages within the limit
- * (text ones valid UTF-8), control payloads of at most 125 bytes and close codes that may
- * travel; and the server frames written for what it parsed are well formed.
- *
- * `make fuzz` builds it with clang (-fsanitize=fuzzer,address,undefined) and runs it;
- * t/fuzz/replay.c replays the corpus (t/fuzz/corpus/wsframe) in `make check` with gcc.
+ * The WebSocket frame parser (master/http/wsframe.c) and wslay's frame layer under it, as
+ * a PTY client's bytes reach them. Input: one byte choosing the piece size (1 to 17), then
+ * the bytes from the client, fed in pieces of that size (frames split anywhere). Checked
+ * beyond crashes: the parser returns only 0 or a close code a client may get (1002, 1007,
+ * 1009); data messages are within the limit and text ones valid UTF-8; control payloads
+ * are at most 125 bytes, close codes ones that may travel; and the server frames written
+ * for what it parsed (echoes, pongs, the close) are accepted by wslay's writer.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz.h"
 #include "http/wsframe.h"
 #include "utf8.h"
 
 #define MAX_MESSAGE 4096
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct state {
     struct wsframe *f;
@@ -55,18 +52,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    size_t piece = (size_t)data[0] % 17 + 1;
-    data++;
-    size--;
+    struct fuzz_in fin = {data, size};
+    size_t piece = (size_t)fuzz_byte(&fin) % 17 + 1;
     struct state s;
     s.f = wsframe_new(MAX_MESSAGE, &ops, &s);
     s.out = evbuffer_new();
     struct evbuffer *in = evbuffer_new();
     if (s.out == NULL || in == NULL)
         abort();
-    for (size_t at = 0; at < size; at += piece) {
-        size_t n = size - at < piece ? size - at : piece;
-        evbuffer_add(in, data + at, n);
+    for (size_t at = 0; at < fin.n; at += piece) {
+        size_t n = fin.n - at < piece ? fin.n - at : piece;
+        if (evbuffer_add(in, fin.p + at, n) < 0)
+            abort();
         int rc = wsframe_parse(s.f, in);
         if (rc != 0 && rc != WS_CLOSE_PROTOCOL && rc != WS_CLOSE_BAD_DATA && rc != WS_CLOSE_TOO_BIG)
             abort();

@@ -1,4 +1,4 @@
-/* Line splitting of command output: the Go daemon's tail rules. */
+/* Line splitting of command and session output: the Go daemon's tail rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,6 +178,39 @@ static void test_cap_splits_whole_lines(void **state)
     clear(&l);
 }
 
+static void feed_session(const char *const *chunks, size_t n, struct lines *out)
+{
+    struct linesplit ls;
+    linesplit_init_session(&ls, 1 << 20);
+    for (size_t i = 0; i < n; i++)
+        linesplit_feed(&ls, chunks[i], strlen(chunks[i]), collect, out);
+    linesplit_finish(&ls, collect, out);
+    linesplit_free(&ls);
+}
+
+static void test_session_rules(void **state)
+{
+    (void)state;
+    /* Only "\n" ends a line, its "\r" goes, empty lines are dropped. */
+    const char *in[] = {"a\n\nb\r\n\r\nprog 10%\rprog 20%\n", "\n\ntail\r"};
+    const char *want[] = {"a", "b", "prog 10%\rprog 20%", "tail"};
+    struct lines l = {0};
+    feed_session(in, 2, &l);
+    expect(&l, want, 4);
+    clear(&l);
+
+    /* A line split across reads, and output without a final newline. */
+    const char *in2[] = {"{\"fo", "o\":1}\nx", "y"};
+    const char *want2[] = {"{\"foo\":1}", "xy"};
+    feed_session(in2, 3, &l);
+    expect(&l, want2, 2);
+    clear(&l);
+
+    const char *in3[] = {"\n\n", "\r\n"};
+    feed_session(in3, 2, &l);
+    assert_int_equal(l.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_long_line_kept_whole_below_cap),
         cmocka_unit_test(test_cap_splits_on_utf8_boundary),
         cmocka_unit_test(test_cap_splits_whole_lines),
+        cmocka_unit_test(test_session_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,14 @@ void linesplit_init(struct linesplit *ls, size_t max_line)
 {
     strbuf_init(&ls->tail);
     ls->after_cr = false;
+    ls->session = false;
     ls->max_line = max_line > 0 ? max_line : 1;
+}
+
+void linesplit_init_session(struct linesplit *ls, size_t max_line)
+{
+    linesplit_init(ls, max_line);
+    ls->session = true;
 }
 
 void linesplit_free(struct linesplit *ls)
@@ -33,10 +40,32 @@ static size_t emit_pieces(struct linesplit *ls, const char *s, size_t len, bool 
     return done;
 }
 
+/* A session line: "\n"-terminated, its "\r" dropped, nothing when empty. */
+static void emit_session_line(struct linesplit *ls, const char *line, size_t len,
+                              linesplit_emit_fn emit, void *arg)
+{
+    if (ls->tail.len > 0) {
+        strbuf_append(&ls->tail, line, len);
+        line = ls->tail.data;
+        len = ls->tail.len;
+    }
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len > 0) {
+        size_t done = emit_pieces(ls, line, len, false, emit, arg);
+        emit(arg, line + done, len - done);
+    }
+    strbuf_reset(&ls->tail);
+}
+
 /* A terminated line (the held tail, then line): longer than max_line, it goes in pieces. */
 static void emit_line(struct linesplit *ls, const char *line, size_t len, linesplit_emit_fn emit,
                       void *arg)
 {
+    if (ls->session) {
+        emit_session_line(ls, line, len, emit, arg);
+        return;
+    }
     if (ls->tail.len > 0) {
         strbuf_append(&ls->tail, line, len);
         line = ls->tail.data;
@@ -63,6 +92,13 @@ void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linespli
 
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
+        if (ls->session) {
+            if (c == '\n') {
+                emit_line(ls, data + start, i - start, emit, arg);
+                start = i + 1;
+            }
+            continue;
+        }
         if (c == '\n' && ls->after_cr) {
             /* second half of a "\r\n" pair: the line already ended */
             ls->after_cr = false;
@@ -83,7 +119,9 @@ void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linespli
 
 void linesplit_finish(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
 {
-    if (ls->tail.len > 0)
+    if (ls->session)
+        emit_session_line(ls, "", 0, emit, arg);
+    else if (ls->tail.len > 0)
         emit(arg, ls->tail.data, ls->tail.len);
     strbuf_reset(&ls->tail);
     ls->after_cr = false;

@@ -67,8 +67,8 @@ static void detach(struct pty_attach *a)
     if (s->client == a) {
         s->client = NULL;
         out_cancel_wait(&s->congestion);
-        session_idle(s);
-        shell_update_reading(s); /* into the ring only, whatever the client did */
+        pty_session_idle(s);
+        pty_shell_update_reading(s); /* into the ring only, whatever the client did */
     }
     free(a);
 }
@@ -84,7 +84,7 @@ static void end(struct pty_attach *a, int code, const char *reason)
 static void write_stdin(struct pty_attach *a, const char *data, size_t len)
 {
     struct strbuf err = STRBUF_INIT;
-    if (shell_write(a->s, data, len, &err) < 0) {
+    if (pty_shell_write(a->s, data, len, &err) < 0) {
         log_info("pty session %s: %s", a->s->id, err.data);
         send_error(a->job, "STDIN_WRITE_FAILED", err.data);
         end(a, 1011, "stdin write failed");
@@ -102,11 +102,11 @@ static void on_text(struct pty_attach *a, const char *text, size_t len)
         break;
     case PTYFRAME_RESIZE:
         if (in.cols > 0 && in.rows > 0)
-            shell_resize(a->s, in.cols, in.rows);
+            pty_shell_resize(a->s, in.cols, in.rows);
         break;
     case PTYFRAME_SIGNAL:
         if (in.signo != 0)
-            shell_signal(a->s, in.signo);
+            pty_shell_signal(a->s, in.signo);
         break;
     case PTYFRAME_PING: {
         struct ptyframe pong = {.type = "pong"};
@@ -148,33 +148,33 @@ static void on_pause(void *obj)
 {
     struct pty_attach *a = obj;
     a->paused = true;
-    shell_update_reading(a->s);
+    pty_shell_update_reading(a->s);
 }
 
 static void on_resume(void *obj)
 {
     struct pty_attach *a = obj;
     a->paused = false;
-    shell_update_reading(a->s);
+    pty_shell_update_reading(a->s);
 }
 
 static const struct wjob_ops attach_ops = {on_cancel, on_pause, on_resume, on_data};
 
 /* ---- to the client -------------------------------------------------------------------- */
 
-bool attach_wants_output(const struct pty_attach *a)
+bool pty_attach_wants_output(const struct pty_attach *a)
 {
     return !a->paused;
 }
 
-void attach_output(struct pty_attach *a, int channel, unsigned char *buf, size_t len)
+void pty_attach_output(struct pty_attach *a, int channel, unsigned char *buf, size_t len)
 {
     buf[0] = OP_BINARY;
     buf[1] = (unsigned char)channel;
     out_data(a->job, buf, len + 2);
 }
 
-void attach_input_full(struct pty_attach *a, bool full)
+void pty_attach_input_full(struct pty_attach *a, bool full)
 {
     if (full == a->input_held)
         return;
@@ -184,26 +184,26 @@ void attach_input_full(struct pty_attach *a, bool full)
     out_msg(a->job, msg);
 }
 
-void attach_exited(struct pty_attach *a, int exit_code)
+void pty_attach_exited(struct pty_attach *a, int exit_code)
 {
     struct ptyframe f = {.type = "exit", .has_exit_code = true, .exit_code = exit_code};
     send_text(a->job, &f);
     end(a, 1000, "process exited");
 }
 
-void attach_session_gone(struct pty_attach *a)
+void pty_attach_session_gone(struct pty_attach *a)
 {
-    attach_exited(a, -1);
+    pty_attach_exited(a, -1);
 }
 
-void attach_release(struct pty_attach *a)
+void pty_attach_release(struct pty_attach *a)
 {
     wjob_remove(a->job);
     a->s->client = NULL;
     free(a);
 }
 
-void attach_shutdown(struct pty_attach *a)
+void pty_attach_shutdown(struct pty_attach *a)
 {
     end(a, 1001, "server shutting down");
 }
@@ -224,14 +224,14 @@ static void send_replay(struct pty_attach *a, uint64_t since)
     strbuf_free(&frame);
 }
 
-void attach_start(uint32_t job, json_object *msg)
+void pty_attach_start(uint32_t job, json_object *msg)
 {
     const char *id = "", *mode = "pty";
     int64_t since = 0;
     jsonreq_string(msg, "id", &id);
     jsonreq_string(msg, "mode", &mode);
     jsonreq_int64(msg, "since", &since);
-    struct pty_session *s = session_find(id);
+    struct pty_session *s = pty_session_find(id);
     if (s == NULL) {
         struct strbuf why = STRBUF_INIT;
         strbuf_printf(&why, "pty session %s not found", id);
@@ -245,7 +245,7 @@ void attach_start(uint32_t job, json_object *msg)
         send_error(s->client->job, "TAKEN_OVER", "another client attached");
         end(s->client, 4001, "TAKEN_OVER");
     }
-    shell_settle(s); /* a shell still draining its last output ends before the next starts */
+    pty_shell_settle(s); /* a shell still draining its last output ends before the next starts */
     struct pty_attach *a = xcalloc(1, sizeof(*a));
     a->job = job;
     a->s = s;
@@ -253,9 +253,9 @@ void attach_start(uint32_t job, json_object *msg)
     s->client = a;
     event_del(s->idle_ev);
     struct strbuf err = STRBUF_INIT;
-    if (session_ring(s, &err) < 0)
+    if (pty_session_ring(s, &err) < 0)
         log_error("pty session %s: no replay buffer: %s", s->id, err.data);
-    if (!shell_running(s) && shell_start(s, strcmp(mode, "pipe") == 0, &err) < 0) {
+    if (!pty_shell_running(s) && pty_shell_start(s, strcmp(mode, "pipe") == 0, &err) < 0) {
         log_info("pty session %s: cannot start the shell: %s", s->id, err.data);
         send_error(job, "START_FAILED", err.data);
         end(a, 1011, "start failed");

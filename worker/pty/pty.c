@@ -26,7 +26,7 @@ static struct pty_session *session_arg(uint32_t job, json_object *msg)
 {
     const char *id = "";
     jsonreq_string(msg, "id", &id);
-    struct pty_session *s = session_find(id);
+    struct pty_session *s = pty_session_find(id);
     if (s == NULL)
         out_reply_error(job, 404, "CONTEXT_NOT_FOUND", "pty session %s not found", id);
     return s;
@@ -45,7 +45,7 @@ static void pty_create(uint32_t job, json_object *msg)
         out_reply_error(job, 500, "RUNTIME_ERROR", "error creating pty session: mkdir %s: %s",
                         dir.data, strerror(errno));
     } else {
-        struct pty_session *s = session_create(dir.data, command, &err);
+        struct pty_session *s = pty_session_create(dir.data, command, &err);
         if (s == NULL) {
             out_reply_error(job, 500, "RUNTIME_ERROR", "error creating pty session: %s", err.data);
         } else {
@@ -69,7 +69,7 @@ static void pty_status(uint32_t job, json_object *msg)
         return;
     json_object *body = xjson_object();
     json_object_object_add(body, "session_id", xjson_string(s->id));
-    json_object_object_add(body, "running", xjson_bool(shell_running(s)));
+    json_object_object_add(body, "running", xjson_bool(pty_shell_running(s)));
     json_object_object_add(body, "output_offset", xjson_int64((int64_t)ring_total(&s->ring)));
     out_reply_json(job, 200, body);
 }
@@ -80,7 +80,7 @@ static void pty_delete(uint32_t job, json_object *msg)
     struct pty_session *s = session_arg(job, msg);
     if (s == NULL)
         return;
-    session_delete(s);
+    pty_session_delete(s);
     out_reply_empty(job, 200);
 }
 
@@ -88,15 +88,15 @@ static const struct executor_op pty_ops[] = {
     {"pty.create", pty_create},
     {"pty.status", pty_status},
     {"pty.delete", pty_delete},
-    {"pty.attach", attach_start},
+    {"pty.attach", pty_attach_start},
     {NULL, NULL},
 };
 
 static int pty_init(const struct wsettings *s EXECD_UNUSED, bool adopt)
 {
-    session_init();
+    pty_session_init();
     if (adopt)
-        session_adopt_all();
+        pty_session_adopt_all();
     return 0;
 }
 
@@ -108,25 +108,25 @@ struct reaped_arg {
 static void reaped_one(struct pty_session *s, void *arg)
 {
     const struct reaped_arg *r = arg;
-    shell_reaped(s, r->pid, r->status);
+    pty_shell_reaped(s, r->pid, r->status);
 }
 
 static void pty_reaped(pid_t pid, int status)
 {
     struct reaped_arg r = {pid, status};
-    session_each(reaped_one, &r);
+    pty_session_each(reaped_one, &r);
 }
 
 static void signal_one(struct pty_session *s, void *arg)
 {
-    shell_signal(s, *(const int *)arg);
+    pty_shell_signal(s, *(const int *)arg);
 }
 
 static void on_grace_over(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED,
                           void *arg EXECD_UNUSED)
 {
     int signo = SIGKILL;
-    session_each(signal_one, &signo);
+    pty_session_each(signal_one, &signo);
 }
 
 /* Every client is closed with 1001; every shell gets SIGHUP (an interactive bash ignores
@@ -134,15 +134,15 @@ static void on_grace_over(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUS
 static void shutdown_one(struct pty_session *s, void *arg EXECD_UNUSED)
 {
     if (s->client != NULL)
-        attach_shutdown(s->client);
+        pty_attach_shutdown(s->client);
     static const int signals[] = {SIGHUP, SIGTERM, SIGCONT};
     for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-        shell_signal(s, signals[i]);
+        pty_shell_signal(s, signals[i]);
 }
 
 static void pty_shutdown(int64_t grace_ms)
 {
-    session_each(shutdown_one, NULL);
+    pty_session_each(shutdown_one, NULL);
     if (kill_ev == NULL)
         kill_ev = evtimer_new(worker_base(), on_grace_over, NULL);
     evt_arm_ms(kill_ev, grace_ms);
@@ -150,13 +150,13 @@ static void pty_shutdown(int64_t grace_ms)
 
 static size_t pty_running(void)
 {
-    return shell_count();
+    return pty_shell_count();
 }
 
 static void pty_cleanup(void)
 {
-    session_free_all();
-    shell_forget_dying();
+    pty_session_free_all();
+    pty_shell_forget_dying();
     evt_free(&kill_ev);
 }
 
@@ -165,8 +165,8 @@ const struct executor pty_executor = {
     .ops = pty_ops,
     .init = pty_init,
     .reaped = pty_reaped,
-    .adopt = session_adopt_all,
-    .kept = session_kept,
+    .adopt = pty_session_adopt_all,
+    .kept = pty_session_kept,
     .running = pty_running,
     .shutdown = pty_shutdown,
     .cleanup = pty_cleanup,

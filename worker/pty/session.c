@@ -28,7 +28,7 @@ static struct {
 
 static void on_congestion_over(void *arg)
 {
-    shell_update_reading(arg);
+    pty_shell_update_reading(arg);
 }
 
 static void on_idle(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
@@ -36,10 +36,10 @@ static void on_idle(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, vo
     struct pty_session *s = arg;
     log_info("pty session %s: nobody attached for %lld ms (-pty-idle-timeout): deleting it", s->id,
              (long long)sessions.idle_ms);
-    session_delete(s);
+    pty_session_delete(s);
 }
 
-void session_init(void)
+void pty_session_init(void)
 {
     struct strbuf dir = STRBUF_INIT;
     strbuf_printf(&dir, "%s/ptys", worker_state_dir());
@@ -73,7 +73,7 @@ static struct pty_session *session_new(const char *id, const char *cwd, const ch
     return s;
 }
 
-void session_save(struct pty_session *s)
+void pty_session_save(struct pty_session *s)
 {
     json_object *o = xjson_object();
     json_object_object_add(o, "id", xjson_string(s->id));
@@ -96,7 +96,7 @@ void session_save(struct pty_session *s)
     strbuf_free(&err);
 }
 
-void session_idle(struct pty_session *s)
+void pty_session_idle(struct pty_session *s)
 {
     if (sessions.idle_ms > 0)
         evt_arm_ms(s->idle_ev, sessions.idle_ms);
@@ -115,7 +115,7 @@ static void session_free(struct pty_session *s)
     free(s);
 }
 
-int session_ring(struct pty_session *s, struct strbuf *err)
+int pty_session_ring(struct pty_session *s, struct strbuf *err)
 {
     if (s->ring.hdr != NULL)
         return 0;
@@ -134,30 +134,30 @@ int session_ring(struct pty_session *s, struct strbuf *err)
     return 0;
 }
 
-struct pty_session *session_create(const char *cwd, const char *command, struct strbuf *err)
+struct pty_session *pty_session_create(const char *cwd, const char *command, struct strbuf *err)
 {
     char id[IDS_DASHED_LEN + 1];
     ids_uuid_dashed(id);
     struct pty_session *s = session_new(id, cwd, command);
-    if (session_ring(s, err) < 0) {
+    if (pty_session_ring(s, err) < 0) {
         session_free(s);
         return NULL;
     }
-    session_save(s);
-    session_idle(s);
+    pty_session_save(s);
+    pty_session_idle(s);
     return s;
 }
 
-struct pty_session *session_find(const char *id)
+struct pty_session *pty_session_find(const char *id)
 {
     return strmap_get(&sessions.all, id);
 }
 
-void session_delete(struct pty_session *s)
+void pty_session_delete(struct pty_session *s)
 {
     if (s->client != NULL)
-        attach_session_gone(s->client);
-    shell_kill(s);
+        pty_attach_session_gone(s->client);
+    pty_shell_kill(s);
     struct strbuf path = STRBUF_INIT;
     record_path(s, &path);
     if (unlink(path.data) < 0 && errno != ENOENT)
@@ -180,7 +180,7 @@ static void adopt_record(const char *path)
     int64_t pid = 0, start = 0;
     if (o == NULL || jsonreq_string(o, "id", &id) != JSONREQ_OK || strlen(id) != IDS_DASHED_LEN) {
         log_error("pty: cannot adopt %s: %s", path, err.data ? err.data : "no id");
-    } else if (session_find(id) == NULL) {
+    } else if (pty_session_find(id) == NULL) {
         jsonreq_string(o, "cwd", &cwd);
         jsonreq_string(o, "command", &command);
         jsonreq_string(o, "mode", &mode);
@@ -188,7 +188,7 @@ static void adopt_record(const char *path)
         jsonreq_int64(o, "pid_start", &start);
         struct pty_session *s = session_new(id, cwd, command);
         if (pid > 0 && procstat_same((pid_t)pid, (unsigned long long)start)) {
-            shell_adopt(s, strcmp(mode, "pipe") == 0, (pid_t)pid, (unsigned long long)start);
+            pty_shell_adopt(s, strcmp(mode, "pipe") == 0, (pid_t)pid, (unsigned long long)start);
             log_info("pty session %s: adopted with its shell (pid %lld)", id, (long long)pid);
         } else {
             struct strbuf key = STRBUF_INIT;
@@ -196,17 +196,17 @@ static void adopt_record(const char *path)
             out_drop(PTY_OWNER, key.data); /* its shell ended while no worker watched */
             strbuf_free(&key);
             if (pid > 0)
-                session_save(s);
+                pty_session_save(s);
             log_info("pty session %s: adopted (no shell running)", id);
         }
         out_register(0, "pty", id);
-        session_idle(s);
+        pty_session_idle(s);
     }
     json_object_put(o);
     strbuf_free(&err);
 }
 
-void session_adopt_all(void)
+void pty_session_adopt_all(void)
 {
     DIR *d = opendir(sessions.dir);
     if (d == NULL) {
@@ -227,13 +227,13 @@ void session_adopt_all(void)
     closedir(d);
 }
 
-void session_kept(const char *key, int fd)
+void pty_session_kept(const char *key, int fd)
 {
     char id[IDS_DASHED_LEN + 1];
     struct pty_session *s = NULL;
     if (strlen(key) > IDS_DASHED_LEN && key[IDS_DASHED_LEN] == '/') {
         snprintf(id, sizeof(id), "%.*s", IDS_DASHED_LEN, key);
-        s = session_find(id);
+        s = pty_session_find(id);
     }
     const char *what = key + (s != NULL ? IDS_DASHED_LEN + 1 : 0);
     if (s != NULL && strcmp(what, "ring") == 0 && s->ring.hdr == NULL) {
@@ -242,13 +242,13 @@ void session_kept(const char *key, int fd)
             log_error("pty session %s: replay buffer lost: %s", s->id, err.data);
         strbuf_free(&err);
     } else if (s != NULL && strncmp(what, "shell/", 6) == 0) {
-        shell_kept(s, what + 6, fd);
+        pty_shell_kept(s, what + 6, fd);
     } else {
         close(fd); /* a session this worker holds already, or one that is gone */
     }
 }
 
-void session_each(void (*fn)(struct pty_session *s, void *arg), void *arg)
+void pty_session_each(void (*fn)(struct pty_session *s, void *arg), void *arg)
 {
     list_each_safe(&sessions.list, it, nx)
     {
@@ -256,7 +256,7 @@ void session_each(void (*fn)(struct pty_session *s, void *arg), void *arg)
     }
 }
 
-size_t session_count(void)
+size_t pty_session_count(void)
 {
     return sessions.all.len;
 }
@@ -264,14 +264,14 @@ size_t session_count(void)
 static void release_one(struct pty_session *s, void *arg EXECD_UNUSED)
 {
     if (s->client != NULL)
-        attach_release(s->client);
-    shell_release(s);
+        pty_attach_release(s->client);
+    pty_shell_release(s);
     session_free(s);
 }
 
-void session_free_all(void)
+void pty_session_free_all(void)
 {
-    session_each(release_one, NULL);
+    pty_session_each(release_one, NULL);
     strmap_free(&sessions.all, NULL);
     free(sessions.dir);
     sessions.dir = NULL;

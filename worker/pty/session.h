@@ -82,75 +82,75 @@ struct pty_session {
 
 /* ---- session.c ----------------------------------------------------------------------- */
 
-void session_init(void);
+void pty_session_init(void);
 /* The session's replay ring, created (and kept in the master) if it has none. 0 or -1. */
-int session_ring(struct pty_session *s, struct strbuf *err);
+int pty_session_ring(struct pty_session *s, struct strbuf *err);
 /* A new session (cwd already checked and created). Returns NULL with a reason in err. */
-struct pty_session *session_create(const char *cwd, const char *command, struct strbuf *err);
-struct pty_session *session_find(const char *id);
+struct pty_session *pty_session_create(const char *cwd, const char *command, struct strbuf *err);
+struct pty_session *pty_session_find(const char *id);
 /* Ends the session: SIGKILL to the shell's group, the client gets exit -1, all goes. */
-void session_delete(struct pty_session *s);
+void pty_session_delete(struct pty_session *s);
 /* The record changed (shell started or ended). */
-void session_save(struct pty_session *s);
+void pty_session_save(struct pty_session *s);
 /* Nobody is attached any more (or yet): the idle timeout runs from now. */
-void session_idle(struct pty_session *s);
+void pty_session_idle(struct pty_session *s);
 /* Sessions left by a previous worker of this slot: records read, shells watched. */
-void session_adopt_all(void);
+void pty_session_adopt_all(void);
 /* A descriptor the master kept for key "<id>/<what>". */
-void session_kept(const char *key, int fd);
+void pty_session_kept(const char *key, int fd);
 /* fn for every session (fn may delete the one it gets). */
-void session_each(void (*fn)(struct pty_session *s, void *arg), void *arg);
-size_t session_count(void);
+void pty_session_each(void (*fn)(struct pty_session *s, void *arg), void *arg);
+size_t pty_session_count(void);
 /* At exit: memory only (shells and kept descriptors stay as they are). */
-void session_free_all(void);
+void pty_session_free_all(void);
 
 /* ---- shell.c ------------------------------------------------------------------------- */
 
 /* Starts the shell in PTY or pipe mode. Returns 0, or -1 with the reason in err. */
-int shell_start(struct pty_session *s, bool pipe_mode, struct strbuf *err);
+int pty_shell_start(struct pty_session *s, bool pipe_mode, struct strbuf *err);
 /* Takes over a shell a previous worker started (record fields; descriptors come later). */
-void shell_adopt(struct pty_session *s, bool pipe_mode, pid_t pid, unsigned long long start);
+void pty_shell_adopt(struct pty_session *s, bool pipe_mode, pid_t pid, unsigned long long start);
 /* A kept descriptor of an adopted shell: "pty", "stdin", "stdout" or "stderr". */
-void shell_kept(struct pty_session *s, const char *what, int fd);
-bool shell_running(const struct pty_session *s);
+void pty_shell_kept(struct pty_session *s, const char *what, int fd);
+bool pty_shell_running(const struct pty_session *s);
 /* A shell that exited and still drains its output ends now (its exit frame goes out). */
-void shell_settle(struct pty_session *s);
+void pty_shell_settle(struct pty_session *s);
 /* Reading the output goes on or stops as the client and the channel allow. */
-void shell_update_reading(struct pty_session *s);
+void pty_shell_update_reading(struct pty_session *s);
 /* Queues stdin for the shell. Returns 0, or -1 with the reason in err (the write failed). */
-int shell_write(struct pty_session *s, const char *data, size_t len, struct strbuf *err);
+int pty_shell_write(struct pty_session *s, const char *data, size_t len, struct strbuf *err);
 /* PTY mode: the terminal's size (both > 0). */
-void shell_resize(struct pty_session *s, int cols, int rows);
+void pty_shell_resize(struct pty_session *s, int cols, int rows);
 /* To the shell's process group (and in PTY mode the terminal's foreground group). */
-void shell_signal(struct pty_session *s, int signo);
+void pty_shell_signal(struct pty_session *s, int signo);
 /* The master reaped pid (an adopted shell). */
-void shell_reaped(struct pty_session *s, pid_t pid, int status);
+void pty_shell_reaped(struct pty_session *s, pid_t pid, int status);
 /* Kills the shell's group and forgets it at once (delete, shutdown): no exit frame. */
-void shell_kill(struct pty_session *s);
+void pty_shell_kill(struct pty_session *s);
 /* Only the descriptors and memory: the shell keeps running (worker exit, reload). */
-void shell_release(struct pty_session *s);
+void pty_shell_release(struct pty_session *s);
 /* Shells started or adopted and not reaped yet. */
-size_t shell_count(void);
+size_t pty_shell_count(void);
 /* At exit: the killed shells not reaped yet are left to the master (memory only). */
-void shell_forget_dying(void);
+void pty_shell_forget_dying(void);
 
 /* ---- attach.c ------------------------------------------------------------------------ */
 
 /* pty.attach {id, mode, since}: the client of the master's WebSocket. */
-void attach_start(uint32_t job, json_object *msg);
+void pty_attach_start(uint32_t job, json_object *msg);
 /* Output read from the shell: buf has 2 bytes of room before data for the frame's head. */
-void attach_output(struct pty_attach *a, int channel, unsigned char *buf, size_t len);
+void pty_attach_output(struct pty_attach *a, int channel, unsigned char *buf, size_t len);
 /* The shell ended: the exit frame, then close 1000. */
-void attach_exited(struct pty_attach *a, int exit_code);
+void pty_attach_exited(struct pty_attach *a, int exit_code);
 /* Stdin is queued beyond its limit (true) or drained (false): stop or restart the client. */
-void attach_input_full(struct pty_attach *a, bool full);
+void pty_attach_input_full(struct pty_attach *a, bool full);
 /* Whether output may be sent to the client now (not paused by the master). */
-bool attach_wants_output(const struct pty_attach *a);
+bool pty_attach_wants_output(const struct pty_attach *a);
 /* The session goes (delete): exit -1, close 1000. */
-void attach_session_gone(struct pty_attach *a);
+void pty_attach_session_gone(struct pty_attach *a);
 /* The worker stops: close 1001. */
-void attach_shutdown(struct pty_attach *a);
+void pty_attach_shutdown(struct pty_attach *a);
 /* At exit (a reload's drained worker): memory only; the master closes the client. */
-void attach_release(struct pty_attach *a);
+void pty_attach_release(struct pty_attach *a);
 
 #endif

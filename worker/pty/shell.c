@@ -47,12 +47,12 @@ static size_t unreaped;
 
 static void drain_over(struct pty_shell *sh);
 
-size_t shell_count(void)
+size_t pty_shell_count(void)
 {
     return unreaped;
 }
 
-bool shell_running(const struct pty_session *s)
+bool pty_shell_running(const struct pty_session *s)
 {
     return s->shell != NULL && !s->shell->exited;
 }
@@ -124,7 +124,7 @@ static bool may_read(struct pty_session *s)
 {
     if (s->client == NULL)
         return true; /* into the ring only: output keeps accumulating */
-    if (!attach_wants_output(s->client))
+    if (!pty_attach_wants_output(s->client))
         return false;
     if (out_congested()) {
         out_wait(&s->congestion);
@@ -133,7 +133,7 @@ static bool may_read(struct pty_session *s)
     return true;
 }
 
-void shell_update_reading(struct pty_session *s)
+void pty_shell_update_reading(struct pty_session *s)
 {
     struct pty_shell *sh = s->shell;
     if (sh == NULL)
@@ -182,7 +182,7 @@ static ssize_t read_source(struct pty_source *src)
     if (got > 0) {
         ring_append(&s->ring, buf + 2, got);
         if (s->client != NULL)
-            attach_output(s->client, src->channel, buf, got);
+            pty_attach_output(s->client, src->channel, buf, got);
     }
     if (eof) {
         event_del(src->ev);
@@ -244,9 +244,9 @@ static void stdin_changed(struct pty_shell *sh)
     if (sh->s->client == NULL)
         return;
     if (queued > STDIN_HIGH)
-        attach_input_full(sh->s->client, true);
+        pty_attach_input_full(sh->s->client, true);
     else if (queued <= STDIN_LOW)
-        attach_input_full(sh->s->client, false);
+        pty_attach_input_full(sh->s->client, false);
 }
 
 static void on_stdin_room(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
@@ -261,7 +261,7 @@ static void on_stdin_room(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUS
     strbuf_free(&err);
 }
 
-int shell_write(struct pty_session *s, const char *data, size_t len, struct strbuf *err)
+int pty_shell_write(struct pty_session *s, const char *data, size_t len, struct strbuf *err)
 {
     struct pty_shell *sh = s->shell;
     if (sh == NULL || sh->exited || sh->in_fd < 0 || len == 0)
@@ -287,9 +287,9 @@ static void finish(struct pty_shell *sh)
     drop_kept(s);
     s->shell = NULL;
     shell_free(sh);
-    session_save(s);
+    pty_session_save(s);
     if (s->client != NULL)
-        attach_exited(s->client, code);
+        pty_attach_exited(s->client, code);
     worker_changed();
 }
 
@@ -333,7 +333,7 @@ static void exited(struct pty_shell *sh, int status)
         worker_changed();
         return;
     }
-    session_save(sh->s);
+    pty_session_save(sh->s);
     if (all_eof(sh)) {
         finish(sh);
         return;
@@ -341,7 +341,7 @@ static void exited(struct pty_shell *sh, int status)
     sh->drain_started_ms = clock_mono_ms();
     sh->drain_ev = evtimer_new(worker_base(), on_drain, sh);
     evt_arm_ms(sh->drain_ev, DRAIN_IDLE_MS);
-    shell_update_reading(sh->s);
+    pty_shell_update_reading(sh->s);
 }
 
 static void on_unknown_status(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
@@ -381,7 +381,7 @@ static int watch_exit(struct pty_shell *sh)
     return sh->exit_ev != NULL && event_add(sh->exit_ev, NULL) == 0 ? 0 : -1;
 }
 
-void shell_reaped(struct pty_session *s, pid_t pid, int status)
+void pty_shell_reaped(struct pty_session *s, pid_t pid, int status)
 {
     struct pty_shell *sh = s->shell;
     if (sh != NULL && !sh->child && sh->pid == pid && !sh->exited)
@@ -484,7 +484,7 @@ static pid_t spawn_shell_process(const struct pty_session *s, bool terminal, con
     return pid;
 }
 
-int shell_start(struct pty_session *s, bool pipe_mode, struct strbuf *err)
+int pty_shell_start(struct pty_session *s, bool pipe_mode, struct strbuf *err)
 {
     int ours[3], theirs[3];
     if (pipe_mode) {
@@ -531,20 +531,20 @@ int shell_start(struct pty_session *s, bool pipe_mode, struct strbuf *err)
         keep(s, "pty", ours[0]);
     }
     s->shell = sh;
-    session_save(s);
+    pty_session_save(s);
     log_info("pty session %s: shell %d started (%s mode)", s->id, (int)pid,
              pipe_mode ? "pipe" : "pty");
-    shell_update_reading(s);
+    pty_shell_update_reading(s);
     return 0;
 }
 
-void shell_settle(struct pty_session *s)
+void pty_shell_settle(struct pty_session *s)
 {
     if (s->shell != NULL && s->shell->exited)
         drain_over(s->shell);
 }
 
-void shell_adopt(struct pty_session *s, bool pipe_mode, pid_t pid, unsigned long long start)
+void pty_shell_adopt(struct pty_session *s, bool pipe_mode, pid_t pid, unsigned long long start)
 {
     struct pty_shell *sh = shell_new(s, pipe_mode);
     sh->pid = pid;
@@ -570,7 +570,7 @@ static bool kept_slot(struct pty_shell *sh, const char *what, bool *in, struct p
     return !(*in && sh->in_fd >= 0) && !(*src != NULL && (*src)->fd >= 0);
 }
 
-void shell_kept(struct pty_session *s, const char *what, int fd)
+void pty_shell_kept(struct pty_session *s, const char *what, int fd)
 {
     struct pty_shell *sh = s->shell;
     bool in;
@@ -588,10 +588,10 @@ void shell_kept(struct pty_session *s, const char *what, int fd)
     if (src != NULL &&
         source_open(sh, src, fd, src == &sh->err ? PTY_CH_STDERR : PTY_CH_STDOUT) < 0)
         log_error("pty session %s: cannot watch its %s", s->id, what);
-    shell_update_reading(s);
+    pty_shell_update_reading(s);
 }
 
-void shell_resize(struct pty_session *s, int cols, int rows)
+void pty_shell_resize(struct pty_session *s, int cols, int rows)
 {
     struct pty_shell *sh = s->shell;
     if (sh == NULL || sh->pipe_mode || sh->in_fd < 0)
@@ -616,13 +616,13 @@ static void signal_groups(struct pty_shell *sh, int signo)
         log_warn("pty: signal %d to group %d: %s", signo, (int)fg, strerror(errno));
 }
 
-void shell_signal(struct pty_session *s, int signo)
+void pty_shell_signal(struct pty_session *s, int signo)
 {
     if (s->shell != NULL && !s->shell->exited)
         signal_groups(s->shell, signo);
 }
 
-void shell_kill(struct pty_session *s)
+void pty_shell_kill(struct pty_session *s)
 {
     struct pty_shell *sh = s->shell;
     if (sh == NULL)
@@ -643,7 +643,7 @@ void shell_kill(struct pty_session *s)
     list_add_tail(&dying, &sh->dying); /* reaped when its pidfd says so */
 }
 
-void shell_release(struct pty_session *s)
+void pty_shell_release(struct pty_session *s)
 {
     struct pty_shell *sh = s->shell;
     if (sh == NULL)
@@ -652,7 +652,7 @@ void shell_release(struct pty_session *s)
     shell_free(sh);
 }
 
-void shell_forget_dying(void)
+void pty_shell_forget_dying(void)
 {
     while (!list_empty(&dying)) {
         struct pty_shell *sh = list_first(&dying, struct pty_shell, dying);
