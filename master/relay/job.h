@@ -49,8 +49,8 @@ struct job {
     struct list in_all;    /* every job, for job_free_all */
     job_then_fn then;      /* see job_then */
     json_object *then_arg;
-    bool execution;              /* a command or code run: counted in w->executions */
-    char kind[16];               /* an execution's kind: its operation's first word ("command", "code") */
+    bool execution; /* a command or code run: counted in w->executions */
+    char kind[16];  /* an execution's kind: its operation's first word ("command", "code") */
     const struct job_sink *sink; /* set for a job without a request (then req is NULL) */
     void *sink_arg;
 };

@@ -15,6 +15,7 @@ import threading
 import time
 
 from execd_test import Daemon, free_port, rss_kb, run_tests, wait_for, without_pings
+from wsclient import frame_bytes
 
 TOKEN = "proxy-secret"
 seen = []  # request heads the backend received: (method, path, headers)
@@ -152,20 +153,7 @@ class Backend(http.server.BaseHTTPRequestHandler):
 
 
 def ws_write(f, op, payload, mask=True):
-    head = bytes([0x80 | op])
-    n = len(payload)
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    if mask:
-        key = os.urandom(4)
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-        head += key
-    f.write(head + payload)
+    f.write(frame_bytes(op, payload, mask=mask))
     f.flush()
 
 
