@@ -163,8 +163,10 @@ def test_restart_cleans_leftovers(t):
         c.stdin(b"echo leftover_pid_$$_end; exec sleep 600\n")
         c.until(lambda c: re.search(rb"leftover_pid_(\d+)_end", c.out))
         pid = int(re.search(rb"leftover_pid_(\d+)_end", c.out).group(1))
-        for p in d.pids():  # the whole daemon dies at once: nobody ends the shell
-            os.kill(p, signal.SIGKILL)
+        # The whole daemon dies at once (one signal to its process group; killed one by one,
+        # a worker could see its master gone and end its shells): nobody ends the shell.
+        t.eq({os.getpgid(p) for p in d.pids()}, {d.proc.pid}, "master and workers share a group")
+        os.killpg(d.proc.pid, signal.SIGKILL)
         d.proc.wait(5)
         time.sleep(0.3)
         t.ok(os.path.exists("/proc/%d" % pid), "its shell is orphaned")
