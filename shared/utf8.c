@@ -38,14 +38,8 @@ size_t utf8_valid_seq(const unsigned char *s, size_t avail)
 
 bool utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = utf8_valid_seq(u + i, len - i);
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_valid_seq((const unsigned char *)s + i, len - i);
         if (n == 0)
             return false;
         i += n;

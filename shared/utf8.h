@@ -11,7 +11,7 @@
  */
 size_t utf8_valid_seq(const unsigned char *s, size_t avail);
 
-/* Whether s[0..len) is entirely valid UTF-8 (a WebSocket text message must be). */
+/* Whether all of s[0..len) is valid UTF-8. */
 bool utf8_valid(const char *s, size_t len);
 
 /*

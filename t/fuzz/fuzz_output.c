@@ -21,17 +21,6 @@ struct lines {
     struct strbuf event;
 };
 
-static bool valid_utf8(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_valid_seq((const unsigned char *)s + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 static json_object *parse_strict(const char *s, size_t len)
 {
     json_tokener *tok = json_tokener_new();
@@ -62,7 +51,7 @@ static void on_line(void *arg, const char *text, size_t len)
     json_object *t;
     if (!json_object_object_get_ex(ev, "text", &t) || !json_object_is_type(t, json_type_string))
         abort();
-    if (valid_utf8(text, len) && ((size_t)json_object_get_string_len(t) != len ||
+    if (utf8_valid(text, len) && ((size_t)json_object_get_string_len(t) != len ||
                                   memcmp(json_object_get_string(t), text, len) != 0))
         abort();
     json_object_put(ev);
@@ -76,7 +65,7 @@ static void check_repair(const char *s, size_t len)
     struct strbuf fixed = STRBUF_INIT;
     if (jsonesc_repair_utf8(json, jlen, &fixed))
         json_object_put(parse_strict(fixed.data, fixed.len));
-    else if (!valid_utf8(json, jlen))
+    else if (!utf8_valid(json, jlen))
         abort();
     strbuf_free(&fixed);
     json_object_put(str);

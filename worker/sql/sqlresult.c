@@ -53,17 +53,6 @@ void sqlresult_columns(struct sqlresult *r, const MYSQL_FIELD *fields, unsigned 
     strbuf_append_char(&r->json, ']');
 }
 
-static bool valid_utf8(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_valid_seq((const unsigned char *)s + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 static void append_hex(struct strbuf *out, const char *s, size_t len)
 {
     static const char digits[] = "0123456789ABCDEF";
@@ -81,7 +70,7 @@ static void append_cell(struct sqlresult *r, unsigned col, const char *v, size_t
 {
     if (v == NULL)
         strbuf_append_str(&r->json, "null");
-    else if (r->binary[col] && !valid_utf8(v, len))
+    else if (r->binary[col] && !utf8_valid(v, len))
         append_hex(&r->json, v, len);
     else
         jsonesc_append(&r->json, v, len);
