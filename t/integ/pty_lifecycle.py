@@ -36,7 +36,6 @@ def test_worker_killed(t):
         pid = shell_pid(c, "a")
         worker = worker_of(d, pid)
         t.ok(worker in d.workers(), "the shell is a worker's child")
-        seen = len(c.out)
         os.kill(worker, signal.SIGKILL)
         try:
             c.until(lambda c: False, 10)
@@ -49,9 +48,16 @@ def test_worker_killed(t):
         t.ok(os.path.exists("/proc/%d" % pid), "the shell survives")
         t.ok(wait_for(lambda: len(d.workers()) == 2 and worker not in d.workers(), 10),
              "the worker is replaced")
-        r = PtyClient(d, sid, "?since=%d" % seen)
+        seen = len(c.out)  # everything the client got, from offset 0 (it attached first)
+        r = PtyClient(d, sid)
         t.ok(r.connected(), "a reconnect attaches to the same session")
-        t.eq(r.replay, None, "since= at what the client saw: nothing is replayed twice")
+        t.eq(r.replay and r.replay[1][:seen], c.out,
+             "the adopted ring holds what the client saw, at the same offsets")
+        r.close()
+        r.wait_close()
+        r = PtyClient(d, sid, "?since=%d" % seen)
+        t.ok(r.replay is None or r.replay[0] == seen,
+             "since= at what the client saw: nothing of it is replayed again")
         r.type("echo $KEEP")
         t.ok(r.until(lambda c: b"alive_21" in c.out), "the same shell, its state intact")
         t.eq(shell_pid(r, "b"), pid, "the same process")
