@@ -2,6 +2,7 @@
 close-delimited, big bodies both ways, WebSocket), refused and bad ports, and the daemon
 itself through /proxy/{its own port}/..."""
 import base64
+import gzip
 import hashlib
 import http.client
 import http.server
@@ -14,8 +15,8 @@ import tempfile
 import threading
 import time
 
-from execd_test import (SANITIZED, Daemon, RssSampler, free_port, rss_kb, run_tests, wait_for,
-                        without_pings)
+from execd_test import (SANITIZED, Daemon, RssSampler, free_port, raw_exchange, rss_kb, run_tests,
+                        wait_for, without_pings)
 from wsclient import frame_bytes
 
 TOKEN = "proxy-secret"
@@ -88,6 +89,12 @@ class Backend(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             for part in (b"one,", b"two,", b"three"):
                 self.chunk(part)
+            self.wfile.write(b"0\r\n\r\n")
+        elif path == "/gzip-chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "gzip, chunked")
+            self.end_headers()
+            self.chunk(gzip.compress(b"squeezed"))
             self.wfile.write(b"0\r\n\r\n")
         elif path == "/sse":
             self.send_response(200)
@@ -242,6 +249,15 @@ def test_forwarding(t):
         r = c.getresponse()
         t.eq((r.status, r.getheader("Transfer-Encoding"), r.read()),
              (200, "chunked", b"one,two,three"), "a chunked answer")
+        # http.client knows only a bare "chunked": read this one raw.
+        raw = raw_exchange(d.port, b"GET /proxy/%d/gzip-chunked HTTP/1.1\r\nHost: x\r\n"
+                           b"X-EXECD-ACCESS-TOKEN: %s\r\nConnection: close\r\n\r\n"
+                           % (BPORT, TOKEN.encode()))
+        head, _, body = raw.partition(b"\r\n\r\n")
+        t.ok(b"\r\nTransfer-Encoding: gzip, chunked\r\n" in head,
+             "the backend's transfer codings are passed on with the body they describe", head)
+        size, _, rest = body.partition(b"\r\n")
+        t.eq(gzip.decompress(rest[:int(size, 16)]), b"squeezed", "and the body is unchanged")
         c.request("GET", "/proxy/%d/close" % BPORT, headers={"X-EXECD-ACCESS-TOKEN": TOKEN})
         r = c.getresponse()
         t.eq((r.status, r.getheader("Transfer-Encoding"), r.read()),
