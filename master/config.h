@@ -45,6 +45,8 @@ struct config {
     uint64_t cmd_retention_bytes; /* ... or when all logs together exceed this */
     uint64_t max_line;            /* longest stdout/stderr event text */
 
+    int64_t pty_idle_ms; /* a PTY session nobody attached to for this long goes; 0: never */
+
     int64_t jupyter_poll_ms;
     char *kernel_pool;          /* warm kernels per language: "python:1,bash:1" */
     int max_kernels;            /* code contexts and warm kernels at once; 0: no limit */

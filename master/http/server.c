@@ -16,6 +16,7 @@
 #include "http/evhtp_glue.h"
 #include "http/lifecycle.h"
 #include "http/listener.h"
+#include "http/websocket.h"
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
@@ -165,6 +166,19 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
     return EVHTP_RES_OK;
 }
 
+void http_connection_taken(evhtp_connection_t *conn)
+{
+    list_each_safe(&srv.conns, it, nx)
+    {
+        struct conn_entry *e = list_entry(it, struct conn_entry, node);
+        if (e->conn == conn) {
+            list_del(&e->node);
+            free(e);
+            return;
+        }
+    }
+}
+
 void http_reconfigure(const struct config *cfg)
 {
     free(srv.token);
@@ -304,6 +318,7 @@ void http_free(void)
         evhtp_free(srv.htp);
         srv.htp = NULL;
     }
+    ws_free_all();
     listener_free();
     watch_free();
     hostmetrics_free();
