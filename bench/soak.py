@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Soak: a long mixed load on one daemon while its resources are sampled.
 
-100,000 commands, 10,000 code runs, 10,000 bash session runs and 2,000 uploads each
-downloaded back and compared (times --scale), shuffled and sent by --clients threads on
-kept-alive connections (each client with its own code context and session). Every
+100,000 commands, 10,000 code runs, 10,000 bash session runs, 2,000 uploads each
+downloaded back and compared, and 2,000 PTY sessions (each runs a command followed over
+its WebSocket, then is deleted), times --scale, shuffled and sent by --clients threads on
+kept-alive connections (each client with its own code context and bash session). Every
 --interval seconds the sampler records the master's and each worker's descriptor count and
 RSS, the zombies among the daemon's descendants and the number of files under the runtime
 directory.
@@ -33,8 +34,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
 import execd_test  # noqa: E402
 from execd_test import Daemon, children_of, fd_count, rss_kb, state_of  # noqa: E402
+from wsclient import PtyClient, new_session  # noqa: E402
 
-FULL = {"command": 100000, "code": 10000, "upload": 2000, "session": 10000}
+FULL = {"command": 100000, "code": 10000, "upload": 2000, "session": 10000, "pty": 2000}
 RECORDS_CAP = 10000  # finished command records a worker keeps (worker/command/cmdstore.c)
 SWEEP_S = 60  # how often a worker drops the records beyond the cap (worker/command/command.c)
 FILE_NAMES = 50  # uploads rotate over this many files, so the directory stays bounded
@@ -169,6 +171,22 @@ class Client:
         if not ok:
             print("session %d: %d %r" % (i, status, raw[-300:]), flush=True)
         self.session_x = str(i)
+        return ok
+
+    def pty(self, i):
+        """A PTY session running one command, followed over its WebSocket, then deleted."""
+        sid = new_session(self.d, {"command": "echo pty-%d" % i})
+        c = PtyClient(self.d, sid)
+        try:
+            ended = c.until(lambda c: c.exit_code is not None, 60)
+        finally:
+            c.shutdown()
+        seen = c.out + (c.replay[1] if c.replay else b"")
+        status, _ = self.request("DELETE", "/pty/" + sid)
+        ok = ended and c.exit_code == 0 and (b"pty-%d" % i) in seen and status == 200
+        if not ok:
+            print("pty %d: exit %r, delete %d, %r" % (i, c.exit_code, status, seen[-200:]),
+                  flush=True)
         return ok
 
     def upload(self, i):
