@@ -42,15 +42,22 @@ void cmd_output_flush(struct command *c)
         out_events(c->job, &c->batch);
 }
 
-void cmd_output_line(void *arg, const char *text, size_t len)
+/* One line of p's output (a linesplit_emit_fn) as an event. */
+static void output_line(void *arg, const char *text, size_t len)
 {
     struct pipe_src *p = arg;
     struct command *c = p->cmd;
     if (c->detached)
         return;
-    event_text(&c->batch, p->type, text, len, clock_wall_ms());
+    event_text_stamped(&c->batch, p->type, text, len, &p->stamp);
     if (c->batch.len >= BATCH_FLUSH)
         cmd_output_flush(c);
+}
+
+void cmd_output_finish(struct pipe_src *p)
+{
+    event_stamp_set(&p->stamp, clock_wall_ms());
+    linesplit_finish(&p->ls, output_line, p);
 }
 
 bool cmd_output_allowed(const struct command *c)
@@ -93,7 +100,9 @@ bool cmd_output_read(struct pipe_src *p, int max_reads)
     for (int i = 0; i < max_reads && p->fd >= 0; i++) {
         ssize_t n = read(p->fd, buf, sizeof(buf));
         if (n > 0) {
-            linesplit_feed(&p->ls, buf, (size_t)n, cmd_output_line, p);
+            /* One clock read and one rendered timestamp for all the lines of a read. */
+            event_stamp_set(&p->stamp, clock_wall_ms());
+            linesplit_feed(&p->ls, buf, (size_t)n, output_line, p);
             if ((size_t)n < sizeof(buf))
                 break;
             continue;

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""GET /ping requests per second vs nginx `return 200`, same run, server on one core.
+
+wrk (kept-alive connections, one thread) on CPU 1 against execd (master and workers pinned
+to CPU 0 with taskset) and against nginx (one worker process, pinned to CPU 0, `location
+/ping { return 200; }`, access log off). Rounds alternate; medians are compared.
+Goals (issue 16): >= 0.8x nginx with 50 connections, >= 0.95x with 1. Needs nginx and wrk.
+"""
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
+from execd_test import Daemon, free_port  # noqa: E402
+
+NGINX_CONF = """
+{user}
+worker_processes 1;
+worker_cpu_affinity 01;
+daemon on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        location /ping {{ return 200; }}
+    }}
+}}
+"""
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+def wrk(port, conns, secs):
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c%d" % conns, "-d%ds" % secs,
+                          "http://127.0.0.1:%d/ping" % port],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if not m or "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError("wrk failed:\n" + out)
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--secs", type=int, default=3)
+    ap.add_argument("--conns", default="50,1")
+    args = ap.parse_args()
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx) or shutil.which("wrk") is None:
+        sys.exit("needs nginx and wrk (apt-get install nginx wrk)")
+
+    work = tempfile.mkdtemp(prefix="execd-bench-ping-")
+    nport = free_port()
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=work, port=nport,
+                                  user="user root;" if os.geteuid() == 0 else ""))
+    subprocess.run(["taskset", "-c", "0", nginx, "-c", os.path.join(work, "nginx.conf"), "-p",
+                    work], check=True)
+    try:
+        wait_port(nport)
+        with Daemon("-log-level", "3") as d:
+            for pid in d.pids():
+                subprocess.run(["taskset", "-pc", "0", str(pid)], check=True,
+                               stdout=subprocess.DEVNULL)
+            load = " ".join(open("/proc/loadavg").read().split()[:3])
+            for conns in [int(c) for c in args.conns.split(",")]:
+                wrk(d.port, conns, 1)
+                wrk(nport, conns, 1)
+                ex, ng = [], []
+                for rnd in range(args.rounds):
+                    order = (d.port, nport) if rnd % 2 == 0 else (nport, d.port)
+                    for port in order:
+                        (ex if port == d.port else ng).append(wrk(port, conns, args.secs))
+                e50, n50 = statistics.median(ex), statistics.median(ng)
+                goal = 0.8 if conns > 1 else 0.95
+                print("%d connection(s), load %s" % (conns, load))
+                print("  execd req/s: %s  median %.0f" % (" ".join("%.0f" % v for v in ex), e50))
+                print("  nginx req/s: %s  median %.0f" % (" ".join("%.0f" % v for v in ng), n50))
+                print("  ratio %.2f (goal >= %.2f): %s" % (e50 / n50, goal,
+                                                           "pass" if e50 / n50 >= goal else "fail"))
+    finally:
+        subprocess.run([nginx, "-c", os.path.join(work, "nginx.conf"), "-p", work, "-s", "stop"])
+        shutil.rmtree(work, True)
+
+
+if __name__ == "__main__":
+    main()
