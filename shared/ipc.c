@@ -95,8 +95,8 @@ static void chan_fail(struct ipc_chan *ch)
 }
 
 /* Sends one datagram: head (may be NULL) then data, gathered by the kernel, no copy here. */
-static int send_frame(struct ipc_chan *ch, const struct ipc_hdr *head, const void *data,
-                      size_t len, int fd)
+static int send_frame(struct ipc_chan *ch, const struct ipc_hdr *head, const void *data, size_t len,
+                      int fd)
 {
     struct iovec iov[2] = {{(void *)head, head != NULL ? sizeof(*head) : 0}, {(void *)data, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};

@@ -125,11 +125,33 @@ static uint32_t rng(void)
 static void test_random_mixes(void **state)
 {
     (void)state;
-    static const char *const pieces[] = {
-        "A", "abcdefghijklmnop", "0123456789+/=", "\"", "\\", "<", ">", "&", "\n", "\r", "\t",
-        "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe6\xb5\x8b", "\xf0\x9f\x99\x82",
-        "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaa", "\x80", "\xff", "\xc0\xaf",
-        "\xe6\xb5", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf0\x9f\x99"};
+    static const char *const pieces[] = {"A",
+                                         "abcdefghijklmnop",
+                                         "0123456789+/=",
+                                         "\"",
+                                         "\\",
+                                         "<",
+                                         ">",
+                                         "&",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe6\xb5\x8b",
+                                         "\xf0\x9f\x99\x82",
+                                         "\xe2\x80\xa8",
+                                         "\xe2\x80\xa9",
+                                         "\xe2\x80\xaa",
+                                         "\x80",
+                                         "\xff",
+                                         "\xc0\xaf",
+                                         "\xe6\xb5",
+                                         "\xed\xa0\x80",
+                                         "\xf4\x90\x80\x80",
+                                         "\xf0\x9f\x99"};
     const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
     unsigned char buf[512];
     for (int round = 0; round < 20000; round++) {

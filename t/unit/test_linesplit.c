@@ -220,8 +220,11 @@ static uint32_t rng(void)
 static void test_random_output_in_random_reads(void **state)
 {
     (void)state;
-    static const char *const pieces[] = {"a", "bc", "0123456789abcdefghijklmnopqrstuvwxyz",
-                                         "\n", "\r", "\r\n", "\n\r", "\n\n", "\r\r", "\xe2\x82\xac"};
+    static const char *const pieces[] = {
+        "a",           "bc",   "0123456789abcdefghijklmnopqrstuvwxyz",
+        "\n",          "\r",   "\r\n",
+        "\n\r",        "\n\n", "\r\r",
+        "\xe2\x82\xac"};
     const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
     char buf[2048];
     for (int round = 0; round < 20000; round++) {
