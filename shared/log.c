@@ -21,11 +21,12 @@ static struct {
     void (*schedule)(void *arg);
     void *schedule_arg;
     struct strbuf pending;
-    /* The rendered second of the last line: strftime once a second, not once a line. */
-    time_t when_sec;
-    char when[32];
-} logger = {STDERR_FILENO, LOG_LEVEL_INFO, LOG_FORMAT_TEXT, "", "execd",
-            NULL,          NULL,           STRBUF_INIT,     -1, ""};
+} logger = {STDERR_FILENO, LOG_LEVEL_INFO, LOG_FORMAT_TEXT, "", "execd", NULL, NULL, STRBUF_INIT};
+
+/* The rendered second of the thread's last line: strftime once a second, not once a line
+ * (workers log from their walk threads too). */
+static _Thread_local time_t when_sec = -1;
+static _Thread_local char when_text[32];
 
 /* Pending lines above this are written at once. */
 #define PENDING_MAX (64 * 1024)
@@ -162,15 +163,15 @@ void log_msg(int level, const char *fmt, ...)
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec != logger.when_sec) {
+    if (ts.tv_sec != when_sec) {
         struct tm tm;
         gmtime_r(&ts.tv_sec, &tm);
-        if (strftime(logger.when, sizeof(logger.when), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-            logger.when[0] = '\0';
-        logger.when_sec = ts.tv_sec;
+        if (strftime(when_text, sizeof(when_text), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            when_text[0] = '\0';
+        when_sec = ts.tv_sec;
     }
     char when[40];
-    snprintf(when, sizeof(when), "%s.%03ldZ", logger.when, ts.tv_nsec / 1000000);
+    snprintf(when, sizeof(when), "%s.%03ldZ", when_text, ts.tv_nsec / 1000000);
 
     struct strbuf msg = STRBUF_INIT;
     va_list ap;

@@ -38,7 +38,7 @@ struct pipe_src {
     int fd;
     struct event *ev;
     struct linesplit ls;
-    const char *type; /* "stdout" or "stderr" */
+    const char *type;         /* "stdout" or "stderr" */
     struct event_stamp stamp; /* the time of the last read, for the events it held */
 };
 
