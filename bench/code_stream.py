@@ -6,6 +6,7 @@ to that context's kernel (its connection file in the daemon's runtime dir) and t
 turns running the cell. execd: POST /code -> the whole stream read (execution_complete).
 pyzmq: execute_request -> execute_reply and iopub idle, every stream message received,
 verified and parsed. Goal (issue 16): execd within 1.2x of the raw client (medians).
+Also printed: the CPU time master and workers spent per cell (from /proc).
 Needs Debian's python3-zmq: run with /usr/bin/python3.
 """
 import argparse
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
 from code_latency import RawZmq, post  # noqa: E402
 from execd_test import Daemon  # noqa: E402
+from stream_throughput import cpu_secs  # noqa: E402
 
 
 def execd_once(conn, cid, code):
@@ -53,6 +55,8 @@ def main():
         execd_once(conn, cid, code)
         raw.once(code)
         ex, rz, events = [], [], 0
+        pids = d.pids()
+        cpu = sum(cpu_secs(pids))
         for rnd in range(args.rounds):
             order = ("execd", "raw") if rnd % 2 == 0 else ("raw", "execd")
             for who in order:
@@ -61,6 +65,7 @@ def main():
                     ex.append(took)
                 else:
                     rz.append(raw.once(code))
+        cpu = sum(cpu_secs(pids)) - cpu
         raw.close()
         conn.close()
     e50, r50 = statistics.median(ex), statistics.median(rz)
@@ -68,6 +73,7 @@ def main():
     print("load: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     print("execd s: %s  median %.3f" % (" ".join("%.3f" % v for v in ex), e50))
     print("pyzmq s: %s  median %.3f" % (" ".join("%.3f" % v for v in rz), r50))
+    print("daemon CPU per execd cell: %.3f s (master and workers)" % (cpu / len(ex)))
     print("ratio %.2f (goal <= 1.2): %s" % (e50 / r50, "pass" if e50 / r50 <= 1.2 else "fail"))
 
 
