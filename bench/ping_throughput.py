@@ -13,15 +13,16 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
 from execd_test import Daemon, free_port  # noqa: E402
+from files_throughput import wait_port  # noqa: E402
+from stream_throughput import cpu_secs  # noqa: E402
 
 NGINX_CONF = """
 {user}
@@ -41,34 +42,13 @@ http {{
 """
 
 
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("nothing listens on port %d" % port)
-
-
-def cpu_secs(pids):
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def wrk(port, conns, secs, pids):
     """(requests per second, CPU microseconds of pids per request)."""
-    cpu = cpu_secs(pids)
+    cpu = sum(cpu_secs(pids))
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c%d" % conns, "-d%ds" % secs,
                           "http://127.0.0.1:%d/ping" % port],
                          capture_output=True, text=True, check=True).stdout
-    cpu = cpu_secs(pids) - cpu
+    cpu = sum(cpu_secs(pids)) - cpu
     m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
     n = re.search(r"(\d+) requests in", out)
     if not m or not n or "Non-2xx" in out or "Socket errors" in out:

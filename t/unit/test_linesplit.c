@@ -206,20 +206,11 @@ static void reference_split(const char *s, size_t len, struct strbuf *out)
         record(out, s + start, len - start);
 }
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
-
-static uint32_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 32);
-}
-
 /* Random output fed in random pieces (pairs and lines torn anywhere) against the reference. */
 static void test_random_output_in_random_reads(void **state)
 {
     (void)state;
+    unsigned seed = 0x2545f491u; /* fixed: the same inputs on every run */
     static const char *const pieces[] = {
         "a",           "bc",   "0123456789abcdefghijklmnopqrstuvwxyz",
         "\n",          "\r",   "\r\n",
@@ -228,9 +219,9 @@ static void test_random_output_in_random_reads(void **state)
     const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
     char buf[2048];
     for (int round = 0; round < 20000; round++) {
-        size_t len = 0, count = rng() % 40;
+        size_t len = 0, count = rand_r(&seed) % 40;
         for (size_t i = 0; i < count; i++) {
-            const char *p = pieces[rng() % npieces];
+            const char *p = pieces[rand_r(&seed) % npieces];
             size_t n = strlen(p);
             if (len + n > sizeof(buf))
                 break;
@@ -241,7 +232,7 @@ static void test_random_output_in_random_reads(void **state)
         struct linesplit ls;
         linesplit_init(&ls, 1 << 20);
         for (size_t off = 0; off < len;) {
-            size_t n = 1 + rng() % (round % 2 ? 4 : 64);
+            size_t n = 1 + rand_r(&seed) % (round % 2 ? 4 : 64);
             if (n > len - off)
                 n = len - off;
             linesplit_feed(&ls, buf + off, n, record, &got);
