@@ -32,15 +32,11 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
+from benchlib import pct, timed_stream  # noqa: E402
 from execd_test import Daemon, wait_for  # noqa: E402
 
 SNIPPETS = ["pass", "1+1", "print('x')"]
 HALF_DONE_GRACE = 3.0
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
 def ms(v):
@@ -172,20 +168,8 @@ def post(conn, path, body):
 
 
 def daemon_once(conn, cid, code, language="python"):
-    start = time.perf_counter()
-    resp = post(conn, "/code", {"context": {"id": cid, "language": language}, "code": code})
-    buf = b""
-    took = None
-    while True:
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        if took is None and b'"type":"execution_complete"' in buf:
-            took = time.perf_counter() - start
-    if resp.status != 200 or took is None:
-        raise RuntimeError("unexpected answer %d: %r" % (resp.status, buf[:300]))
-    return took
+    return timed_stream(conn, "/code", {"context": {"id": cid, "language": language},
+                                        "code": code})[0]
 
 
 def bench_runs(runs):

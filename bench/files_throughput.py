@@ -21,25 +21,37 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "t", "lib"))
 from execd_test import Daemon, free_port  # noqa: E402
 
+# One nginx process (also used by proxy_throughput.py): http is the rest of its http block,
+# locations its server's locations.
 NGINX_CONF = """
 {user}
 worker_processes 1;
 daemon on;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
-events {{ worker_connections 64; }}
+events {{ worker_connections 256; }}
 http {{
     access_log off;
-    sendfile on;
-    client_max_body_size 0;
-    client_body_temp_path {dir}/body;
+    {http}
     server {{
         listen 127.0.0.1:{port};
-        location /get/ {{ alias {data}/; }}
-        location /put/ {{ root {dir}; dav_methods PUT; create_full_put_path on; }}
+        {locations}
     }}
 }}
 """
+
+
+def start_nginx(nginx, directory, port, http, locations):
+    """Starts nginx with its configuration and files in directory ("{dir}" in http and
+    locations); returns its stop command."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(NGINX_CONF.format(user="user root;" if os.geteuid() == 0 else "", dir=directory,
+                                  port=port, http=http.replace("{dir}", directory),
+                                  locations=locations.replace("{dir}", directory)))
+    subprocess.run([nginx, "-c", path, "-p", directory], check=True)
+    return [nginx, "-c", path, "-p", directory, "-s", "stop"]
 
 
 def curl(args):
@@ -82,10 +94,11 @@ def main():
             f.write(block)
     size = os.path.getsize(src)
     port = free_port()
-    with open(os.path.join(ngx, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(user="user root;" if os.geteuid() == 0 else "", dir=ngx,
-                                  data=data, port=port))
-    subprocess.run([nginx, "-c", os.path.join(ngx, "nginx.conf"), "-p", ngx], check=True)
+    stop = start_nginx(nginx, ngx, port,
+                       "sendfile on; client_max_body_size 0; client_body_temp_path {dir}/body;",
+                       "location /get/ { alias %s/; }\n"
+                       "location /put/ { root {dir}; dav_methods PUT; create_full_put_path on; }"
+                       % data)
     results = {k: [] for k in ("execd-get", "nginx-get", "execd-put", "nginx-put")}
     try:
         wait_port(port)
@@ -116,7 +129,7 @@ def main():
                 print("round %d: %s" % (rnd + 1, ", ".join(
                     "%s %.0f MiB/s" % (k, v[-1] / 2**20) for k, v in results.items())), flush=True)
     finally:
-        subprocess.run([nginx, "-c", os.path.join(ngx, "nginx.conf"), "-p", ngx, "-s", "stop"])
+        subprocess.run(stop)
         shutil.rmtree(work, ignore_errors=True)
 
     med = {k: statistics.median(v) / 2**20 for k, v in results.items()}

@@ -27,6 +27,7 @@ struct config {
     int max_connections;      /* open client connections; 0: from the descriptor limit */
     int64_t worker_wait_ms;   /* a request finding no ready worker waits this long for one */
     int max_executions;       /* commands and code runs at once; 0: no limit */
+    char *cgroup_root;        /* the cgroup v2 filesystem GET /metrics reads */
 
     int log_level;
     char *log_file;
@@ -51,6 +52,16 @@ struct config {
     uint64_t code_output_limit; /* output bytes per execution; 0: no limit */
     char *jupyter_host;         /* accepted for compatibility, unused */
     char *jupyter_token;        /* accepted for compatibility, unused */
+
+    char *sql_host; /* the SQL executor's server: TCP host and port, or a socket */
+    int sql_port;
+    char *sql_socket;
+    char *sql_user;
+    char *sql_password_file; /* read at each connection; empty: no password */
+    char *sql_database;      /* created if missing; empty: none */
+    int64_t sql_timeout_ms;  /* a statement running longer is killed; 0: none */
+    int sql_max_rows;        /* rows of a result beyond this are dropped; 0: no limit */
+    uint64_t sql_max_bytes;  /* a result's JSON text beyond this is dropped; 0: no limit */
 
     char *config_file;
     bool test_only;         /* -t: check the configuration, start nothing */

@@ -32,53 +32,55 @@ int runtime_remove_tree(const char *path)
     return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-/* A SIGKILLed kernel is gone within this; the tree is removed after it either way. */
-#define KERNEL_KILL_WAIT_MS 1000
+/* A SIGKILLed kernel or shell is gone within this; the tree is removed after it either way. */
+#define KILL_WAIT_MS 1000
 
-/* Whether the recorded kernel process still runs (a zombie has stopped). */
-static bool kernel_running(pid_t pid, unsigned long long start)
+/* Whether the recorded process still runs (a zombie has stopped). */
+static bool still_running(pid_t pid, unsigned long long start)
 {
     struct procstat st;
     return procstat_same(pid, start) && procstat_read(pid, &st) == 0 && st.state != 'Z';
 }
 
 /*
- * A kernel of a previous instance outlives its worker. It leads its own session, so its
- * pid is its process group, which it cannot leave: one kill takes it and its children. Its
- * state.json names it by pid and start time, so a pid that was reused since is left alone.
+ * A kernel or a session shell of a previous instance outlives its worker. It leads its own
+ * session, so its pid is its process group, which it cannot leave: one kill takes it and
+ * its children. Its state.json names it by pid and start time, so a pid that was reused
+ * since is left alone (a session without a shell has no pid).
  */
-static void kill_kernel(const char *kernel_dir)
+static void kill_leftover(const char *dir)
 {
     struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
-    strbuf_printf(&path, "%s/state.json", kernel_dir);
+    strbuf_printf(&path, "%s/state.json", dir);
     json_object *state = jsonreq_read_file(path.data, &err);
     int64_t pid = 0, start = 0;
-    if (state == NULL) {
-        log_debug("leftover kernel %s: %s", kernel_dir, err.data);
-    } else if (jsonreq_int64(state, "pid", &pid) != JSONREQ_OK ||
-               jsonreq_int64(state, "pid_start", &start) != JSONREQ_OK || pid <= 0 ||
-               pid > INT32_MAX) {
-        log_warn("leftover kernel %s: %s has no valid pid and pid_start", kernel_dir, path.data);
-    } else if (kernel_running((pid_t)pid, (unsigned long long)start)) {
-        log_info("leftover kernel %s: killing pid %d", kernel_dir, (int)pid);
+    enum jsonreq_rc has_pid = jsonreq_int64(state, "pid", &pid);
+    if (state == NULL || has_pid == JSONREQ_ABSENT) {
+        log_debug("leftover %s: %s", dir, state == NULL ? err.data : "no process");
+    } else if (has_pid != JSONREQ_OK || jsonreq_int64(state, "pid_start", &start) != JSONREQ_OK ||
+               pid <= 0 || pid > INT32_MAX) {
+        log_warn("leftover %s: %s has no valid pid and pid_start", dir, path.data);
+    } else if (still_running((pid_t)pid, (unsigned long long)start)) {
+        log_info("leftover %s: killing pid %d", dir, (int)pid);
         if (kill(-(pid_t)pid, SIGKILL) < 0 && errno != ESRCH)
-            log_warn("leftover kernel %s: kill(-%d): %s", kernel_dir, (int)pid, strerror(errno));
-        int64_t until = clock_mono_ms() + KERNEL_KILL_WAIT_MS;
-        while (kernel_running((pid_t)pid, (unsigned long long)start) && clock_mono_ms() < until)
+            log_warn("leftover %s: kill(-%d): %s", dir, (int)pid, strerror(errno));
+        int64_t until = clock_mono_ms() + KILL_WAIT_MS;
+        while (still_running((pid_t)pid, (unsigned long long)start) && clock_mono_ms() < until)
             usleep(5000);
-        if (kernel_running((pid_t)pid, (unsigned long long)start))
-            log_warn("leftover kernel %s: pid %d still there after SIGKILL", kernel_dir, (int)pid);
+        if (still_running((pid_t)pid, (unsigned long long)start))
+            log_warn("leftover %s: pid %d still there after SIGKILL", dir, (int)pid);
     }
     json_object_put(state);
     strbuf_free(&path);
     strbuf_free(&err);
 }
 
-/* Kernels of a previous instance: killed before their files go. */
-static void kill_kernels(const char *state_dir)
+/* Kernels (kind "kernels") or session shells ("sessions") of a previous instance: killed
+ * before their files go. */
+static void kill_leftovers(const char *state_dir, const char *kind)
 {
     struct strbuf kdir = STRBUF_INIT;
-    strbuf_printf(&kdir, "%s/kernels", state_dir);
+    strbuf_printf(&kdir, "%s/%s", state_dir, kind);
     DIR *d = opendir(kdir.data);
     if (d == NULL) {
         if (errno != ENOENT)
@@ -92,7 +94,7 @@ static void kill_kernels(const char *state_dir)
             continue;
         struct strbuf k = STRBUF_INIT;
         strbuf_printf(&k, "%s/%s", kdir.data, e->d_name);
-        kill_kernel(k.data);
+        kill_leftover(k.data);
         strbuf_free(&k);
     }
     closedir(d);
@@ -130,7 +132,8 @@ int runtime_prepare(const char *dir)
         struct strbuf p = STRBUF_INIT;
         strbuf_printf(&p, "%s/%s", dir, e->d_name);
         log_info("removing state of a previous instance: %s", p.data);
-        kill_kernels(p.data);
+        kill_leftovers(p.data, "kernels");
+        kill_leftovers(p.data, "sessions");
         runtime_remove_tree(p.data);
         strbuf_free(&p);
     }

@@ -3,18 +3,22 @@
 # and run its whole test suite on Debian 12 (debhelper and lintian: `make deb`
 # and its test; patchelf: `make bundle`). (The file throughput benchmark also
 # needs nginx: apt-get install nginx. It is left out here because its package
-# starts a service, which a test machine does not need.) The single list of dependencies:
-# .ci/run and the README's quick start both use it. Last, the TypeScript/JavaScript kernel
-# (tslab, from the npm registry) for the tests of kernels other than ipykernel: skipped,
-# with a message, where npm cannot be had (those tests then report SKIP).
+# starts a service, which a test machine does not need.) The SQL tests start their own
+# MariaDB server: mariadb-server-core and mariadb-client-core hold the server, its
+# installer and the client without the mariadb-server package's system service, so the
+# tests never meet (or depend on) a server of the machine's. The single list of
+# dependencies: .ci/run and the README's quick start both use it. Last, the
+# TypeScript/JavaScript kernel (tslab, from the npm registry) for the tests of kernels other
+# than ipykernel: skipped, with a message, where npm cannot be had (those tests then report SKIP).
 set -e
 
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libevhtp-dev libonig-dev libssl-dev
-  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev
+  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev libmariadb-dev
   bash python3 python3-ipykernel python3-jupyter-client python3-zmq python3-matplotlib
   procps util-linux curl valgrind
+  mariadb-server-core mariadb-client-core
   debhelper lintian patchelf
 "
 

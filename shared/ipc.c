@@ -94,27 +94,28 @@ static void chan_fail(struct ipc_chan *ch)
         ch->on_close(ch, ch->arg);
 }
 
+void ipc_attach_fd(struct msghdr *mh, union ipc_fd_cmsg *cm, int fd)
+{
+    memset(cm, 0, sizeof(*cm));
+    mh->msg_control = cm->buf;
+    mh->msg_controllen = sizeof(cm->buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
 /* Sends one datagram: head (may be NULL) then data, gathered by the kernel, no copy here. */
 static int send_frame(struct ipc_chan *ch, const struct ipc_hdr *head, const void *data, size_t len,
                       int fd)
 {
     struct iovec iov[2] = {{(void *)head, head != NULL ? sizeof(*head) : 0}, {(void *)data, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
+    union ipc_fd_cmsg cm;
 
-    if (fd >= 0) {
-        memset(&cm, 0, sizeof(cm));
-        mh.msg_control = cm.buf;
-        mh.msg_controllen = sizeof(cm.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
+    if (fd >= 0)
+        ipc_attach_fd(&mh, &cm, fd);
     for (;;) {
         ssize_t n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL);
         if (n >= 0)
@@ -287,6 +288,8 @@ static int take_datagram(struct ipc_chan *ch, const unsigned char *buf, size_t n
     struct ipc_hdr hdr;
     if (n < sizeof(hdr)) {
         log_error("ipc: short datagram (%zu bytes) on fd %d", n, ch->fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     memcpy(&hdr, buf, sizeof(hdr));
@@ -342,8 +345,9 @@ static ssize_t recv_datagram(struct ipc_chan *ch, int *fd_out)
     do {
         n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    if (n <= 0)
+    if (n < 0)
         return n;
+    /* Descriptors are collected even with an empty datagram (the peer's close), or they leak. */
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
@@ -357,10 +361,13 @@ static ssize_t recv_datagram(struct ipc_chan *ch, int *fd_out)
                 close(fd);
         }
     }
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-        log_error("ipc: truncated datagram on fd %d", ch->fd);
+    if (n == 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
         if (*fd_out >= 0)
             close(*fd_out);
+        *fd_out = -1;
+    }
+    if (n > 0 && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        log_error("ipc: truncated datagram on fd %d", ch->fd);
         errno = EMSGSIZE;
         return -1;
     }

@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define IPC_FRAME_MAX (64 * 1024)
 #define IPC_MSG_MAX (256u * 1024 * 1024)
@@ -69,6 +70,14 @@ int ipc_send_fd(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const voi
                 int fd);
 /* Renders obj and sends it as IPC_MSG. */
 int ipc_send_json(struct ipc_chan *ch, uint32_t job, json_object *obj);
+
+/* Room for the control part of a message carrying one descriptor. */
+union ipc_fd_cmsg {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+};
+/* Makes mh carry fd (SCM_RIGHTS) in cm, which must live until mh is sent. */
+void ipc_attach_fd(struct msghdr *mh, union ipc_fd_cmsg *cm, int fd);
 
 /* Bytes waiting in the send queue. */
 size_t ipc_queued(const struct ipc_chan *ch);

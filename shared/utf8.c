@@ -36,6 +36,17 @@ size_t utf8_valid_seq(const unsigned char *s, size_t avail)
     return need;
 }
 
+bool utf8_valid(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_valid_seq((const unsigned char *)s + i, len - i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
 size_t utf8_cut(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -2,6 +2,7 @@
 #ifndef EXECD_UTF8_H
 #define EXECD_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -9,6 +10,9 @@
  * bytes at s are not a valid (complete, shortest-form, non-surrogate) sequence.
  */
 size_t utf8_valid_seq(const unsigned char *s, size_t avail);
+
+/* Whether all of s[0..len) is valid UTF-8. */
+bool utf8_valid(const char *s, size_t len);
 
 /*
  * Largest n <= len such that cutting s at n does not split a sequence that

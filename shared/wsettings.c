@@ -32,6 +32,15 @@ static const struct {
     {"kernel_transport", K_STR, F(kernel_transport)},
     {"code_output_limit", K_U64, F(code_output_limit)},
     {"child_oom_score_adj", K_INT, F(child_oom_score_adj)},
+    {"sql_host", K_STR, F(sql_host)},
+    {"sql_port", K_INT, F(sql_port)},
+    {"sql_socket", K_STR, F(sql_socket)},
+    {"sql_user", K_STR, F(sql_user)},
+    {"sql_password_file", K_STR, F(sql_password_file)},
+    {"sql_database", K_STR, F(sql_database)},
+    {"sql_timeout_ms", K_I64, F(sql_timeout_ms)},
+    {"sql_max_rows", K_U64, F(sql_max_rows)},
+    {"sql_max_bytes", K_U64, F(sql_max_bytes)},
     {"adopt", K_BOOL, F(adopt)},
 };
 
@@ -124,6 +133,11 @@ void wsettings_free(struct wsettings *s)
     free(s->log_file);
     free(s->envs_file);
     free(s->kernel_transport);
+    free(s->sql_host);
+    free(s->sql_socket);
+    free(s->sql_user);
+    free(s->sql_password_file);
+    free(s->sql_database);
     json_object_put(s->kernel_pool);
     memset(s, 0, sizeof(*s));
 }

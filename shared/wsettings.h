@@ -31,6 +31,15 @@ struct wsettings {
     char *kernel_transport; /* "auto", "ipc" or "tcp" (checked by the master) */
     uint64_t code_output_limit;
     int child_oom_score_adj;
+    char *sql_host; /* the SQL executor's server, see master/config.h */
+    int sql_port;
+    char *sql_socket;
+    char *sql_user;
+    char *sql_password_file;
+    char *sql_database;
+    int64_t sql_timeout_ms;
+    uint64_t sql_max_rows;
+    uint64_t sql_max_bytes;
     bool adopt; /* take over the slot's records and kernels at once */
 };
 

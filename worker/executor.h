@@ -1,6 +1,6 @@
 /*
  * What an executor is to the worker: a struct of operations. Each executor (a folder:
- * command/, jupyter/, files/) defines one `const struct executor`, and executors.c lists
+ * command/, jupyter/, files/, sql/) defines one `const struct executor`, and executors.c lists
  * them in one table. main.c knows nothing else about them: it hands each job operation
  * to the executor that lists it, an interrupt to the executor owning its kind, and the
  * worker's control messages (signal, reaped, adopt, drain, shutdown) to every executor.

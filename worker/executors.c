@@ -9,11 +9,15 @@
 extern const struct executor command_executor;
 extern const struct executor jupyter_executor;
 extern const struct executor files_executor;
+extern const struct executor sql_executor;
+extern const struct executor session_executor;
 
 const struct executor *const executors[] = {
     &command_executor,
     &jupyter_executor,
     &files_executor,
+    &sql_executor,
+    &session_executor,
     NULL,
 };
 

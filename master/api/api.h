@@ -31,6 +31,14 @@ void api_directories_list(struct http_req *r);
 void api_directories_create(struct http_req *r);
 void api_directories_delete(struct http_req *r);
 
+/* api/metrics.c: the machine's figures (JSON, once or as a stream) and the daemon's own */
+void api_metrics(struct http_req *r);
+void api_metrics_watch(struct http_req *r);
+void api_metrics_daemon(struct http_req *r);
+
+/* api/proxy.c: ANY /proxy/{port}/{rest} (the body is streamed to the port) */
+void api_proxy(struct http_req *r);
+
 /* api/command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);
@@ -42,5 +50,12 @@ void api_interrupt(struct http_req *r);
  * timeout, uid, gid, envs). Returns 0, or -1 with the reason in err.
  */
 int api_command_validate(json_object *req, struct strbuf *err);
+/* Checks an optional "envs" field: an object of strings with valid names. 0, or -1 with err. */
+int api_check_envs(json_object *req, struct strbuf *err);
+
+/* api/session.c: bash sessions */
+void api_session_create(struct http_req *r);
+void api_session_run(struct http_req *r);
+void api_session_delete(struct http_req *r);
 
 #endif

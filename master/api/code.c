@@ -4,6 +4,10 @@
  * knows (listing and getting contexts) and routes the rest: shell-mode runs
  * like POST /command, everything about a context to the worker that owns its
  * kernel (relay/coderoute.c picks the worker for new and default contexts).
+ *
+ * A bash context created while no bash kernelspec is installed is a session shell
+ * (registry kind "session" with the language as attribute; the worker decides at
+ * creation): its operations go to the session executor's equivalents.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,33 @@ static void run_shell(struct http_req *r, const char *src, bool background)
     job_start_any(r, "command.run", args);
 }
 
+/* The SQL executor: one statement on the worker's connection to the MySQL/MariaDB server. */
+static void run_sql(struct http_req *r, const char *src)
+{
+    json_object *args = xjson_object();
+    json_object_object_add(args, "code", xjson_string(src));
+    job_start_any(r, "sql.run", args);
+}
+
+/*
+ * The registry kind of code context id, "context" (a kernel) or "session" (a bash
+ * context served by a session shell), and its owner; NULL when id is no code context.
+ */
+static const char *context_kind(const char *id, struct worker **w)
+{
+    const char *kind = registry_lookup(id, w);
+    if (kind != NULL && (strcmp(kind, "context") == 0 ||
+                         (strcmp(kind, "session") == 0 && registry_attr(id) != NULL)))
+        return kind;
+    return NULL;
+}
+
+/* The operation for a context of kind: the kernel's, or the session executor's. */
+static const char *op_for(const char *kind, const char *kernel_op, const char *session_op)
+{
+    return strcmp(kind, "session") == 0 ? session_op : kernel_op;
+}
+
 /* Sends op {id[, code]} to w, the owner of context id; waits while that worker restarts. */
 static void to_context_owner(struct http_req *r, struct worker *w, const char *id, const char *op,
                              const char *code)
@@ -71,11 +102,11 @@ static void to_context_owner(struct http_req *r, struct worker *w, const char *i
 static void run_in_context(struct http_req *r, const char *src, const char *id)
 {
     struct worker *w;
-    const char *kind = registry_lookup(id, &w);
-    if (kind == NULL || strcmp(kind, "context") != 0)
+    const char *kind = context_kind(id, &w);
+    if (kind == NULL)
         reply_error(r, 500, ERR_RUNTIME_ERROR, "error running codes context not found");
     else
-        to_context_owner(r, w, id, "code.run", src);
+        to_context_owner(r, w, id, op_for(kind, "code.run", "session.code.run"), src);
 }
 
 /* No context id: the language's default context, created on first use. */
@@ -91,14 +122,19 @@ static void run_default(struct http_req *r, const char *src, const char *languag
         return;
     }
     json_object *args = xjson_object();
+    const char *op = "code.run";
     if (id != NULL) {
+        struct worker *owner;
+        const char *kind = context_kind(id, &owner);
+        if (kind != NULL)
+            op = op_for(kind, op, "session.code.run");
         json_object_object_add(args, "id", xjson_string(id));
     } else {
         json_object_object_add(args, "language", xjson_string(language));
         json_object_object_add(args, "default", xjson_bool(1));
     }
     json_object_object_add(args, "code", xjson_string(src));
-    job_start(r, w, "code.run", args);
+    job_start(r, w, op, args);
 }
 
 void api_code_run(struct http_req *r)
@@ -123,8 +159,7 @@ void api_code_run(struct http_req *r)
         else if (strcmp(language, "background-command") == 0)
             run_shell(r, src, true);
         else if (strcmp(language, "sql") == 0)
-            reply_error(r, 500, ERR_RUNTIME_ERROR,
-                        "error running codes language sql is not supported by this daemon");
+            run_sql(r, src);
         else if (id[0] != '\0')
             run_in_context(r, src, id);
         else
@@ -187,7 +222,8 @@ struct listing {
 static void list_one(const char *id, const char *attr, void *arg)
 {
     struct listing *l = arg;
-    if (l->language[0] != '\0' && (attr == NULL || strcmp(attr, l->language) != 0))
+    /* A session without a language is a /session session, not a code context. */
+    if (attr == NULL || (l->language[0] != '\0' && strcmp(attr, l->language) != 0))
         return;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
@@ -211,6 +247,7 @@ void api_code_contexts_list(struct http_req *r)
     }
     struct listing l = {lang, NULL, NULL, 0, 0};
     registry_each("context", list_one, &l);
+    registry_each("session", list_one, &l);
     struct strbuf body = STRBUF_INIT;
     strbuf_append_char(&body, '[');
     for (size_t i = 0; i < l.n; i++) {
@@ -226,23 +263,20 @@ void api_code_contexts_list(struct http_req *r)
     strbuf_free(&language);
 }
 
-/* The context named by the path, or NULL after answering 404. */
+/* The kind of the context named by the path, or NULL after answering 404. */
 static const char *context_param(struct http_req *r, struct worker **w)
 {
-    const char *id = r->params[0];
-    const char *kind = registry_lookup(id, w);
-    if (kind == NULL || strcmp(kind, "context") != 0) {
-        reply_error(r, 404, ERR_CONTEXT_NOT_FOUND, "context %s not found", id);
-        return NULL;
-    }
-    return id;
+    const char *kind = context_kind(r->params[0], w);
+    if (kind == NULL)
+        reply_error(r, 404, ERR_CONTEXT_NOT_FOUND, "context %s not found", r->params[0]);
+    return kind;
 }
 
 void api_code_context_get(struct http_req *r)
 {
     struct worker *w;
-    const char *id = context_param(r, &w);
-    if (id == NULL)
+    const char *id = r->params[0];
+    if (context_param(r, &w) == NULL)
         return;
     struct strbuf body = STRBUF_INIT;
     render_context(&body, id, registry_attr(id));
@@ -255,14 +289,16 @@ void api_code_context_get(struct http_req *r)
 void api_code_context_delete(struct http_req *r)
 {
     struct worker *w;
-    const char *id = context_param(r, &w);
-    if (id != NULL)
-        to_context_owner(r, w, id, "code.context.delete", NULL);
+    const char *kind = context_param(r, &w);
+    if (kind != NULL)
+        to_context_owner(r, w, r->params[0],
+                         op_for(kind, "code.context.delete", "session.context.delete"), NULL);
 }
 
 struct owners {
     const char *language;
-    json_object *list;      /* [[slot, pid], ...], each worker once */
+    const char *op;         /* what the owners of the kind being listed are sent */
+    json_object *list;      /* [[slot, pid, op], ...], each worker and op once */
     const char *restarting; /* a context whose worker is restarting */
 };
 
@@ -279,19 +315,21 @@ static void owner_one(const char *id, const char *attr, void *arg)
     }
     size_t n = json_object_array_length(o->list);
     for (size_t i = 0; i < n; i++) {
-        json_object *pair = json_object_array_get_idx(o->list, i);
-        if (json_object_get_int(json_object_array_get_idx(pair, 1)) == (int)w->pid)
+        json_object *entry = json_object_array_get_idx(o->list, i);
+        if (json_object_get_int(json_object_array_get_idx(entry, 1)) == (int)w->pid &&
+            strcmp(json_object_get_string(json_object_array_get_idx(entry, 2)), o->op) == 0)
             return;
     }
-    json_object *pair = xjson_array();
-    json_object_array_add(pair, xjson_int64(w->slot));
-    json_object_array_add(pair, xjson_int64((int)w->pid));
-    json_object_array_add(o->list, pair);
+    json_object *entry = xjson_array();
+    json_object_array_add(entry, xjson_int64(w->slot));
+    json_object_array_add(entry, xjson_int64((int)w->pid));
+    json_object_array_add(entry, xjson_string(o->op));
+    json_object_array_add(o->list, entry);
 }
 
 /*
  * One worker after the other deletes its contexts of the language; arg is
- * {"language", "owners": [[slot, pid], ...]} with the workers still to ask.
+ * {"language", "owners": [[slot, pid, op], ...]} with the workers still to ask.
  */
 static void delete_step(struct http_req *r, json_object *arg)
 {
@@ -302,18 +340,21 @@ static void delete_step(struct http_req *r, json_object *arg)
         reply_empty(r, 200);
         return;
     }
-    json_object *pair = json_object_array_get_idx(list, n - 1);
-    int slot = json_object_get_int(json_object_array_get_idx(pair, 0));
-    pid_t pid = (pid_t)json_object_get_int(json_object_array_get_idx(pair, 1));
+    json_object *entry = json_object_get(json_object_array_get_idx(list, n - 1));
+    int slot = json_object_get_int(json_object_array_get_idx(entry, 0));
+    pid_t pid = (pid_t)json_object_get_int(json_object_array_get_idx(entry, 1));
     json_object_array_del_idx(list, n - 1, 1);
     struct worker *w = supervisor_resolve(slot, pid);
     if (w == NULL) {
         waitq_unavailable(r, "a worker owning %s contexts is restarting", language);
+        json_object_put(entry);
         return;
     }
     json_object *args = xjson_object();
     json_object_object_add(args, "language", xjson_string(language));
-    struct job *j = job_start(r, w, "code.contexts.delete", args);
+    struct job *j =
+        job_start(r, w, json_object_get_string(json_object_array_get_idx(entry, 2)), args);
+    json_object_put(entry);
     if (j != NULL)
         job_then(j, delete_step, json_object_get(arg));
 }
@@ -325,8 +366,10 @@ void api_code_contexts_delete(struct http_req *r)
         strbuf_free(&language);
         return;
     }
-    struct owners o = {language.data, xjson_array(), NULL};
+    struct owners o = {language.data, "code.contexts.delete", xjson_array(), NULL};
     registry_each("context", owner_one, &o);
+    o.op = "session.contexts.delete";
+    registry_each("session", owner_one, &o);
     if (o.restarting != NULL) {
         waitq_unavailable(r, "the worker owning context %s is restarting", o.restarting);
         json_object_put(o.list);

@@ -11,7 +11,7 @@
 #include "relay/waitq.h"
 #include "xalloc.h"
 
-static int check_envs(json_object *req, struct strbuf *err)
+int api_check_envs(json_object *req, struct strbuf *err)
 {
     json_object *envs;
     enum jsonreq_rc rc = jsonreq_object(req, "envs", &envs);
@@ -78,7 +78,7 @@ int api_command_validate(json_object *req, struct strbuf *err)
         strbuf_append_str(err, "uid is required when gid is provided");
         return -1;
     }
-    return check_envs(req, err);
+    return api_check_envs(req, err);
 }
 
 void api_command_run(struct http_req *r)

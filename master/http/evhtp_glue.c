@@ -298,6 +298,18 @@ void glue_parse_input(evhtp_request_t *req)
     parse(bev, parse_arg);
 }
 
+/* ---- answers written by hand (the port proxy) -------------------------------------- */
+
+struct evbuffer *glue_input(evhtp_request_t *req)
+{
+    return bufferevent_get_input(bev_of(req));
+}
+
+int glue_set_write_max(evhtp_request_t *req, size_t max)
+{
+    return bufferevent_set_max_single_write(bev_of(req), max);
+}
+
 /* ---- unparsable requests ------------------------------------------------------------ */
 
 int glue_parse_error(evhtp_connection_t *c, evhtp_request_t **req, const char **why)

@@ -51,9 +51,17 @@
  *     it non-blocking nor (with backlog 0) calls listen() again, makes it evhtp_t.server as
  *     evhtp_bind_socket does (13), the listener closes it when freed (evhtp_unbind_socket),
  *     and on failure the socket stays the caller's (glue_listen_on).
+ * 15. A request ended with evhtp_send_reply_end() whose handler wrote the whole answer, head
+ *     included, into the connection's output buffer itself (libevhtp serialized nothing) is
+ *     finished like any other: once the output is flushed libevhtp keeps the connection for
+ *     the next request or closes it (5). Until then a paused request's socket is not read
+ *     by libevhtp (9), and what it read beyond the request stays in the input buffer
+ *     (glue_input).
+ * 16. A socket bufferevent writes at most 16 KiB per write event unless
+ *     bufferevent_set_max_single_write() says more (glue_set_write_max).
  *
- * Future users (WebSocket after evhtp_connection_take_ownership, a port proxy) take over the
- * socket through the same pieces: glue_socket, glue_socket_event and the own-read functions.
+ * Future users (WebSocket after evhtp_connection_take_ownership) take over the socket
+ * through the same pieces: glue_socket, glue_socket_event and the own-read functions.
  */
 #ifndef EXECD_EVHTP_GLUE_H
 #define EXECD_EVHTP_GLUE_H
@@ -150,6 +158,13 @@ ssize_t glue_read_input(evhtp_request_t *req, size_t max);
  * caller learns that through its own fini hook, not from req.
  */
 void glue_parse_input(evhtp_request_t *req);
+
+/* ---- answers written by hand (the port proxy) -------------------------------------- */
+
+/* What libevhtp read from the client beyond the current request (15). */
+struct evbuffer *glue_input(evhtp_request_t *req);
+/* The most bytes written to the client per write event from now on (16). Returns 0 or -1. */
+int glue_set_write_max(evhtp_request_t *req, size_t max);
 
 /* ---- unparsable requests ------------------------------------------------------------ */
 

@@ -12,6 +12,8 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "log.h"
+#include "proxy/proxy.h"
+#include "metrics/selfstats.h"
 #include "relay/job.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
@@ -31,11 +33,14 @@ static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
 
     if (r->job != NULL)
         job_request_gone(r->job);
+    if (r->holder != NULL)
+        r->holder->freed(r);
     waitq_forget(r);
     bodyrelay_free(r);
-    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_path(r),
-             r->status != 0 ? r->status : (int)ev->status, (double)us / 1000.0,
-             r->exec_id[0] ? " id=" : "", r->exec_id);
+    int status = r->status != 0 ? r->status : (int)ev->status;
+    selfstats_request(r->route, http_method_name(r), status, us);
+    log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_request_path(r), status,
+             (double)us / 1000.0, r->exec_id[0] ? " id=" : "", r->exec_id);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(r->params[i]);
     free(r);
@@ -53,6 +58,8 @@ static void on_request_error(evhtp_request_t *ev EXECD_UNUSED, evhtp_error_flags
                   (unsigned)flags);
     if (r->job != NULL)
         job_client_gone(r->job);
+    if (r->holder != NULL && r->holder->failed != NULL)
+        r->holder->failed(r);
     http_release(r);
 }
 
@@ -99,39 +106,61 @@ static evhtp_res on_header(evhtp_request_t *ev, evhtp_header_t *h, void *arg EXE
  * Answers before the body is read and makes libevhtp close the connection once the answer
  * is flushed; the rest of the body is discarded as it arrives, never buffered.
  */
-static void reject_early(struct http_req *r, evhtp_headers_t *headers_in)
+void http_answer_early(struct http_req *r)
 {
-    evhtp_kv_t *expect = evhtp_kvs_find_kv(headers_in, "Expect");
+    evhtp_kv_t *expect = evhtp_kvs_find_kv(r->ev->headers_in, "Expect");
     if (expect != NULL)
-        evhtp_kv_rm_and_free(headers_in, expect); /* no "100 Continue" after our answer */
+        evhtp_kv_rm_and_free(r->ev->headers_in, expect); /* no "100 Continue" after our answer */
     glue_close_after(r->ev);
 }
 
-static void reject_too_large(struct http_req *r, evhtp_headers_t *headers_in)
+static void reject_too_large(struct http_req *r)
 {
-    reject_early(r, headers_in);
+    http_answer_early(r);
     reply_error(r, 413, ERR_BODY_TOO_LARGE, "request body larger than %llu bytes",
                 (unsigned long long)http_max_body());
+}
+
+/*
+ * Finds r's route. /proxy/{the daemon's own port}/rest is routed as rest (the Docker bridge
+ * mode of OpenSandbox sends every request that way): the same handlers, no second
+ * connection.
+ */
+static void route(struct http_req *r)
+{
+    for (;;) {
+        struct strbuf allow = STRBUF_INIT;
+        enum router_result res =
+            router_match(http_method_name(r), http_path(r), &r->route, r->params, &allow);
+        strbuf_free(&allow);
+        if (res != ROUTER_FOUND) {
+            r->route = NULL;
+            return;
+        }
+        int port;
+        const char *rest;
+        if (!(r->route->flags & ROUTE_PROXY) ||
+            proxy_target(http_path(r), &port, &rest) != PROXY_TARGET_OK ||
+            port != http_listen_port())
+            return;
+        r->path = rest;
+    }
 }
 
 static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void *arg EXECD_UNUSED)
 {
     struct http_req *r = req_of(ev);
-    struct strbuf allow = STRBUF_INIT;
-    if (router_match(http_method_name(r), http_path(r), &r->route, r->params, &allow) !=
-        ROUTER_FOUND)
-        r->route = NULL;
-    strbuf_free(&allow);
+    route(r);
 
     /* Nothing of an unauthorized request is kept: not its body, not the connection. */
     if (!http_authorized(r)) {
-        reject_early(r, headers);
+        http_answer_early(r);
         reply_json_text(r, 401, UNAUTHORIZED_BODY, strlen(UNAUTHORIZED_BODY));
         return EVHTP_RES_OK;
     }
     const char *cl = evhtp_kv_find(headers, "Content-Length");
     if (!streamed(r) && cl != NULL && strtoull(cl, NULL, 10) > http_max_body())
-        reject_too_large(r, headers);
+        reject_too_large(r);
     else if (streamed(r))
         r->route->fn(r); /* a streamed body's job starts now */
     return EVHTP_RES_OK;
@@ -140,6 +169,8 @@ static evhtp_res on_headers(evhtp_request_t *ev, evhtp_headers_t *headers, void 
 static evhtp_res on_body(evhtp_request_t *ev, struct evbuffer *buf, void *arg EXECD_UNUSED)
 {
     struct http_req *r = ev->cbarg;
+    if (streamed(r) && r->holder != NULL && r->holder->body != NULL)
+        return r->holder->body(r, buf);
     if (streamed(r))
         return bodyrelay_feed(r, buf);
     if (r->replied) {
@@ -148,7 +179,7 @@ static evhtp_res on_body(evhtp_request_t *ev, struct evbuffer *buf, void *arg EX
     }
     if (evbuffer_get_length(ev->buffer_in) + evbuffer_get_length(buf) > http_max_body()) {
         evbuffer_drain(buf, evbuffer_get_length(buf));
-        reject_too_large(r, ev->headers_in);
+        reject_too_large(r);
     }
     return EVHTP_RES_OK;
 }
@@ -175,9 +206,14 @@ static void reply_unrouted(struct http_req *r)
 void http_lifecycle_dispatch(evhtp_request_t *ev EXECD_UNUSED, void *arg)
 {
     struct http_req *r = arg;
-    if (r != NULL)
-        r->body_done = true;
-    if (r == NULL || r->replied)
+    if (r == NULL)
+        return;
+    r->body_done = true;
+    if (streamed(r) && r->holder != NULL && r->holder->body_end != NULL) {
+        r->holder->body_end(r); /* it may have answered while the body arrived */
+        return;
+    }
+    if (r->replied)
         return;
     if (streamed(r))
         bodyrelay_end(r);

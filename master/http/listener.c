@@ -147,6 +147,11 @@ void listener_closed(void)
     update();
 }
 
+int listener_open_count(void)
+{
+    return lst.open;
+}
+
 void listener_stop(void)
 {
     lst.stopped = true;

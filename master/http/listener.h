@@ -27,6 +27,8 @@ void listener_ready(void);
 /* A client connection was accepted / has closed. */
 void listener_opened(void);
 void listener_closed(void);
+/* Client connections open now. */
+int listener_open_count(void);
 /* No more connections (shutdown, drain). */
 void listener_stop(void);
 void listener_free(void);

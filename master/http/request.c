@@ -19,6 +19,11 @@ const char *http_method_name(const struct http_req *r)
 
 const char *http_path(const struct http_req *r)
 {
+    return r->path != NULL ? r->path : http_request_path(r);
+}
+
+const char *http_request_path(const struct http_req *r)
+{
     if (r->ev->uri == NULL || r->ev->uri->path == NULL || r->ev->uri->path->full == NULL)
         return "/";
     return r->ev->uri->path->full;

@@ -14,11 +14,25 @@
 #include "strbuf.h"
 
 struct bodyrelay;
+struct http_req;
 struct job;
 struct route;
 struct waiter;
 
 #define HTTP_MAX_PARAMS 2
+
+/*
+ * What holds a request beside a job (a metrics watch, a proxied exchange): told when the
+ * connection fails (a write error or timeout; the request is released afterwards) and
+ * when libevhtp frees the request. A holder of a streamed-body route may take the body
+ * too (body: each piece as it is parsed, to drain; body_end: the request is complete).
+ */
+struct http_holder {
+    void (*failed)(struct http_req *r);
+    void (*freed)(struct http_req *r);
+    evhtp_res (*body)(struct http_req *r, struct evbuffer *buf);
+    void (*body_end)(struct http_req *r);
+};
 
 struct http_req {
     evhtp_request_t *ev;
@@ -37,10 +51,15 @@ struct http_req {
     bool headers_too_big;  /* past -max-headers or -max-header-size: answered 431 */
     struct waiter *waiter; /* waiting for a worker (relay/waitq.c) */
     int64_t wait_until_us; /* when that wait ends (0: it never waited) */
+    const struct http_holder *holder;
+    void *held;       /* the holder's state */
+    const char *path; /* routed instead of the request's (/proxy/{own port}/...) */
 };
 
 const char *http_method_name(const struct http_req *r);
+/* The path routed (for /proxy/{own port}/rest: rest) and the path as requested. */
 const char *http_path(const struct http_req *r);
+const char *http_request_path(const struct http_req *r);
 /* The request body as a contiguous buffer (owned by libevhtp). */
 const char *http_body(const struct http_req *r, size_t *len);
 /*

@@ -1,18 +1,9 @@
 #include "http/router.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
+#include "common.h"
 
 int router_unescape(const char *s, size_t len, bool plus_is_space, struct strbuf *out)
 {
@@ -22,7 +13,7 @@ int router_unescape(const char *s, size_t len, bool plus_is_space, struct strbuf
         if (s[i] == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             strbuf_append_char(out, (char)(hi * 16 + lo));
@@ -56,6 +47,8 @@ static bool match_path(const char *pattern, const char *path, size_t path_len, c
     int n = 0;
 
     while (pp < pend || rp < rend) {
+        if (pend - pp == 2 && memcmp(pp, "/*", 2) == 0)
+            return true; /* a final "*" takes whatever is left */
         if (pp >= pend || rp >= rend)
             return false;
         const char *pseg, *rseg;
@@ -87,7 +80,7 @@ enum router_result router_match(const char *method, const char *path, const stru
         size_t plen[HTTP_MAX_PARAMS];
         if (!match_path(routes[i].pattern, path, len, pstart, plen))
             continue;
-        if (strcmp(routes[i].method, method) != 0) {
+        if (strcmp(routes[i].method, "*") != 0 && strcmp(routes[i].method, method) != 0) {
             if (allow->len > 0)
                 strbuf_append_str(allow, ", ");
             strbuf_append_str(allow, routes[i].method);

@@ -1,7 +1,8 @@
 /*
  * The route table: method + path pattern -> handler. Patterns are literal
- * segments and {param} segments (one non-empty path segment each). The table
- * itself is in routes.c, the single place that lists every endpoint.
+ * segments, {param} segments (one non-empty path segment each) and a final
+ * "*" that matches the rest of the path, if any; method "*" is any method.
+ * The table itself is in routes.c, the single place that lists every endpoint.
  */
 #ifndef EXECD_ROUTER_H
 #define EXECD_ROUTER_H
@@ -17,6 +18,11 @@ typedef void (*route_fn)(struct http_req *r);
  * and must start the relay with bodyrelay_start, never answer itself.
  */
 #define ROUTE_STREAMED_BODY 0x1
+/*
+ * /proxy/{port}/...: when the port is the daemon's own, the request is routed
+ * again as its rest, as if it had come directly (lifecycle.c).
+ */
+#define ROUTE_PROXY 0x2
 
 struct route {
     const char *method;

@@ -4,6 +4,7 @@
 #include "http/router.h"
 
 const struct route routes[] = {
+    {"*", "/proxy/*", api_proxy, ROUTE_STREAMED_BODY | ROUTE_PROXY},
     {"GET", "/ping", api_ping, 0},
     {"POST", "/command", api_command_run, 0},
     {"DELETE", "/command", api_interrupt, 0},
@@ -16,6 +17,9 @@ const struct route routes[] = {
     {"DELETE", "/code/contexts", api_code_contexts_delete, 0},
     {"GET", "/code/contexts/{id}", api_code_context_get, 0},
     {"DELETE", "/code/contexts/{id}", api_code_context_delete, 0},
+    {"POST", "/session", api_session_create, 0},
+    {"POST", "/session/{id}/run", api_session_run, 0},
+    {"DELETE", "/session/{id}", api_session_delete, 0},
     {"GET", "/files/info", api_files_info, 0},
     {"DELETE", "/files", api_files_delete, 0},
     {"POST", "/files/permissions", api_files_permissions, 0},
@@ -27,6 +31,9 @@ const struct route routes[] = {
     {"GET", "/directories/list", api_directories_list, 0},
     {"POST", "/directories", api_directories_create, 0},
     {"DELETE", "/directories", api_directories_delete, 0},
+    {"GET", "/metrics", api_metrics, 0},
+    {"GET", "/metrics/watch", api_metrics_watch, 0},
+    {"GET", "/metrics/daemon", api_metrics_daemon, 0},
 };
 
 const size_t routes_count = ARRAY_SIZE(routes);

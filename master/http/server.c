@@ -19,6 +19,9 @@
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
+#include "metrics/hostmetrics.h"
+#include "metrics/selfstats.h"
+#include "metrics/watch.h"
 #include "relay/job.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
@@ -44,6 +47,7 @@ static struct {
     struct timeval write;
     struct list conns;
     char address[INET6_ADDRSTRLEN + 128]; /* where connections are accepted */
+    int port;                             /* the port of that address (0: none) */
 } srv = {.conns = LIST_HEAD_INIT(srv.conns)};
 
 struct event_base *http_base(void)
@@ -170,6 +174,7 @@ void http_reconfigure(const struct config *cfg)
     set_ms(&srv.idle, cfg->keepalive_ms);
     set_ms(&srv.write, cfg->write_timeout_ms);
     waitq_configure(cfg->worker_wait_ms);
+    hostmetrics_configure(cfg->cgroup_root);
     job_configure(cfg->max_executions);
     if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
@@ -177,10 +182,10 @@ void http_reconfigure(const struct config *cfg)
     }
 }
 
-/* The address a listening socket is bound to, as text. */
-static void describe_socket(int fd, char *out, size_t size)
+/* The address a listening socket is bound to, as text, and its port (0: none). */
+static int describe_socket(int fd, char *out, size_t size)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
     socklen_t len = sizeof(ss);
     char host[INET6_ADDRSTRLEN];
     const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
@@ -196,6 +201,9 @@ static void describe_socket(int fd, char *out, size_t size)
         snprintf(out, size, "unix:%.*s", (int)sizeof(un->sun_path), un->sun_path);
     else
         snprintf(out, size, "fd %d (address family %d)", fd, (int)ss.ss_family);
+    if (ss.ss_family == AF_INET)
+        return ntohs(in->sin_port);
+    return ss.ss_family == AF_INET6 ? ntohs(in6->sin6_port) : 0;
 }
 
 /* Socket activation: serve on the listening socket systemd handed over. */
@@ -215,7 +223,7 @@ static int listen_inherited(int fd)
         log_error("socket activation: cannot accept on fd %d: %s", fd, strerror(errno));
         return -1;
     }
-    describe_socket(fd, srv.address, sizeof(srv.address));
+    srv.port = describe_socket(fd, srv.address, sizeof(srv.address));
     log_info("socket activation: fd %d (%s); -listen and -port are not used", fd, srv.address);
     return 0;
 }
@@ -223,6 +231,11 @@ static int listen_inherited(int fd)
 const char *http_listen_address(void)
 {
     return srv.address;
+}
+
+int http_listen_port(void)
+{
+    return srv.port;
 }
 
 int http_start(struct event_base *base, const struct config *cfg, int inherited_fd)
@@ -237,6 +250,7 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
         mallopt(M_TRIM_THRESHOLD, 4 * HEAP_BUFFER_MAX) != 1)
         log_warn("cannot tune the allocator for big request bodies");
     srv.base = base;
+    selfstats_init();
     srv.htp = evhtp_new(base, NULL);
     if (srv.htp == NULL) {
         log_error("cannot create the HTTP server");
@@ -256,6 +270,7 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
         return -1;
     }
     snprintf(srv.address, sizeof(srv.address), "%s:%d", cfg->listen_addr, cfg->port);
+    srv.port = cfg->port;
     return listener_start(base, srv.htp, cfg);
 }
 
@@ -281,6 +296,9 @@ void http_free(void)
         srv.htp = NULL;
     }
     listener_free();
+    watch_free();
+    hostmetrics_free();
+    selfstats_free();
     free(srv.token);
     srv.token = NULL;
 }

@@ -23,6 +23,8 @@ int http_start(struct event_base *base, const struct config *cfg, int inherited_
 void http_serve(void);
 /* Where connections are accepted ("127.0.0.1:44772"), for the startup line. */
 const char *http_listen_address(void);
+/* Its port: /proxy/{this port}/... is served directly. */
+int http_listen_port(void);
 /* Applies settings that can change on reload (token, limits, timeouts). */
 void http_reconfigure(const struct config *cfg);
 /* Stops accepting new connections (shutdown). */

@@ -11,6 +11,7 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "log.h"
+#include "metrics/selfstats.h"
 #include "relay/job.h"
 #include "strbuf.h"
 
@@ -23,6 +24,7 @@ static void write_chunk(struct job *j, const char *data, size_t len)
     }
     evbuffer_add(b, data, len);
     evhtp_send_reply_chunk(j->req->ev, b);
+    selfstats_streamed(len);
     evbuffer_free(b);
 }
 
@@ -76,6 +78,8 @@ static void start(struct job *j)
     j->req->replied = true;
     j->req->status = 200;
     s->started = true;
+    s->counted = true;
+    selfstats_stream_opened();
 
     /* Streams may stay open for hours: no idle timeout while they run. A client that stops
      * reading is still dropped after the write timeout (the job is cancelled). */
@@ -116,6 +120,10 @@ void stream_events(struct job *j, const char *data, size_t len)
 void stream_detach(struct job *j)
 {
     struct stream *s = &j->stream;
+    if (s->counted) {
+        s->counted = false;
+        selfstats_stream_closed();
+    }
     if (s->ping_ev != NULL) {
         event_free(s->ping_ev);
         s->ping_ev = NULL;

@@ -27,6 +27,7 @@ struct stream {
     bool started;
     bool finished;
     bool worker_paused;
+    bool counted; /* among the open streams of /metrics/daemon */
     struct event *ping_ev;
     struct glue_watch *watch; /* the client hanging up */
     struct evbuffer *out;     /* the connection's output buffer while streaming */

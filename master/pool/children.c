@@ -35,6 +35,7 @@ static struct {
     struct event_base *base;
     struct slot *slots;
     int n_slots;
+    uint64_t respawns;   /* workers started again after one died */
     struct list live;    /* every worker process still alive */
     struct wsettings ws; /* sent to each new worker */
     char **env;          /* the environment workers start with */
@@ -65,6 +66,15 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     ws->kernel_transport = xstrdup(cfg->kernel_transport);
     ws->code_output_limit = cfg->code_output_limit;
     ws->child_oom_score_adj = cfg->child_oom_score_adj;
+    ws->sql_host = xstrdup(cfg->sql_host);
+    ws->sql_port = cfg->sql_port;
+    ws->sql_socket = xstrdup(cfg->sql_socket);
+    ws->sql_user = xstrdup(cfg->sql_user);
+    ws->sql_password_file = xstrdup(cfg->sql_password_file);
+    ws->sql_database = xstrdup(cfg->sql_database);
+    ws->sql_timeout_ms = cfg->sql_timeout_ms;
+    ws->sql_max_rows = (uint64_t)cfg->sql_max_rows;
+    ws->sql_max_bytes = cfg->sql_max_bytes;
 }
 
 void children_configure(const struct config *cfg)
@@ -104,8 +114,10 @@ static void schedule_respawn(int slot, int64_t lived_ms)
 static void on_respawn(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
 {
     int slot = (int)(intptr_t)arg;
-    if (!children.stopping && slot < children.n_slots && children.slots[slot].cur == NULL)
+    if (!children.stopping && slot < children.n_slots && children.slots[slot].cur == NULL) {
+        children.respawns++;
         children_spawn(slot);
+    }
 }
 
 /* ---- spawning ----------------------------------------------------------------------- */
@@ -271,6 +283,11 @@ struct worker *children_exited(pid_t pid, int status)
 }
 
 /* ---- the pool as a whole ------------------------------------------------------------ */
+
+uint64_t children_respawns(void)
+{
+    return children.respawns;
+}
 
 int children_start(struct event_base *base, int n, const struct config *cfg)
 {

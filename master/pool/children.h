@@ -9,6 +9,7 @@
 #define EXECD_POOL_CHILDREN_H
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "list.h"
@@ -32,6 +33,8 @@ struct worker *children_exited(pid_t pid, int status);
 void children_stop(void);
 
 int children_slot_count(void);
+/* Workers started again after one died. */
+uint64_t children_respawns(void);
 /* The current worker of slot, or NULL (none, or respawn pending). */
 struct worker *children_current(int slot);
 /* Every live worker process (struct worker.node); iterate, do not modify. */

@@ -131,6 +131,21 @@ int supervisor_executions_total(void)
     return n;
 }
 
+int supervisor_background_total(void)
+{
+    int n = 0;
+    list_each_safe(children_live(), it, nx)
+    {
+        n += list_entry(it, struct worker, node)->background;
+    }
+    return n;
+}
+
+uint64_t supervisor_respawns(void)
+{
+    return children_respawns();
+}
+
 struct worker *supervisor_pick(int max_executions)
 {
     struct worker *best = NULL;

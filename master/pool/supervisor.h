@@ -34,6 +34,10 @@ struct worker *supervisor_pick(int max_executions);
 int supervisor_executions(const struct worker *w);
 /* ... on every live worker (a draining one included). */
 int supervisor_executions_total(void);
+/* Background commands running, as the workers report them. */
+int supervisor_background_total(void);
+/* Workers started again after one died, since the start. */
+uint64_t supervisor_respawns(void);
 /* The worker process pid if it is alive, else the current worker of slot. */
 struct worker *supervisor_resolve(int slot, pid_t pid);
 /* Reaps exited children (SIGCHLD). */

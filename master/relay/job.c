@@ -27,7 +27,8 @@ void job_configure(int max)
 /* Operations that start an execution: what -max-executions counts. */
 static bool is_execution(const char *op)
 {
-    return strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0;
+    return strcmp(op, "command.run") == 0 || strcmp(op, "code.run") == 0 ||
+           strcmp(op, "session.run") == 0 || strcmp(op, "session.code.run") == 0;
 }
 
 /* A worker's share of the limit: executions spread over the workers. */
@@ -83,6 +84,14 @@ size_t job_count(void)
     return jobs.len;
 }
 
+void job_each(job_fn fn, void *arg)
+{
+    list_each_safe(&all, it, nx)
+    {
+        fn(list_entry(it, struct job, in_all), arg);
+    }
+}
+
 static void job_end(struct job *j)
 {
     if (j->execution)
@@ -117,8 +126,10 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     j->id = id;
     j->w = w;
     j->execution = is_execution(op);
-    if (j->execution)
+    if (j->execution) {
         w->executions++;
+        snprintf(j->kind, sizeof(j->kind), "%.*s", (int)strcspn(op, "."), op);
+    }
     j->req = r;
     r->job = j;
     char key[11];

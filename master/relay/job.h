@@ -37,6 +37,7 @@ struct job {
     job_then_fn then;      /* see job_then */
     json_object *then_arg;
     bool execution; /* a command or code run: counted in w->executions */
+    char kind[16];  /* an execution's kind: its operation's first word ("command", "code") */
 };
 
 /*
@@ -83,6 +84,9 @@ void job_client_gone(struct job *j);
 void job_send_op(struct job *j, const char *op);
 
 size_t job_count(void);
+/* Calls fn for every job in flight. */
+typedef void (*job_fn)(const struct job *j, void *arg);
+void job_each(job_fn fn, void *arg);
 void job_free_all(void);
 
 #endif

@@ -1,19 +1,20 @@
 #include "relay/relay.h"
 
-#include <string.h>
-
 #include "common.h"
 #include "relay/coderoute.h"
 #include "relay/job.h"
 #include "relay/registry.h"
 #include "relay/waitq.h"
 
-/* A context registers with its language: code routing learns its default contexts. */
+/*
+ * A code context registers with its language (a kernel's context, or a session serving a
+ * bash context): code routing learns its default contexts.
+ */
 static void on_registered(struct worker *w, const char *id, const char *kind, const char *language,
                           bool dflt)
 {
     registry_put_attr(id, kind, language, w);
-    if (language != NULL && strcmp(kind, "context") == 0)
+    if (language != NULL)
         coderoute_registered(id, language, dflt);
 }
 

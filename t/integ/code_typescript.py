@@ -151,7 +151,7 @@ def test_interrupt(t):
 
 
 def test_kernel_killed(t):
-    with Daemon() as d:
+    with Daemon(expect_kernel_deaths=True) as d:
         cid = new_context(d, t)
         pid = kernel_of(d, cid)
         s = CodeStream(d, "console.log('started');\nwhile (true) {}", cid, language="typescript")
@@ -170,7 +170,7 @@ def test_kernel_killed(t):
 
 
 def test_worker_killed(t):
-    with Daemon() as d:
+    with Daemon(expect_worker_deaths=True) as d:
         cid = new_context(d, t)
         ts(d, "const x = 41;", cid)
         pid = kernel_of(d, cid)

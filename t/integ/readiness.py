@@ -48,7 +48,7 @@ def kill_worker(d):
 
 
 def test_respawn(t):
-    with Daemon(workers=1) as d:
+    with Daemon(workers=1, expect_worker_deaths=True) as d:
         status, _, ev, _ = d.run("echo before")
         kill_worker(d)
         status, _, ev, _ = d.run("echo during")
@@ -72,14 +72,14 @@ def test_respawn(t):
 
 
 def test_wait_bound(t):
-    with Daemon("-worker-wait", "0", workers=1) as d:
+    with Daemon("-worker-wait", "0", workers=1, expect_worker_deaths=True) as d:
         kill_worker(d)
         status, hdrs, body = d.json("POST", "/command", {"command": "true"})
         t.eq(status, 503, "-worker-wait 0: no ready worker is 503 at once")
         t.eq(hdrs.get("retry-after"), "1", "with Retry-After")
         t.ok(isinstance(body, dict) and body.get("code") == "SERVICE_UNAVAILABLE",
              "and the contract's error shape", body)
-    with Daemon("-worker-wait", "300ms", workers=1) as d:
+    with Daemon("-worker-wait", "300ms", workers=1, expect_worker_deaths=True) as d:
         for _ in range(4):  # the respawn backoff doubles: 100, 200, 400, then 800 ms
             wait_for(lambda: len(d.workers()) == 1, 10)
             kill_worker(d)
@@ -93,7 +93,7 @@ def test_wait_bound(t):
 def test_status_reaped_while_no_worker(t):
     """The command ends while its worker slot is empty (the respawn is delayed by backoff):
     the master reaps it, keeps the status and hands it to the replacement worker."""
-    with Daemon(workers=1) as d:
+    with Daemon(workers=1, expect_worker_deaths=True) as d:
         for _ in range(3):  # the next respawn comes after 800 ms or more
             wait_for(lambda: len(d.workers()) == 1, 10)
             kill_worker(d)

@@ -34,7 +34,7 @@ def node_ok():
 
 def install_sdk():
     os.makedirs(SDK_DIR, exist_ok=True)
-    for name in ("commands.mjs", "files.mjs"):
+    for name in ("commands.mjs", "files.mjs", "sessions.mjs", "metrics.mjs"):
         if os.path.realpath(SCRIPTS_DIR) != os.path.realpath(SDK_DIR):
             shutil.copyfile(os.path.join(SCRIPTS_DIR, name), os.path.join(SDK_DIR, name))
     marker = os.path.join(SDK_DIR, "node_modules", "@alibaba-group", "opensandbox", "package.json")
@@ -47,20 +47,33 @@ def install_sdk():
     return None
 
 
-def test_commands(t):
+def sdk_ready(t):
+    """Whether the SDK is there (installing it once); node was checked at the start."""
     err = install_sdk()
     t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
+    return err is None
+
+
+def run_script(t, d, name, **extra_env):
+    """Runs t/sdk/<name> against daemon d; the JSON object it printed, or None (reported)."""
+    env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, EXECD_PORT=str(d.port),
+               **extra_env)
+    p = subprocess.run(["node", os.path.join(SDK_DIR, name)], capture_output=True, text=True,
+                       env=env, timeout=120, cwd=SDK_DIR)
+    t.eq(p.returncode, 0, "the SDK script %s ran" % name)
+    if p.returncode != 0:
+        t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_commands(t):
+    if not sdk_ready(t):
         return
     with Daemon() as d:
-        env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port)
-        p = subprocess.run(["node", os.path.join(SDK_DIR, "commands.mjs")], capture_output=True,
-                           text=True, env=env, timeout=120, cwd=SDK_DIR)
-        t.eq(p.returncode, 0, "the SDK script ran", )
-        if p.returncode != 0:
-            t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+        out = run_script(t, d, "commands.mjs")
+        if out is None:
             return
-        out = json.loads(p.stdout.strip().splitlines()[-1])
         t.eq(out["healthy"], True, "health.ping() is true")
         fg = out["fg"]
         t.ok(re.fullmatch(r"[0-9a-f]{32}", fg["id"] or "") is not None, "the SDK got the command id")
@@ -80,21 +93,14 @@ def test_commands(t):
 
 
 def test_files(t):
-    err = install_sdk()
-    t.ok(err is None, "the SDK installs from the npm registry", err)
-    if err:
+    if not sdk_ready(t):
         return
     scratch = tempfile.mkdtemp(prefix="execd-sdk-files-")
     try:
         with Daemon() as d:
-            env = dict(os.environ, EXECD_URL="http://127.0.0.1:%d" % d.port, FILES_DIR=scratch)
-            p = subprocess.run(["node", os.path.join(SDK_DIR, "files.mjs")], capture_output=True,
-                               text=True, env=env, timeout=120, cwd=SDK_DIR)
-            t.eq(p.returncode, 0, "the SDK files script ran")
-            if p.returncode != 0:
-                t.diag(p.stdout[-2000:] + p.stderr[-2000:])
+            out = run_script(t, d, "files.mjs", FILES_DIR=scratch)
+            if out is None:
                 return
-            out = json.loads(p.stdout.strip().splitlines()[-1])
         s = lambda *names: os.path.join(scratch, *names)
         t.eq(out["read"], "hello world, hello sdk", "writeFiles + readFile round trip")
         t.eq(out["readRange"], "world", "readFile with a Range")
@@ -135,7 +141,66 @@ def test_files(t):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_sessions(t):
+    if not sdk_ready(t):
+        return
+    scratch = tempfile.mkdtemp(prefix="execd-sdk-sessions-")
+    workdir = os.path.join(scratch, "work")
+    try:
+        with Daemon() as d:
+            out = run_script(t, d, "sessions.mjs", SESSION_DIR=workdir)
+            if out is None:
+                return
+        sid = out["sessionId"]
+        t.ok(re.fullmatch(r"[0-9a-f-]{36}", sid) is not None, "createSession returns the session id")
+        ok = {"id": sid, "stderr": [], "exitCode": 0, "error": None, "complete": True}
+        t.eq(out["first"], dict(ok, stdout=[workdir]),
+             "runInSession: the id is the session's, the shell starts in the (created) workingDirectory")
+        t.eq(out["state"], dict(ok, stdout=["1 2", "hi sdk", "oops"]),
+             "variables (exported or not) and functions persist; stderr arrives as stdout")
+        t.eq((out["cwd"]["stdout"], out["cwdKept"]["stdout"]), (["/tmp"], ["/tmp"]),
+             "a run's workingDirectory applies and stays")
+        t.eq(out["failed"], dict(ok, stdout=["before"], exitCode=3, complete=False,
+                                 error={"name": "CommandExecError", "value": "3"}),
+             "exit 3: the SDK infers exit code 3")
+        t.eq(out["afterExit"]["stdout"], ["1", "hi again"],
+             "after the shell exited, the next run has the last state")
+        t.eq(out["handlerStdout"], ["streamed"], "onStdout handlers are called")
+        t.eq((out["timedOut"]["error"] or {}).get("name"), "RUNTIME_ERROR",
+             "timeoutSeconds: the run ends with an error")
+        t.ok(out["timeoutTookMs"] < 5000, "promptly (%d ms)" % out["timeoutTookMs"])
+        t.eq(out["afterTimeout"]["stdout"], ["1"], "the session is usable after a timeout")
+        t.eq((out["interruptTarget"], out["interrupted"]["exitCode"]), (sid, -1),
+             "interrupt by the init id ends the run (-1)")
+        t.ok("not found" in out["afterInterrupt"], "and closes the session", out["afterInterrupt"])
+        t.ok("not found" in out["deleteTwice"], "deleteSession of a deleted session raises",
+             out["deleteTwice"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_metrics(t):
+    if not sdk_ready(t):
+        return
+    with Daemon() as d:
+        out = run_script(t, d, "metrics.mjs")
+    if out is None:
+        return
+    for key in ("metrics", "bridgedMetrics"):
+        m = out[key]
+        t.eq(sorted(m), ["cpuCount", "cpuUsedPercentage", "memoryTotalMiB", "memoryUsedMiB", "timestamp"],
+             "%s: sandbox.getMetrics() fields" % key)
+        t.ok(m["cpuCount"] >= 1 and 0 <= m["cpuUsedPercentage"] <= 100 and
+             0 < m["memoryUsedMiB"] <= m["memoryTotalMiB"] and m["timestamp"] > 1.6e12,
+             "%s: plausible values" % key, m)
+    t.ok(out["metricsMs"] < 500, "getMetrics() returns in %d ms (the Go daemon takes over a second)" %
+         out["metricsMs"])
+    t.eq(out["bridgedHealthy"], True, "bridge mode (/proxy/PORT): health.ping()")
+    t.eq(out["bridgedRun"], {"stdout": ["via-proxy"], "stderr": ["err"], "exitCode": 0},
+         "bridge mode: a command streams through the proxy to the daemon itself")
+
+
 if node_ok():
     print("1..0 # SKIP THE JS SDK WAS NOT TESTED: %s" % node_ok())
     sys.exit(0)
-run_tests([test_commands, test_files])
+run_tests([test_commands, test_files, test_sessions, test_metrics])

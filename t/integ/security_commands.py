@@ -71,7 +71,7 @@ def test_record_content_capped(t):
 
 
 def test_unknown_status_is_not_255(t):
-    with Daemon(workers=1) as d:
+    with Daemon(workers=1, expect_worker_deaths=True) as d:
         # It ends as soon as its worker is gone: before any replacement exists.
         _, _, ev, _ = d.run("while kill -0 $PPID; do sleep 0.01; done; exit 7", background=True)
         cid = ev[0]["text"]

@@ -192,7 +192,7 @@ def test_upload_temp_swap(t):
 
 
 def test_killed_between_part_and_commit(t):
-    with Scratch() as s, Daemon(workers=1) as d:
+    with Scratch() as s, Daemon(workers=1, expect_worker_deaths=True) as d:
         first = s("first.txt")
         ctype, body = multipart([meta_part(first), file_part("complete"),
                                  meta_part(s("second.bin")), file_part(os.urandom(1 << 20))])
@@ -212,7 +212,7 @@ def test_killed_between_part_and_commit(t):
 def test_journal_sweep(t):
     """Where a temporary file needs a name (no O_TMPFILE), the journal lets the next worker
     remove what a killed one left."""
-    with Scratch() as s, Daemon(workers=1) as d:
+    with Scratch() as s, Daemon(workers=1, expect_worker_deaths=True) as d:
         left = s.write(".x.txt.execd-upload-abc123", "partial")
         other = s.write("keep.txt", "mine")
         journal = os.path.join(d.runtime_dir, "w0", "temps")

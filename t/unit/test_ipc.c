@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,56 @@ static void test_garbage_datagram_closes(void **state)
     assert_int_equal(p->gb.closed, 1);
 }
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Sends data[0..len) with a descriptor of /dev/null on the channel's socket. */
+static void send_with_descriptor(int sock, const char *data, size_t len)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    union ipc_fd_cmsg cm;
+    struct iovec iov = {(void *)data, len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    ipc_attach_fd(&mh, &cm, fd);
+    assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
+    close(fd);
+}
+
+/*
+ * Datagrams that close the channel while carrying a descriptor (found by
+ * t/fuzz/fuzz_ipc.c): an empty one (read as the peer's close) and one shorter than the
+ * header. The descriptor received is not kept open.
+ */
+static void check_closes_without_leak(struct pair *p, const char *data, size_t len)
+{
+    int before = count_fds();
+    send_with_descriptor(ipc_chan_fd(p->a), data, len);
+    for (int i = 0; i < 100 && p->gb.closed == 0; i++)
+        event_base_loop(p->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(p->gb.closed, 1);
+    assert_int_equal(p->gb.count, 0);
+    assert_int_equal(count_fds(), before);
+}
+
+static void test_empty_datagram_with_descriptor(void **state)
+{
+    check_closes_without_leak(*state, "", 0);
+}
+
+static void test_short_datagram_with_descriptor(void **state)
+{
+    check_closes_without_leak(*state, "abc", 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +266,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_reported_after_send_path_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_datagram_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_datagram_with_descriptor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_datagram_with_descriptor, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,22 +304,6 @@ static void test_error_outputs(void **state)
     strbuf_free(&r.log);
 }
 
-static void test_aborted_reply(void **state)
-{
-    (void)state;
-    struct kernel_run run;
-    struct rec r;
-    rec_init(&r);
-    kernel_run_init(&run);
-    kernel_run_start(&run, "a", 0, &cbs, &r);
-    feed(&run, KERNEL_CHAN_IOPUB, "status", "a", IDLE, 0);
-    feed(&run, KERNEL_CHAN_SHELL, "execute_reply", "a", "{\"status\":\"aborted\"}", 0);
-    assert_string_equal(r.log.data, "error ExecutionAborted the kernel aborted the execution "
-                                    "tb=null|done 0|");
-    kernel_run_clear(&run);
-    strbuf_free(&r.log);
-}
-
 static void test_display_and_update(void **state)
 {
     (void)state;
@@ -475,7 +459,6 @@ int main(void)
         cmocka_unit_test(test_reply_then_idle),
         cmocka_unit_test(test_other_msg_ids_ignored),
         cmocka_unit_test(test_error_outputs),
-        cmocka_unit_test(test_aborted_reply),
         cmocka_unit_test(test_display_and_update),
         cmocka_unit_test(test_fail_and_forget),
         cmocka_unit_test(test_restart_from_done),

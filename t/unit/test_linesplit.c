@@ -1,5 +1,5 @@
-/* Line splitting of command output: the Go daemon's tail rules, and random output in random
- * reads against a byte-at-a-time reference. */
+/* Line splitting of command and session output: the Go daemon's tail rules, and random
+ * output in random reads against byte-at-a-time references. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,6 +179,39 @@ static void test_cap_splits_whole_lines(void **state)
     clear(&l);
 }
 
+static void feed_session(const char *const *chunks, size_t n, struct lines *out)
+{
+    struct linesplit ls;
+    linesplit_init_session(&ls, 1 << 20);
+    for (size_t i = 0; i < n; i++)
+        linesplit_feed(&ls, chunks[i], strlen(chunks[i]), collect, out);
+    linesplit_finish(&ls, collect, out);
+    linesplit_free(&ls);
+}
+
+static void test_session_rules(void **state)
+{
+    (void)state;
+    /* Only "\n" ends a line, its "\r" goes, empty lines are dropped. */
+    const char *in[] = {"a\n\nb\r\n\r\nprog 10%\rprog 20%\n", "\n\ntail\r"};
+    const char *want[] = {"a", "b", "prog 10%\rprog 20%", "tail"};
+    struct lines l = {0};
+    feed_session(in, 2, &l);
+    expect(&l, want, 4);
+    clear(&l);
+
+    /* A line split across reads, and output without a final newline. */
+    const char *in2[] = {"{\"fo", "o\":1}\nx", "y"};
+    const char *want2[] = {"{\"foo\":1}", "xy"};
+    feed_session(in2, 3, &l);
+    expect(&l, want2, 2);
+    clear(&l);
+
+    const char *in3[] = {"\n\n", "\r\n"};
+    feed_session(in3, 2, &l);
+    assert_int_equal(l.n, 0);
+}
+
 /* Emitted lines as one string: each line, then a 0 byte. */
 static void record(void *arg, const char *text, size_t len)
 {
@@ -206,6 +239,22 @@ static void reference_split(const char *s, size_t len, struct strbuf *out)
         record(out, s + start, len - start);
 }
 
+/* The session rules (linesplit.h) one byte at a time: only '\n' ends a line. */
+static void reference_split_session(const char *s, size_t len, struct strbuf *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != '\n')
+            continue;
+        size_t n = i - start;
+        if (n > 0 && s[start + n - 1] == '\r')
+            n--;
+        if (n > 0)
+            record(out, s + start, n);
+        start = i + 1;
+    }
+}
+
 /* Random output fed in random pieces (pairs and lines torn anywhere) against the reference. */
 static void test_random_output_in_random_reads(void **state)
 {
@@ -230,7 +279,11 @@ static void test_random_output_in_random_reads(void **state)
         }
         struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
         struct linesplit ls;
-        linesplit_init(&ls, 1 << 20);
+        bool session = round % 4 >= 2;
+        if (session)
+            linesplit_init_session(&ls, 1 << 20);
+        else
+            linesplit_init(&ls, 1 << 20);
         for (size_t off = 0; off < len;) {
             size_t n = 1 + rand_r(&seed) % (round % 2 ? 4 : 64);
             if (n > len - off)
@@ -240,7 +293,10 @@ static void test_random_output_in_random_reads(void **state)
         }
         linesplit_finish(&ls, record, &got);
         linesplit_free(&ls);
-        reference_split(buf, len, &want);
+        if (session)
+            reference_split_session(buf, len, &want);
+        else
+            reference_split(buf, len, &want);
         assert_int_equal(got.len, want.len);
         if (want.len > 0)
             assert_memory_equal(got.data, want.data, want.len);
@@ -260,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_long_line_kept_whole_below_cap),
         cmocka_unit_test(test_cap_splits_on_utf8_boundary),
         cmocka_unit_test(test_cap_splits_whole_lines),
+        cmocka_unit_test(test_session_rules),
         cmocka_unit_test(test_random_output_in_random_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

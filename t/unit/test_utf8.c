@@ -62,6 +62,17 @@ static size_t cut(const char *s)
     return utf8_cut(s, strlen(s));
 }
 
+static void test_whole_string(void **state)
+{
+    (void)state;
+    assert_true(utf8_valid("", 0));
+    assert_true(utf8_valid("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10));
+    assert_false(utf8_valid("ok\xff", 3));
+    assert_false(utf8_valid("\xe2\x82", 2));     /* cut short */
+    assert_false(utf8_valid("\xed\xa0\x80", 3)); /* a surrogate */
+    assert_true(utf8_valid("a\0b", 3));          /* NUL is valid UTF-8 */
+}
+
 static void test_cut(void **state)
 {
     (void)state;
@@ -87,6 +98,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_whole_string),
         cmocka_unit_test(test_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

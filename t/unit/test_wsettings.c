@@ -31,6 +31,15 @@ static void fill(struct wsettings *s)
     s->kernel_transport = xstrdup("tcp");
     s->code_output_limit = 256u << 20;
     s->child_oom_score_adj = -17;
+    s->sql_host = xstrdup("db.local");
+    s->sql_port = 3307;
+    s->sql_socket = xstrdup("/run/mysqld/mysqld.sock");
+    s->sql_user = xstrdup("app");
+    s->sql_password_file = xstrdup("/etc/execd/sql.pw");
+    s->sql_database = xstrdup("sandbox");
+    s->sql_timeout_ms = 30000;
+    s->sql_max_rows = 1000;
+    s->sql_max_bytes = 16u << 20;
     s->adopt = true;
 }
 
@@ -59,6 +68,15 @@ static void test_round_trip(void **state)
     assert_string_equal(out.kernel_transport, "tcp");
     assert_int_equal(out.code_output_limit, 256u << 20);
     assert_int_equal(out.child_oom_score_adj, -17);
+    assert_string_equal(out.sql_host, "db.local");
+    assert_int_equal(out.sql_port, 3307);
+    assert_string_equal(out.sql_socket, "/run/mysqld/mysqld.sock");
+    assert_string_equal(out.sql_user, "app");
+    assert_string_equal(out.sql_password_file, "/etc/execd/sql.pw");
+    assert_string_equal(out.sql_database, "sandbox");
+    assert_int_equal(out.sql_timeout_ms, 30000);
+    assert_int_equal(out.sql_max_rows, 1000);
+    assert_int_equal(out.sql_max_bytes, 16u << 20);
     assert_true(out.adopt);
     json_object *n = NULL;
     assert_true(json_object_object_get_ex(out.kernel_pool, "python", &n));

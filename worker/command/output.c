@@ -13,13 +13,13 @@
 #include "clock.h"
 #include "common.h"
 #include "core/evt.h"
+#include "core/fdread.h"
 #include "core/out.h"
 #include "core/wjob.h"
 #include "event.h"
 #include "log.h"
 #include "worker.h"
 
-#define READ_CHUNK (64 * 1024)
 /* Reads per wake-up and pipe, so one chatty command cannot starve the others. */
 #define READS_PER_WAKEUP 4
 /* Events are handed to the master once this much is batched. */
@@ -93,23 +93,19 @@ void cmd_output_drained(void *arg)
     cmd_output_update(arg);
 }
 
+static void feed(void *arg, const char *data, size_t len)
+{
+    struct pipe_src *p = arg;
+    /* One clock read and one rendered timestamp for all the lines of a read. */
+    event_stamp_set(&p->stamp, clock_wall_ms());
+    linesplit_feed(&p->ls, data, len, output_line, p);
+}
+
 /* Reads what is available; returns false once the pipe is closed. */
 bool cmd_output_read(struct pipe_src *p, int max_reads)
 {
-    char buf[READ_CHUNK];
-    for (int i = 0; i < max_reads && p->fd >= 0; i++) {
-        ssize_t n = read(p->fd, buf, sizeof(buf));
-        if (n > 0) {
-            /* One clock read and one rendered timestamp for all the lines of a read. */
-            event_stamp_set(&p->stamp, clock_wall_ms());
-            linesplit_feed(&p->ls, buf, (size_t)n, output_line, p);
-            if ((size_t)n < sizeof(buf))
-                break;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            break;
-        if (n < 0)
+    if (p->fd >= 0 && fdread_chunks(p->fd, max_reads, feed, p) == FDREAD_CLOSED) {
+        if (errno != 0)
             log_warn("command %s: reading %s failed: %s", p->cmd->id, p->type, strerror(errno));
         cmd_output_close(p);
     }

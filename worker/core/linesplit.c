@@ -8,7 +8,14 @@ void linesplit_init(struct linesplit *ls, size_t max_line)
 {
     strbuf_init(&ls->tail);
     ls->after_cr = false;
+    ls->session = false;
     ls->max_line = max_line > 0 ? max_line : 1;
+}
+
+void linesplit_init_session(struct linesplit *ls, size_t max_line)
+{
+    linesplit_init(ls, max_line);
+    ls->session = true;
 }
 
 void linesplit_free(struct linesplit *ls)
@@ -35,10 +42,32 @@ static size_t emit_pieces(struct linesplit *ls, const char *s, size_t len, bool 
     return done;
 }
 
+/* A session line: "\n"-terminated, its "\r" dropped, nothing when empty. */
+static void emit_session_line(struct linesplit *ls, const char *line, size_t len,
+                              linesplit_emit_fn emit, void *arg)
+{
+    if (ls->tail.len > 0) {
+        strbuf_append(&ls->tail, line, len);
+        line = ls->tail.data;
+        len = ls->tail.len;
+    }
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len > 0) {
+        size_t done = emit_pieces(ls, line, len, false, emit, arg);
+        emit(arg, line + done, len - done);
+    }
+    strbuf_reset(&ls->tail);
+}
+
 /* A terminated line (the held tail, then line): longer than max_line, it goes in pieces. */
 static void emit_line(struct linesplit *ls, const char *line, size_t len, linesplit_emit_fn emit,
                       void *arg)
 {
+    if (ls->session) {
+        emit_session_line(ls, line, len, emit, arg);
+        return;
+    }
     if (ls->tail.len > 0) {
         strbuf_append(&ls->tail, line, len);
         line = ls->tail.data;
@@ -70,14 +99,17 @@ void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linespli
 {
     if (len == 0)
         return;
-    /* A '\n' right after a '\r' that ended the previous feed is that pair's second half. */
-    size_t start = ls->after_cr && data[0] == '\n' ? 1 : 0;
-    ls->after_cr = data[len - 1] == '\r';
+    size_t start = 0;
+    if (!ls->session) {
+        /* A '\n' right after a '\r' that ended the previous feed is that pair's second half. */
+        start = ls->after_cr && data[0] == '\n' ? 1 : 0;
+        ls->after_cr = data[len - 1] == '\r';
+    }
 
     /* The next '\n' and '\r' at or after start, each searched again only once passed: output
-     * without '\r' costs one scan for it per feed. */
+     * without '\r' costs one scan for it per feed. Only '\n' ends a session line. */
     size_t nl = find(data, start, len, '\n');
-    size_t cr = find(data, start, len, '\r');
+    size_t cr = ls->session ? len : find(data, start, len, '\r');
     while (start < len) {
         if (nl < start)
             nl = find(data, start, len, '\n');
@@ -99,7 +131,9 @@ void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linespli
 
 void linesplit_finish(struct linesplit *ls, linesplit_emit_fn emit, void *arg)
 {
-    if (ls->tail.len > 0)
+    if (ls->session)
+        emit_session_line(ls, "", 0, emit, arg);
+    else if (ls->tail.len > 0)
         emit(arg, ls->tail.data, ls->tail.len);
     strbuf_reset(&ls->tail);
     ls->after_cr = false;

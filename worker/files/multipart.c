@@ -11,6 +11,8 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common.h"
 #include <strings.h>
 
 enum state {
@@ -245,17 +247,6 @@ out:
 
 /* ---- part headers ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * RFC 2231 value "charset'lang'pct-encoded" into out. Only UTF-8 and
  * US-ASCII are understood (as in Go); false means "ignore the parameter".
@@ -277,7 +268,7 @@ static bool decode_ext_value(const struct strbuf *v, struct strbuf *out)
             strbuf_append_char(out, *p);
             continue;
         }
-        int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+        int hi = hex_digit(p[1]), lo = hi >= 0 ? hex_digit(p[2]) : -1;
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) /* bad escape, or a NUL in a C string */
             return false;
         strbuf_append_char(out, (char)(hi * 16 + lo));

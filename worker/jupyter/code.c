@@ -8,22 +8,15 @@
 #include <string.h>
 
 #include "common.h"
+#include "core/deferq.h"
 #include "core/out.h"
 #include "executor.h"
 #include "jsonreq.h"
 #include "jupyter/context.h"
 #include "jupyter/exec.h"
-#include "list.h"
+#include "jupyter/kspec.h"
 #include "worker.h"
 #include "xalloc.h"
-
-/* A job that arrived before adoption and names a context not adopted yet. */
-struct deferred {
-    uint32_t job;
-    void (*fn)(uint32_t job, json_object *msg);
-    json_object *msg;
-    struct list node; /* in code.deferred, in arrival order */
-};
 
 /* DELETE /code/contexts?language=: answered when every matching context is gone. */
 struct bulk {
@@ -32,20 +25,31 @@ struct bulk {
 };
 
 static struct {
-    struct list deferred;
-    int pending; /* create/delete answers outstanding */
-} code = {.deferred = LIST_HEAD_INIT(code.deferred)};
+    struct deferq deferred; /* jobs naming a context not adopted yet */
+    int pending;            /* create/delete answers outstanding */
+} code = {.deferred = DEFERQ_INIT(code.deferred)};
+
+/*
+ * Language bash without a bash kernelspec: bash code contexts are session shells, served by
+ * the session executor's op, so the code-interpreter SDKs' bash contexts work without a
+ * Jupyter bash kernel. An installed bash kernelspec wins. Returns true when handed over.
+ */
+static bool to_sessions(uint32_t job, json_object *msg, const char *language, const char *op)
+{
+    if (strcmp(language, "bash") != 0)
+        return false;
+    struct strbuf err = STRBUF_INIT;
+    struct kspec *spec = kspec_find(language, &err);
+    strbuf_free(&err);
+    const struct executor_op *o = spec == NULL ? executor_op(op) : NULL;
+    kspec_free(spec);
+    if (o == NULL)
+        return false;
+    o->run(job, msg);
+    return true;
+}
 
 /* ---- POST /code ------------------------------------------------------------------------ */
-
-static void defer(uint32_t job, void (*fn)(uint32_t job, json_object *msg), json_object *msg)
-{
-    struct deferred *d = xmalloc(sizeof(*d));
-    d->job = job;
-    d->fn = fn;
-    d->msg = json_object_get(msg);
-    list_add_tail(&code.deferred, &d->node);
-}
 
 /*
  * The context named by msg's id. NULL when this worker does not have it:
@@ -64,7 +68,7 @@ static struct context *find(uint32_t job, json_object *msg,
     if (c != NULL)
         return c;
     if (!context_adopted()) {
-        defer(job, again, msg);
+        deferq_add(&code.deferred, job, again, msg);
         *deferred = true;
         return NULL;
     }
@@ -89,6 +93,8 @@ static void run(uint32_t job, json_object *msg)
         }
     } else {
         c = context_default(language);
+        if (c == NULL && to_sessions(job, msg, language, "session.code.run"))
+            return;
         if (c == NULL) {
             struct strbuf err = STRBUF_INIT;
             c = context_create(language, "", true, &err);
@@ -127,6 +133,8 @@ static void create(uint32_t job, json_object *msg)
     const char *language = "", *cwd = "";
     jsonreq_string(msg, "language", &language);
     jsonreq_string(msg, "cwd", &cwd);
+    if (to_sessions(job, msg, language, "session.context.create"))
+        return;
     struct strbuf err = STRBUF_INIT;
     struct context *c = context_create(language, cwd, false, &err);
     if (c == NULL) {
@@ -236,34 +244,19 @@ static void code_interrupt(uint32_t job, const char *id EXECD_UNUSED, json_objec
 static void code_adopt(void)
 {
     context_adopt();
-    struct list todo = LIST_HEAD_INIT(todo);
-    list_splice_tail(&todo, &code.deferred);
-    list_each_safe(&todo, it, nx)
-    {
-        struct deferred *d = list_entry(it, struct deferred, node);
-        list_del(it);
-        d->fn(d->job, d->msg);
-        json_object_put(d->msg);
-        free(d);
-    }
+    deferq_replay(&code.deferred);
 }
 
 /* Streams or answers in progress (a draining worker waits for them). */
 static bool code_busy(void)
 {
-    return code.pending > 0 || !list_empty(&code.deferred) || exec_busy();
+    return code.pending > 0 || !deferq_empty(&code.deferred) || exec_busy();
 }
 
 static void code_cleanup(void)
 {
     exec_cleanup();
-    list_each_safe(&code.deferred, it, nx)
-    {
-        struct deferred *d = list_entry(it, struct deferred, node);
-        list_del(it);
-        json_object_put(d->msg);
-        free(d);
-    }
+    deferq_clear(&code.deferred);
     context_cleanup();
     kernel_cleanup();
 }
