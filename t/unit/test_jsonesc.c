@@ -100,7 +100,7 @@ static void check_escape(const unsigned char *s, size_t len)
 static void test_every_byte_everywhere(void **state)
 {
     (void)state;
-    unsigned char buf[40];
+    unsigned char buf[48]; /* the longest input, 40 bytes, also read from buf + 1 */
     for (int b = 0; b < 256; b++) {
         for (size_t at = 0; at < 24; at++) {
             for (size_t len = at + 1; len <= at + 17; len += 8) {
