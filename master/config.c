@@ -67,6 +67,10 @@ static const struct setting settings[] = {
     {"max-executions", "EXECD_MAX_EXECUTIONS", "workers", "max_executions", K_INT,
      OFF(max_executions), "1024", 0, 1000000,
      "commands and code runs at once, in all (spread over the workers; 0: no limit)"},
+    {"max-sessions", "EXECD_MAX_SESSIONS", "sessions", "max_sessions", K_INT, OFF(max_sessions),
+     "256", 0, 1000000,
+     "bash sessions (POST /session) at once; a creation beyond gets 503 "
+     "(0: no limit)"},
     {"cgroup-root", "EXECD_CGROUP_ROOT", "metrics", "cgroup_root", K_STRING, OFF(cgroup_root),
      "/sys/fs/cgroup", 0, 0,
      "where GET /metrics finds the cgroup v2 filesystem (tests and containers may point it "
@@ -98,11 +102,18 @@ static const struct setting settings[] = {
      "oldest finished command logs go first beyond this total size"},
     {"max-line", "EXECD_MAX_LINE", "commands", "max_line", K_SIZE, OFF(max_line), "1M", 0, 0,
      "longest stdout/stderr event text; longer lines are split"},
+    {"pty-idle-timeout", "EXECD_PTY_IDLE_TIMEOUT", "pty", "idle_timeout", K_DURATION,
+     OFF(pty_idle_ms), "0", 0, 0,
+     "a PTY session nobody is attached to for this long is deleted (0: never)"},
     {"jupyter-idle-poll-interval", "EXECD_JUPYTER_IDLE_POLL_INTERVAL", "jupyter",
      "idle_poll_interval", K_POLL, OFF(jupyter_poll_ms), "100ms", 0, 0,
      "granularity of waiting for a late execute_reply"},
     {"kernel-pool", "EXECD_KERNEL_POOL", "jupyter", "pool", K_STRING, OFF(kernel_pool), "python:1",
      0, 0, "warm kernels kept per language, e.g. python:2,bash:1 (empty: none)"},
+    {"max-kernels", "EXECD_MAX_KERNELS", "jupyter", "max_kernels", K_INT, OFF(max_kernels), "64", 0,
+     1000000,
+     "code contexts and warm kernels at once, in all; a creation beyond gets 503 "
+     "(0: no limit)"},
     {"kernel-startup-timeout", "EXECD_KERNEL_STARTUP_TIMEOUT", "jupyter", "startup_timeout",
      K_DURATION, OFF(kernel_startup_ms), "30s", 0, 0,
      "a kernel that is not ready after this is killed and its request fails"},
@@ -547,11 +558,21 @@ static int check_values(const struct config *cfg, struct strbuf *err)
         return -1;
     }
     struct strbuf why = STRBUF_INIT;
-    int rc = config_parse_pool(cfg->kernel_pool, NULL, &why);
-    if (rc < 0)
+    int warm = config_parse_pool(cfg->kernel_pool, NULL, &why);
+    if (warm < 0)
         strbuf_printf(err, "invalid value \"%s\" for kernel-pool: %s", cfg->kernel_pool, why.data);
     strbuf_free(&why);
-    return rc;
+    if (warm < 0)
+        return -1;
+    /* Warm kernels count against -max-kernels: a pool that fills it leaves no context. */
+    if (cfg->max_kernels > 0 && warm >= cfg->max_kernels) {
+        strbuf_printf(err,
+                      "kernel-pool \"%s\" keeps %d warm kernels: max-kernels %d leaves no room "
+                      "for a code context",
+                      cfg->kernel_pool, warm, cfg->max_kernels);
+        return -1;
+    }
+    return 0;
 }
 
 enum config_rc config_load(struct config *cfg, int argc, char **argv, char **envp,

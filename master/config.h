@@ -27,6 +27,7 @@ struct config {
     int max_connections;      /* open client connections; 0: from the descriptor limit */
     int64_t worker_wait_ms;   /* a request finding no ready worker waits this long for one */
     int max_executions;       /* commands and code runs at once; 0: no limit */
+    int max_sessions;         /* bash sessions (POST /session) at once; 0: no limit */
     char *cgroup_root;        /* the cgroup v2 filesystem GET /metrics reads */
 
     int log_level;
@@ -44,8 +45,11 @@ struct config {
     uint64_t cmd_retention_bytes; /* ... or when all logs together exceed this */
     uint64_t max_line;            /* longest stdout/stderr event text */
 
+    int64_t pty_idle_ms; /* a PTY session nobody attached to for this long goes; 0: never */
+
     int64_t jupyter_poll_ms;
     char *kernel_pool;          /* warm kernels per language: "python:1,bash:1" */
+    int max_kernels;            /* code contexts and warm kernels at once; 0: no limit */
     int64_t kernel_startup_ms;  /* a kernel not ready by then is killed */
     int64_t kernelspec_wait_ms; /* a creation waits this long for a kernelspec */
     char *kernel_transport;     /* "auto", "ipc" or "tcp" */
@@ -95,7 +99,8 @@ int config_parse_size(const char *s, uint64_t *out);
 /*
  * The kernel pool setting: comma-separated language:count pairs (spaces
  * allowed, count 0..64, a language once); "" is no pool. Adds each pair to
- * out when out is not NULL. Returns 0, or -1 with the reason in err.
+ * out when out is not NULL. Returns the warm kernels in all, or -1 with the
+ * reason in err.
  */
 int config_parse_pool(const char *s, json_object *out, struct strbuf *err);
 

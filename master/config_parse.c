@@ -162,12 +162,15 @@ int config_parse_pool(const char *s, json_object *out, struct strbuf *err)
         if (b != e) /* else "python:1," */
             rc = pool_entry(b, e, seen, err);
     }
-    if (rc == 0 && out != NULL) {
+    int total = 0;
+    if (rc == 0) {
         json_object_object_foreach(seen, key, val)
         {
-            json_object_object_add(out, key, json_object_get(val));
+            total += json_object_get_int(val);
+            if (out != NULL)
+                json_object_object_add(out, key, json_object_get(val));
         }
     }
     json_object_put(seen);
-    return rc;
+    return rc < 0 ? rc : total;
 }

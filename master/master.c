@@ -17,6 +17,7 @@
 #include "notify.h"
 #include "pool/supervisor.h"
 #include "relay/job.h"
+#include "relay/ptylink.h"
 #include "relay/relay.h"
 #include "runtime.h"
 #include "sdnotify.h"
@@ -100,6 +101,7 @@ static void begin_shutdown(const char *why)
     log_info("%s: stopping (running work gets %lld ms, then SIGKILL)", why,
              (long long)m.cfg->shutdown_ms);
     http_stop_accepting();
+    ptylink_shutdown();
     supervisor_shutdown(m.cfg->shutdown_ms, on_workers_stopped);
 }
 
@@ -249,6 +251,7 @@ static void cleanup(void)
     notify_free();
     http_free();
     job_free_all();
+    ptylink_free();
     supervisor_free();
     relay_free();
     for (int i = 0; i < m.n_signals; i++)

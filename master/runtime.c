@@ -43,62 +43,63 @@ static bool still_running(pid_t pid, unsigned long long start)
 }
 
 /*
- * A kernel or a session shell of a previous instance outlives its worker. It leads its own
- * session, so its pid is its process group, which it cannot leave: one kill takes it and
- * its children. Its state.json names it by pid and start time, so a pid that was reused
- * since is left alone (a session without a shell has no pid).
+ * A kernel, a bash session's shell or a PTY session's shell of a previous instance outlives
+ * its worker. It leads its own process group (its own session, but for a pipe-mode PTY
+ * shell), so one kill takes it and its children. Its record names it by pid and start time,
+ * so a pid that was reused since is left alone (a session without a shell has no pid).
  */
-static void kill_leftover(const char *dir)
+static void kill_recorded(const char *record)
 {
-    struct strbuf path = STRBUF_INIT, err = STRBUF_INIT;
-    strbuf_printf(&path, "%s/state.json", dir);
-    json_object *state = jsonreq_read_file(path.data, &err);
+    struct strbuf err = STRBUF_INIT;
+    json_object *state = jsonreq_read_file(record, &err);
     int64_t pid = 0, start = 0;
     enum jsonreq_rc has_pid = jsonreq_int64(state, "pid", &pid);
     if (state == NULL || has_pid == JSONREQ_ABSENT) {
-        log_debug("leftover %s: %s", dir, state == NULL ? err.data : "no process");
+        log_debug("leftover %s: %s", record, state == NULL ? err.data : "no process");
     } else if (has_pid != JSONREQ_OK || jsonreq_int64(state, "pid_start", &start) != JSONREQ_OK ||
                pid <= 0 || pid > INT32_MAX) {
-        log_warn("leftover %s: %s has no valid pid and pid_start", dir, path.data);
+        log_warn("leftover %s: no valid pid and pid_start", record);
     } else if (still_running((pid_t)pid, (unsigned long long)start)) {
-        log_info("leftover %s: killing pid %d", dir, (int)pid);
+        log_info("leftover process of %s: killing pid %d", record, (int)pid);
         if (kill(-(pid_t)pid, SIGKILL) < 0 && errno != ESRCH)
-            log_warn("leftover %s: kill(-%d): %s", dir, (int)pid, strerror(errno));
+            log_warn("leftover %s: kill(-%d): %s", record, (int)pid, strerror(errno));
         int64_t until = clock_mono_ms() + KILL_WAIT_MS;
         while (still_running((pid_t)pid, (unsigned long long)start) && clock_mono_ms() < until)
             usleep(5000);
         if (still_running((pid_t)pid, (unsigned long long)start))
-            log_warn("leftover %s: pid %d still there after SIGKILL", dir, (int)pid);
+            log_warn("leftover %s: pid %d still there after SIGKILL", record, (int)pid);
     }
     json_object_put(state);
-    strbuf_free(&path);
     strbuf_free(&err);
 }
 
-/* Kernels (kind "kernels") or session shells ("sessions") of a previous instance: killed
- * before their files go. */
-static void kill_leftovers(const char *state_dir, const char *kind)
+/*
+ * Processes of a previous instance, killed before their files go: each kernel's
+ * kernels/<id>/state.json, each bash session's sessions/<id>/state.json, each PTY
+ * session's ptys/<id>.json.
+ */
+static void kill_leftovers(const char *state_dir, const char *sub, const char *record)
 {
-    struct strbuf kdir = STRBUF_INIT;
-    strbuf_printf(&kdir, "%s/%s", state_dir, kind);
-    DIR *d = opendir(kdir.data);
+    struct strbuf dir = STRBUF_INIT;
+    strbuf_printf(&dir, "%s/%s", state_dir, sub);
+    DIR *d = opendir(dir.data);
     if (d == NULL) {
         if (errno != ENOENT)
-            log_warn("cannot read %s: %s", kdir.data, strerror(errno));
-        strbuf_free(&kdir);
+            log_warn("cannot read %s: %s", dir.data, strerror(errno));
+        strbuf_free(&dir);
         return;
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        struct strbuf k = STRBUF_INIT;
-        strbuf_printf(&k, "%s/%s", kdir.data, e->d_name);
-        kill_leftover(k.data);
-        strbuf_free(&k);
+        struct strbuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/%s%s", dir.data, e->d_name, record);
+        kill_recorded(path.data);
+        strbuf_free(&path);
     }
     closedir(d);
-    strbuf_free(&kdir);
+    strbuf_free(&dir);
 }
 
 int runtime_prepare(const char *dir)
@@ -132,8 +133,9 @@ int runtime_prepare(const char *dir)
         struct strbuf p = STRBUF_INIT;
         strbuf_printf(&p, "%s/%s", dir, e->d_name);
         log_info("removing state of a previous instance: %s", p.data);
-        kill_leftovers(p.data, "kernels");
-        kill_leftovers(p.data, "sessions");
+        kill_leftovers(p.data, "kernels", "/state.json");
+        kill_leftovers(p.data, "sessions", "/state.json");
+        kill_leftovers(p.data, "ptys", "");
         runtime_remove_tree(p.data);
         strbuf_free(&p);
     }

@@ -1,7 +1,7 @@
 /*
  * The runtime directory (0700): per-slot worker state (w<N>/: command records
- * and logs, kernel connection files). Leftovers of a previous daemon instance
- * are removed at start.
+ * and logs, kernel connection files, PTY session records). Leftovers of a previous
+ * daemon instance are removed at start, their kernels and shells killed first.
  */
 #ifndef EXECD_RUNTIME_H
 #define EXECD_RUNTIME_H

@@ -15,7 +15,7 @@ set -e
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libevhtp-dev libonig-dev libssl-dev
-  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev libmariadb-dev
+  libjson-c-dev libzmq3-dev libinih-dev libcmocka-dev libwslay-dev libmariadb-dev
   bash python3 python3-ipykernel python3-jupyter-client python3-zmq python3-matplotlib
   procps util-linux curl valgrind
   mariadb-server-core mariadb-client-core

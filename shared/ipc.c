@@ -269,10 +269,15 @@ int ipc_send(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const void *
 
 int ipc_send_json(struct ipc_chan *ch, uint32_t job, json_object *obj)
 {
+    return ipc_send_json_fd(ch, job, obj, -1);
+}
+
+int ipc_send_json_fd(struct ipc_chan *ch, uint32_t job, json_object *obj, int fd)
+{
     size_t len;
     const char *s = json_object_to_json_string_length(
         obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    return ipc_send(ch, IPC_MSG, job, s, len);
+    return ipc_send_fd(ch, IPC_MSG, job, s, len, fd);
 }
 
 static void deliver(struct ipc_chan *ch, const struct ipc_hdr *hdr, const char *data, size_t len,

@@ -70,6 +70,8 @@ int ipc_send_fd(struct ipc_chan *ch, enum ipc_type type, uint32_t job, const voi
                 int fd);
 /* Renders obj and sends it as IPC_MSG. */
 int ipc_send_json(struct ipc_chan *ch, uint32_t job, json_object *obj);
+/* Same, passing fd along (-1: none); the channel takes ownership of fd in every case. */
+int ipc_send_json_fd(struct ipc_chan *ch, uint32_t job, json_object *obj, int fd);
 
 /* Room for the control part of a message carrying one descriptor. */
 union ipc_fd_cmsg {

@@ -32,6 +32,7 @@ static const struct {
     {"kernel_transport", K_STR, F(kernel_transport)},
     {"code_output_limit", K_U64, F(code_output_limit)},
     {"child_oom_score_adj", K_INT, F(child_oom_score_adj)},
+    {"pty_idle_ms", K_I64, F(pty_idle_ms)},
     {"sql_host", K_STR, F(sql_host)},
     {"sql_port", K_INT, F(sql_port)},
     {"sql_socket", K_STR, F(sql_socket)},

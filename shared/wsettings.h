@@ -31,7 +31,8 @@ struct wsettings {
     char *kernel_transport; /* "auto", "ipc" or "tcp" (checked by the master) */
     uint64_t code_output_limit;
     int child_oom_score_adj;
-    char *sql_host; /* the SQL executor's server, see master/config.h */
+    int64_t pty_idle_ms; /* 0: PTY sessions are never reaped */
+    char *sql_host;      /* the SQL executor's server, see master/config.h */
     int sql_port;
     char *sql_socket;
     char *sql_user;

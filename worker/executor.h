@@ -3,7 +3,8 @@
  * command/, jupyter/, files/, sql/) defines one `const struct executor`, and executors.c lists
  * them in one table. main.c knows nothing else about them: it hands each job operation
  * to the executor that lists it, an interrupt to the executor owning its kind, and the
- * worker's control messages (signal, reaped, adopt, drain, shutdown) to every executor.
+ * worker's control messages (signal, reaped, adopt, drain, shutdown) to every executor, and a
+ * kept descriptor to the executor named as its owner.
  *
  * Per-job traffic after the start (cancel, pause, resume and IPC_DATA body frames) goes
  * to the object that registered the job with core/wjob.h, not through this table: the
@@ -49,6 +50,12 @@ struct executor {
     void (*reaped)(pid_t pid, int status);
     /* The previous worker of this slot is gone (reload): take over its state. */
     void (*adopt)(void);
+    /*
+     * A descriptor this executor kept in the master (core/out.h out_keep) under key, handed
+     * to this worker as it takes the slot over (after init with adopt, or adopt); fd is
+     * taken. A key it already holds itself (kept by this very worker) is just closed.
+     */
+    void (*kept)(const char *key, int fd);
     /* Foreground work in progress: a draining worker waits until none is. */
     bool (*busy)(void);
     /* Processes not finished yet: a stopping worker waits (at most the grace) for them. */
@@ -64,6 +71,8 @@ extern const struct executor *const executors[];
 
 /* The job operation named op, or NULL. */
 const struct executor_op *executor_op(const char *op);
+/* The executor called name, or NULL. */
+const struct executor *executor_named(const char *name);
 /* The executor handling interrupts of kind, or NULL. */
 const struct executor *executor_for_kind(const char *kind);
 

@@ -11,6 +11,7 @@ extern const struct executor jupyter_executor;
 extern const struct executor files_executor;
 extern const struct executor sql_executor;
 extern const struct executor session_executor;
+extern const struct executor pty_executor;
 
 const struct executor *const executors[] = {
     &command_executor,
@@ -18,6 +19,7 @@ const struct executor *const executors[] = {
     &files_executor,
     &sql_executor,
     &session_executor,
+    &pty_executor,
     NULL,
 };
 
@@ -28,6 +30,15 @@ const struct executor_op *executor_op(const char *op)
             if (strcmp(o->name, op) == 0)
                 return o;
         }
+    }
+    return NULL;
+}
+
+const struct executor *executor_named(const char *name)
+{
+    for (const struct executor *const *e = executors; *e != NULL; e++) {
+        if (strcmp((*e)->name, name) == 0)
+            return *e;
     }
     return NULL;
 }

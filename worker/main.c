@@ -107,8 +107,30 @@ static int64_t default_grace(void)
     return grace > 0 ? grace : DEFAULT_GRACE_MS;
 }
 
-static void on_control(json_object *msg, const char *op)
+/* kept {owner, key} + fd: a descriptor the master held for this slot (pool/fdstore.h). */
+static void hand_kept(json_object *msg, int fd)
 {
+    const char *owner = NULL, *key = NULL;
+    const struct executor *e = NULL;
+    if (jsonreq_string(msg, "owner", &owner) == JSONREQ_OK)
+        e = executor_named(owner);
+    if (fd < 0 || e == NULL || e->kept == NULL || jsonreq_string(msg, "key", &key) != JSONREQ_OK) {
+        log_warn("kept descriptor for %s dropped", owner != NULL ? owner : "nobody");
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    e->kept(key, fd);
+}
+
+static void on_control(json_object *msg, const char *op, int fd)
+{
+    if (strcmp(op, "kept") == 0) {
+        hand_kept(msg, fd);
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
     if (strcmp(op, "config") == 0) {
         configure(msg);
     } else if (strcmp(op, "signal") == 0) {
@@ -164,8 +186,11 @@ static void on_job(uint32_t job, json_object *msg, const char *op)
 static void on_message(struct ipc_chan *ch EXECD_UNUSED, const struct ipc_msg *msg,
                        void *arg EXECD_UNUSED)
 {
-    if (msg->fd >= 0)
-        close(msg->fd);
+    int fd = msg->fd; /* only a kept descriptor is taken (on_control) */
+    if (fd >= 0 && (msg->type != IPC_MSG || msg->job != 0)) {
+        close(fd);
+        fd = -1;
+    }
     if (msg->type == IPC_DATA && msg->job != 0) {
         wjob_data(msg->job, msg->data, msg->len); /* an upload's body */
         return;
@@ -177,12 +202,15 @@ static void on_message(struct ipc_chan *ch EXECD_UNUSED, const struct ipc_msg *m
     struct strbuf err = STRBUF_INIT;
     json_object *obj = jsonreq_parse(msg->data, msg->len, &err);
     const char *op = NULL;
-    if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK)
+    if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK) {
         log_error("malformed message from the master: %s", err.data ? err.data : "no op");
-    else if (msg->job == 0)
-        on_control(obj, op);
-    else
+        if (fd >= 0)
+            close(fd);
+    } else if (msg->job == 0) {
+        on_control(obj, op, fd);
+    } else {
         on_job(msg->job, obj, op);
+    }
     json_object_put(obj);
     strbuf_free(&err);
 }

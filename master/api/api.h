@@ -39,6 +39,12 @@ void api_metrics_daemon(struct http_req *r);
 /* api/proxy.c: ANY /proxy/{port}/{rest} (the body is streamed to the port) */
 void api_proxy(struct http_req *r);
 
+/* api/pty.c: PTY sessions; the WebSocket is relay/ptylink.c's once upgraded */
+void api_pty_create(struct http_req *r);
+void api_pty_get(struct http_req *r);
+void api_pty_delete(struct http_req *r);
+void api_pty_ws(struct http_req *r);
+
 /* api/command.c */
 void api_command_run(struct http_req *r);
 void api_command_status(struct http_req *r);

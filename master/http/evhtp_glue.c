@@ -310,6 +310,29 @@ int glue_set_write_max(evhtp_request_t *req, size_t max)
     return bufferevent_set_max_single_write(bev_of(req), max);
 }
 
+/* ---- taking a connection over ------------------------------------------------------ */
+
+evutil_socket_t glue_take_over(evhtp_request_t *req, struct evbuffer *rest)
+{
+    evhtp_connection_t *c = conn_of(req);
+    struct bufferevent *bev = evhtp_connection_take_ownership(c);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    int moved = evbuffer_add_buffer(rest, bufferevent_get_input(bev));
+    /* The socket outlives the bufferevent and libevhtp's connection: it is ours now. */
+    if (bufferevent_disable(bev, EV_READ | EV_WRITE) < 0 || bufferevent_setfd(bev, -1) < 0) {
+        log_error("cannot detach a taken connection's socket from its buffer; closing it");
+        fd = -1; /* the bufferevent closes it */
+    }
+    bufferevent_free(bev);
+    evhtp_connection_free(c);
+    if (fd >= 0 && moved < 0) {
+        log_error("out of memory taking a connection over; closing it");
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 /* ---- unparsable requests ------------------------------------------------------------ */
 
 int glue_parse_error(evhtp_connection_t *c, evhtp_request_t **req, const char **why)

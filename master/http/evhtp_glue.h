@@ -60,8 +60,21 @@
  * 16. A socket bufferevent writes at most 16 KiB per write event unless
  *     bufferevent_set_max_single_write() says more (glue_set_write_max).
  *
- * Future users (WebSocket after evhtp_connection_take_ownership) take over the socket
- * through the same pieces: glue_socket, glue_socket_event and the own-read functions.
+ * 17. evhtp_connection_take_ownership() unsets every hook of the connection and of its
+ *     request (their fini hooks never run), detaches the bufferevent (the connection's bev
+ *     is NULL, its callbacks cleared, reading disabled) and clears EVHTP_CONN_FLAG_OWNER.
+ *     evhtp_connection_free() then frees the connection and its request without touching
+ *     the socket. Called inside libevhtp's read callback, that callback frees the connection
+ *     itself once the parser returns, and drains the input of the bufferevent it was given:
+ *     the bufferevent must outlive it (glue_take_over is for a later loop turn).
+ * 18. libevhtp cannot answer 101: evhtp_send_reply() adds Content-Type and Content-Length
+ *     and keeps parsing HTTP afterwards. An upgrade's head is written by its new owner on
+ *     the taken socket (glue_take_over).
+ * 19. The bufferevent of an accepted connection closes its socket when freed
+ *     (BEV_OPT_CLOSE_ON_FREE), unless its descriptor was set to -1 first (glue_take_over).
+ *
+ * The port proxy serves its tunnels through glue_socket, glue_socket_event and the own-read
+ * functions instead, leaving the connection libevhtp's.
  */
 #ifndef EXECD_EVHTP_GLUE_H
 #define EXECD_EVHTP_GLUE_H
@@ -165,6 +178,19 @@ void glue_parse_input(evhtp_request_t *req);
 struct evbuffer *glue_input(evhtp_request_t *req);
 /* The most bytes written to the client per write event from now on (16). Returns 0 or -1. */
 int glue_set_write_max(evhtp_request_t *req, size_t max);
+
+/* ---- taking a connection over ------------------------------------------------------ */
+
+/*
+ * Takes req's connection away from libevhtp for another protocol (a WebSocket, whose 101 its
+ * owner writes) (17, 18, 19): libevhtp's connection and request are freed without their
+ * hooks, the socket stays open (non-blocking, close-on-exec) and becomes the caller's, and
+ * the bytes libevhtp read beyond the request are moved to rest. req must be paused with
+ * nothing queued for the client, and this must run from an event of the caller's own, never
+ * inside a libevhtp callback. Returns the socket, or -1 (then closed) when the connection
+ * could not be taken.
+ */
+evutil_socket_t glue_take_over(evhtp_request_t *req, struct evbuffer *rest);
 
 /* ---- unparsable requests ------------------------------------------------------------ */
 

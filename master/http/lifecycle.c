@@ -1,12 +1,15 @@
 #include "http/lifecycle.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "common.h"
 #include "http/bodyrelay.h"
 #include "http/evhtp_glue.h"
+#include "http/listener.h"
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -26,24 +29,53 @@ static bool streamed(const struct http_req *r)
     return r->route != NULL && (r->route->flags & ROUTE_STREAMED_BODY);
 }
 
-static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
-{
-    struct http_req *r = arg;
-    int64_t us = clock_mono_us() - r->start_us;
+/* A connection being taken over (http_upgrade), waiting for the loop. */
+struct upgrade {
+    struct http_req *r;
+    struct event *ev;
+    http_upgrade_fn fn;
+    void *arg;
+};
 
-    if (r->job != NULL)
-        job_request_gone(r->job);
-    if (r->holder != NULL)
-        r->holder->freed(r);
-    waitq_forget(r);
-    bodyrelay_free(r);
-    int status = r->status != 0 ? r->status : (int)ev->status;
+/* The end of r: the access log line, then its memory. */
+static void request_done(struct http_req *r, int status)
+{
+    int64_t us = clock_mono_us() - r->start_us;
+    if (r->status != 0)
+        status = r->status;
     selfstats_request(r->route, http_method_name(r), status, us);
     log_info("%s %s %d %.3fms%s%s", http_method_name(r), http_request_path(r), status,
              (double)us / 1000.0, r->exec_id[0] ? " id=" : "", r->exec_id);
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(r->params[i]);
     free(r);
+}
+
+static void upgrade_free(struct upgrade *u)
+{
+    u->r->upgrade = NULL;
+    event_free(u->ev);
+    free(u);
+}
+
+static evhtp_res on_request_fini(evhtp_request_t *ev, void *arg)
+{
+    struct http_req *r = arg;
+    if (r->upgrade != NULL) {
+        /* The connection went away before it could be taken over. */
+        struct upgrade *u = r->upgrade;
+        http_upgrade_fn fn = u->fn;
+        void *fn_arg = u->arg;
+        upgrade_free(u);
+        fn(-1, NULL, fn_arg);
+    }
+    if (r->job != NULL)
+        job_request_gone(r->job);
+    if (r->holder != NULL)
+        r->holder->freed(r);
+    waitq_forget(r);
+    bodyrelay_free(r);
+    request_done(r, (int)ev->status);
     return EVHTP_RES_OK;
 }
 
@@ -229,4 +261,47 @@ void http_lifecycle_attach(evhtp_connection_t *c)
     evhtp_connection_set_hook(c, evhtp_hook_on_header, (evhtp_hook)on_header, NULL);
     evhtp_connection_set_hook(c, evhtp_hook_on_headers, (evhtp_hook)on_headers, NULL);
     evhtp_connection_set_hook(c, evhtp_hook_on_read, (evhtp_hook)on_body, NULL);
+}
+
+/* From the loop: libevhtp is not on the stack, so its connection can be taken apart. */
+static void on_take_over(evutil_socket_t fd EXECD_UNUSED, short what EXECD_UNUSED, void *arg)
+{
+    struct upgrade *u = arg;
+    struct http_req *r = u->r;
+    http_upgrade_fn fn = u->fn;
+    void *fn_arg = u->arg;
+    upgrade_free(u);
+    evhtp_request_t *ev = r->ev;
+    http_connection_taken(evhtp_request_get_connection(ev));
+    struct evbuffer *rest = evbuffer_new();
+    if (rest == NULL)
+        xalloc_die("a taken connection's input");
+    request_done(r, 101); /* while the request (its path) is still there */
+    evutil_socket_t sock = glue_take_over(ev, rest);
+    if (sock < 0)
+        listener_closed();
+    fn(sock, sock >= 0 ? rest : NULL, fn_arg);
+    evbuffer_free(rest);
+}
+
+void http_upgrade(struct http_req *r, http_upgrade_fn fn, void *arg)
+{
+    struct upgrade *u = xcalloc(1, sizeof(*u));
+    u->r = r;
+    u->fn = fn;
+    u->arg = arg;
+    u->ev = evtimer_new(http_base(), on_take_over, u);
+    struct timeval now = {0, 0};
+    if (u->ev == NULL || evtimer_add(u->ev, &now) < 0)
+        xalloc_die("a connection take-over");
+    r->upgrade = u;
+    r->replied = true; /* the 101 is the new owner's */
+    http_pause(r);
+}
+
+void http_upgraded_close(evutil_socket_t fd)
+{
+    if (close(fd) < 0)
+        log_debug("closing an upgraded connection: %s", strerror(errno));
+    listener_closed();
 }

@@ -16,6 +16,7 @@
 struct bodyrelay;
 struct http_req;
 struct job;
+struct upgrade;
 struct route;
 struct waiter;
 
@@ -48,9 +49,10 @@ struct http_req {
     bool body_done; /* the whole request has been read */
     int header_count;
     uint64_t header_bytes;
-    bool headers_too_big;  /* past -max-headers or -max-header-size: answered 431 */
-    struct waiter *waiter; /* waiting for a worker (relay/waitq.c) */
-    int64_t wait_until_us; /* when that wait ends (0: it never waited) */
+    bool headers_too_big;    /* past -max-headers or -max-header-size: answered 431 */
+    struct waiter *waiter;   /* waiting for a worker (relay/waitq.c) */
+    struct upgrade *upgrade; /* the connection is being taken over (lifecycle.c) */
+    int64_t wait_until_us;   /* when that wait ends (0: it never waited) */
     const struct http_holder *holder;
     void *held;       /* the holder's state */
     const char *path; /* routed instead of the request's (/proxy/{own port}/...) */

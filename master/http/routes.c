@@ -34,6 +34,10 @@ const struct route routes[] = {
     {"GET", "/metrics", api_metrics, 0},
     {"GET", "/metrics/watch", api_metrics_watch, 0},
     {"GET", "/metrics/daemon", api_metrics_daemon, 0},
+    {"POST", "/pty", api_pty_create, 0},
+    {"GET", "/pty/{id}", api_pty_get, 0},
+    {"DELETE", "/pty/{id}", api_pty_delete, 0},
+    {"GET", "/pty/{id}/ws", api_pty_ws, 0},
 };
 
 const size_t routes_count = ARRAY_SIZE(routes);

@@ -16,6 +16,7 @@
 #include "http/evhtp_glue.h"
 #include "http/lifecycle.h"
 #include "http/listener.h"
+#include "http/websocket.h"
 #include "http/request.h"
 #include "list.h"
 #include "log.h"
@@ -23,6 +24,7 @@
 #include "metrics/selfstats.h"
 #include "metrics/watch.h"
 #include "relay/job.h"
+#include "relay/livelimit.h"
 #include "relay/waitq.h"
 #include "xalloc.h"
 
@@ -164,6 +166,19 @@ static evhtp_res on_accept(evhtp_connection_t *conn, void *arg EXECD_UNUSED)
     return EVHTP_RES_OK;
 }
 
+void http_connection_taken(evhtp_connection_t *conn)
+{
+    list_each_safe(&srv.conns, it, nx)
+    {
+        struct conn_entry *e = list_entry(it, struct conn_entry, node);
+        if (e->conn == conn) {
+            list_del(&e->node);
+            free(e);
+            return;
+        }
+    }
+}
+
 void http_reconfigure(const struct config *cfg)
 {
     free(srv.token);
@@ -176,6 +191,14 @@ void http_reconfigure(const struct config *cfg)
     waitq_configure(cfg->worker_wait_ms);
     hostmetrics_configure(cfg->cgroup_root);
     job_configure(cfg->max_executions);
+    struct strbuf err = STRBUF_INIT;
+    int warm = config_parse_pool(cfg->kernel_pool, NULL, &err);
+    if (warm < 0) {
+        log_error("kernel-pool: %s", err.data); /* checked when the configuration was loaded */
+        warm = 0;
+    }
+    livelimit_configure(cfg->max_kernels, cfg->max_sessions, warm);
+    strbuf_free(&err);
     if (srv.htp != NULL) {
         evhtp_set_timeouts(srv.htp, http_idle_timeout(), http_write_timeout());
         listener_configure(cfg);
@@ -295,6 +318,7 @@ void http_free(void)
         evhtp_free(srv.htp);
         srv.htp = NULL;
     }
+    ws_free_all();
     listener_free();
     watch_free();
     hostmetrics_free();

@@ -6,6 +6,7 @@
 #define EXECD_HTTP_SERVER_H
 
 #include <event2/event.h>
+#include <evhtp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/time.h>
@@ -41,6 +42,11 @@ uint64_t http_max_header_bytes(void);
 const struct timeval *http_idle_timeout(void);
 /* How long a client may leave queued output unread before its connection is dropped. */
 const struct timeval *http_write_timeout(void);
+/*
+ * conn leaves libevhtp (http_upgrade): no longer in the list of connections closed at exit,
+ * but still counted against the connection cap until its socket closes.
+ */
+void http_connection_taken(evhtp_connection_t *conn);
 /* Whether r carries the access token (always true without one). */
 bool http_authorized(const struct http_req *r);
 

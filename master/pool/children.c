@@ -16,6 +16,7 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "pool/backoff.h"
+#include "pool/fdstore.h"
 #include "pool/orphans.h"
 #include "pool/worker.h"
 #include "strbuf.h"
@@ -66,6 +67,7 @@ static void settings_from(struct wsettings *ws, const struct config *cfg)
     ws->kernel_transport = xstrdup(cfg->kernel_transport);
     ws->code_output_limit = cfg->code_output_limit;
     ws->child_oom_score_adj = cfg->child_oom_score_adj;
+    ws->pty_idle_ms = cfg->pty_idle_ms;
     ws->sql_host = xstrdup(cfg->sql_host);
     ws->sql_port = cfg->sql_port;
     ws->sql_socket = xstrdup(cfg->sql_socket);
@@ -210,6 +212,8 @@ static void send_config(struct worker *w)
         log_error("worker %d: cannot send its configuration", w->slot);
     json_object_put(msg);
     orphans_send(w);
+    if (children.ws.adopt)
+        fdstore_send(w);
 }
 
 void children_spawn(int slot)

@@ -5,6 +5,7 @@
 
 #include "jsonreq.h"
 #include "log.h"
+#include "pool/fdstore.h"
 #include "pool/heartbeat.h"
 #include "pool/worker.h"
 #include "strbuf.h"
@@ -46,6 +47,29 @@ static void on_pool(struct worker *w, json_object *msg, const struct pool_hooks 
         hooks->pool_report(w, language, (int)ready);
 }
 
+/* keep {owner, key} + fd: the descriptor outlives the worker (pool/fdstore.h). */
+static void on_keep(struct worker *w, json_object *msg, int fd)
+{
+    const char *owner = NULL, *key = NULL;
+    if (fd < 0 || jsonreq_string(msg, "owner", &owner) != JSONREQ_OK ||
+        jsonreq_string(msg, "key", &key) != JSONREQ_OK) {
+        log_error("worker %d: keep without a descriptor, owner or key", w->slot);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    fdstore_keep(w->slot, owner, key, fd);
+}
+
+/* drop {owner, prefix} */
+static void on_drop(struct worker *w, json_object *msg)
+{
+    const char *owner = NULL, *prefix = NULL;
+    if (jsonreq_string(msg, "owner", &owner) == JSONREQ_OK &&
+        jsonreq_string(msg, "prefix", &prefix) == JSONREQ_OK)
+        fdstore_drop(w->slot, owner, prefix);
+}
+
 enum control_result control_handle(struct worker *w, const struct ipc_msg *msg,
                                    const struct pool_hooks *hooks)
 {
@@ -54,10 +78,14 @@ enum control_result control_handle(struct worker *w, const struct ipc_msg *msg,
     const char *op = NULL;
     enum control_result res = CONTROL_HANDLED;
 
-    if (msg->fd >= 0)
-        close(msg->fd);
+    int fd = msg->fd; /* only keep takes a descriptor */
     if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK)
         log_error("worker %d: malformed control message: %s", w->slot, err.data ? err.data : "");
+    else if (strcmp(op, "keep") == 0) {
+        on_keep(w, obj, fd);
+        fd = -1;
+    } else if (strcmp(op, "drop") == 0)
+        on_drop(w, obj);
     else if (strcmp(op, "ready") == 0)
         res = CONTROL_READY;
     else if (strcmp(op, "register") == 0)
@@ -72,6 +100,8 @@ enum control_result control_handle(struct worker *w, const struct ipc_msg *msg,
         on_background(w, obj);
     else
         log_warn("worker %d: unknown control op '%s'", w->slot, op);
+    if (fd >= 0)
+        close(fd);
     json_object_put(obj);
     strbuf_free(&err);
     return res;

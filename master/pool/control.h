@@ -1,5 +1,6 @@
 /*
- * Control messages from workers (job 0): ready, register, unregister, pool, background, pong.
+ * Control messages from workers (job 0): ready, register, unregister, pool, background, pong,
+ * keep and drop (descriptors kept in the master, pool/fdstore.h).
  * What they say about pinned objects and warm kernels goes to the pool's hooks; the count
  * of running background commands is kept on the worker; "ready" concerns the worker's own
  * lifecycle and is left to the caller (the supervisor).

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pool/children.h"
 #include "pool/control.h"
+#include "pool/fdstore.h"
 #include "pool/orphans.h"
 #include "xalloc.h"
 
@@ -222,6 +223,7 @@ static void after_exit(struct worker *w)
         if (cur != NULL) {
             worker_send_op(cur, "adopt");
             orphans_send(cur);
+            fdstore_send(cur);
         }
         if (sup.reload_slot == w->slot)
             replace_slot(w->slot + 1);
@@ -318,6 +320,7 @@ void supervisor_free(void)
 {
     children_free();
     orphans_free();
+    fdstore_free();
     if (sup.kill_ev != NULL)
         event_free(sup.kill_ev);
     sup.kill_ev = NULL;

@@ -83,6 +83,16 @@ int worker_send_json(struct worker *w, uint32_t job, json_object *msg)
     return ipc_send_json(w->ch, job, msg);
 }
 
+int worker_send_json_fd(struct worker *w, uint32_t job, json_object *msg, int fd)
+{
+    if (w->ch == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return ipc_send_json_fd(w->ch, job, msg, fd);
+}
+
 int worker_send_data(struct worker *w, uint32_t job, const void *data, size_t len)
 {
     if (w->ch == NULL)

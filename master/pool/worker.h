@@ -80,6 +80,8 @@ bool worker_connected(const struct worker *w);
  * channel's close then ended every job on w (callers do not touch those jobs afterwards).
  */
 int worker_send_json(struct worker *w, uint32_t job, json_object *msg);
+/* worker_send_json with a descriptor (taken in every case). */
+int worker_send_json_fd(struct worker *w, uint32_t job, json_object *msg, int fd);
 int worker_send_data(struct worker *w, uint32_t job, const void *data, size_t len);
 /* {"op": op} on job 0; a failure is logged. */
 void worker_send_op(struct worker *w, const char *op);

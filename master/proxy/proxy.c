@@ -371,7 +371,8 @@ static void choose_framing(struct proxy *p, const struct resphead *h, struct evb
     } else if (te != NULL && resphead_has_token(te, te_len, "chunked")) {
         p->framing = F_CHUNKED;
         chunkscan_init(&p->scan);
-        evbuffer_add_printf(head, "Transfer-Encoding: chunked\r\n");
+        /* The body passes unchanged, so do its codings (a "gzip, chunked" stays gzip). */
+        evbuffer_add_printf(head, "Transfer-Encoding: %.*s\r\n", (int)te_len, te);
     } else if (cl != NULL && cl_len > 0 && cl_len < 20 && strspn(cl, "0123456789") >= cl_len) {
         p->framing = F_LENGTH;
         p->left = strtoull(cl, NULL, 10);

@@ -5,13 +5,18 @@
 
 long resphead_length(const char *buf, size_t len)
 {
-    /* The empty line ends the head; bare LFs are accepted as line ends. */
-    for (size_t i = 0; i < len && i < RESPHEAD_MAX_BYTES; i++) {
+    /*
+     * The empty line ends the head; bare LFs are accepted as line ends. Only the first
+     * RESPHEAD_MAX_BYTES count: whether a head fits must not depend on how many bytes
+     * after it arrived with it.
+     */
+    size_t n = len < RESPHEAD_MAX_BYTES ? len : RESPHEAD_MAX_BYTES;
+    for (size_t i = 0; i < n; i++) {
         if (buf[i] != '\n')
             continue;
-        if (i + 1 < len && buf[i + 1] == '\n')
+        if (i + 1 < n && buf[i + 1] == '\n')
             return (long)(i + 2);
-        if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
+        if (i + 2 < n && buf[i + 1] == '\r' && buf[i + 2] == '\n')
             return (long)(i + 3);
     }
     return len >= RESPHEAD_MAX_BYTES ? -1 : 0;
@@ -20,6 +25,12 @@ long resphead_length(const char *buf, size_t len)
 static bool blank(char c)
 {
     return c == ' ' || c == '\t';
+}
+
+/* A bare CR or a NUL would reach the client's parser inside a reason or value passed on. */
+static bool passable(const char *s, size_t n)
+{
+    return memchr(s, '\r', n) == NULL && memchr(s, '\0', n) == NULL;
 }
 
 /* The next line of [*p, end): its start and length without the line end; advances *p. */
@@ -52,7 +63,7 @@ static int parse_status_line(const char *l, size_t n, struct resphead *out)
         return -1;
     out->reason = n > 13 ? l + 13 : "";
     out->reason_len = n > 13 ? n - 13 : 0;
-    return 0;
+    return passable(out->reason, out->reason_len) ? 0 : -1;
 }
 
 static int parse_field(const char *l, size_t n, struct resphead_field *f)
@@ -74,8 +85,7 @@ static int parse_field(const char *l, size_t n, struct resphead_field *f)
         end--;
     f->value = v;
     f->value_len = (size_t)(end - v);
-    /* A bare CR or a NUL would reach the client's parser inside a value passed on. */
-    return memchr(v, '\r', f->value_len) || memchr(v, '\0', f->value_len) ? -1 : 0;
+    return passable(v, f->value_len) ? 0 : -1;
 }
 
 int resphead_parse(const char *buf, size_t len, struct resphead *out)

@@ -32,10 +32,15 @@ struct resphead {
 
 /*
  * The length of the head at the start of buf (through its empty line), 0 when it is not
- * complete yet, or -1 when it is too long.
+ * complete yet, or -1 when it is too long. The answer for a prefix of buf is the same
+ * unless the head ends beyond it.
  */
 long resphead_length(const char *buf, size_t len);
-/* Parses a complete head of length len (from resphead_length). Returns 0 or -1. */
+/*
+ * Parses a complete head of length len (from resphead_length). Returns 0 or -1. The
+ * reason and the values of a parsed head hold no CR, LF or NUL; names are printable
+ * ASCII without blanks or colons.
+ */
 int resphead_parse(const char *buf, size_t len, struct resphead *out);
 /* The value of the first field named name (any case), or NULL; its length in *len. */
 const char *resphead_get(const struct resphead *h, const char *name, size_t *len);

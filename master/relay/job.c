@@ -18,6 +18,7 @@ static uint32_t next_id = 1;
 static struct strmap jobs; /* "id" -> struct job: a frame from a worker finds its job */
 static struct list all = LIST_HEAD_INIT(all);
 static int max_executions; /* in all; 0: no limit */
+static size_t sinks;       /* jobs without a request */
 
 void job_configure(int max)
 {
@@ -81,7 +82,7 @@ static uint32_t new_id(void)
 
 size_t job_count(void)
 {
-    return jobs.len;
+    return jobs.len - sinks;
 }
 
 void job_each(job_fn fn, void *arg)
@@ -92,10 +93,20 @@ void job_each(job_fn fn, void *arg)
     }
 }
 
+/* The worker answered j for the first time: what it started is registered, or it failed. */
+static void job_answered(struct job *j)
+{
+    livelimit_answered(j->starting);
+    j->starting = LIVE_NONE;
+}
+
 static void job_end(struct job *j)
 {
+    job_answered(j);
     if (j->execution)
         j->w->executions--;
+    if (j->sink != NULL)
+        sinks--;
     json_object_put(j->then_arg);
     stream_detach(j);
     if (j->req != NULL)
@@ -118,6 +129,7 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     uint32_t id = new_id();
     json_object *msg = args != NULL ? args : xjson_object();
     json_object_object_add(msg, "op", xjson_string(op));
+    enum live_kind starting = livelimit_kind_of(op, msg);
     int rc = worker_send_json(w, id, msg);
     json_object_put(msg);
     if (rc < 0)
@@ -125,13 +137,16 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
     struct job *j = xcalloc(1, sizeof(*j));
     j->id = id;
     j->w = w;
+    j->starting = starting;
+    livelimit_starting(starting);
     j->execution = is_execution(op);
     if (j->execution) {
         w->executions++;
         snprintf(j->kind, sizeof(j->kind), "%.*s", (int)strcspn(op, "."), op);
     }
     j->req = r;
-    r->job = j;
+    if (r != NULL)
+        r->job = j;
     char key[11];
     strmap_put(&jobs, key_of(id, key), j);
     list_add_tail(&all, &j->in_all);
@@ -141,7 +156,7 @@ static struct job *send_start(struct http_req *r, struct worker *w, const char *
 
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args)
 {
-    if (!execution_allowed(r, w, op)) {
+    if (!execution_allowed(r, w, op) || !livelimit_allowed(r, livelimit_kind_of(op, args))) {
         json_object_put(args);
         return NULL;
     }
@@ -172,6 +187,40 @@ struct job *job_start_any(struct http_req *r, const char *op, json_object *args)
 struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args)
 {
     return send_start(r, w, op, args);
+}
+
+struct job *job_start_sink(struct worker *w, const char *op, json_object *args,
+                           const struct job_sink *sink, void *arg)
+{
+    struct job *j = send_start(NULL, w, op, args);
+    if (j == NULL)
+        return NULL;
+    j->sink = sink;
+    j->sink_arg = arg;
+    sinks++;
+    return j;
+}
+
+int job_send_data(struct job *j, const void *data, size_t len)
+{
+    return worker_send_data(j->w, j->id, data, len);
+}
+
+void job_end_sink(struct job *j)
+{
+    job_end(j);
+}
+
+void job_cancel_sink(struct job *j)
+{
+    struct worker *w = j->w;
+    uint32_t id = j->id;
+    job_end(j); /* first: a failed send below ends the worker's jobs, this one no more */
+    json_object *msg = xjson_object();
+    json_object_object_add(msg, "op", xjson_string("cancel"));
+    if (worker_send_json(w, id, msg) < 0)
+        log_warn("job %u: cannot send cancel to worker", id);
+    json_object_put(msg);
 }
 
 void job_then(struct job *j, job_then_fn fn, json_object *arg)
@@ -310,6 +359,15 @@ static void on_register(struct job *j, json_object *msg)
         snprintf(j->req->exec_id, sizeof(j->req->exec_id), "%s", id);
 }
 
+/* A message for the owner of a sink job; register still goes to the registry. */
+static void sink_control(struct job *j, json_object *obj, const char *op)
+{
+    if (strcmp(op, "register") == 0)
+        on_register(j, obj);
+    else
+        j->sink->message(j->sink_arg, obj, op);
+}
+
 static void on_control(struct job *j, const struct ipc_msg *msg)
 {
     struct strbuf err = STRBUF_INIT;
@@ -319,6 +377,9 @@ static void on_control(struct job *j, const struct ipc_msg *msg)
     if (obj == NULL || jsonreq_string(obj, "op", &op) != JSONREQ_OK) {
         log_error("job %u: malformed message from worker: %s", j->id, err.data ? err.data : "");
         close_fd(msg->fd);
+    } else if (j->sink != NULL) {
+        close_fd(msg->fd);
+        sink_control(j, obj, op);
     } else if (strcmp(op, "reply") == 0) {
         on_reply(j, obj, msg->fd);
     } else if (strcmp(op, "end") == 0) {
@@ -341,16 +402,21 @@ void job_on_message(struct worker *w, const struct ipc_msg *msg)
         close_fd(msg->fd);
         return;
     }
+    job_answered(j);
     switch (msg->type) {
     case IPC_EVENTS:
-        stream_events(j, msg->data, msg->len);
+        if (j->sink == NULL)
+            stream_events(j, msg->data, msg->len);
         break;
     case IPC_MSG:
         on_control(j, msg);
         break;
     case IPC_DATA:
-        log_warn("job %u: unexpected data frame from worker", j->id);
         close_fd(msg->fd);
+        if (j->sink != NULL)
+            j->sink->data(j->sink_arg, msg->data, msg->len);
+        else
+            log_warn("job %u: unexpected data frame from worker", j->id);
         break;
     }
 }
@@ -359,7 +425,10 @@ void job_worker_lost(struct worker *w, const char *why)
 {
     struct job *j;
     while ((j = list_first(&w->jobs, struct job, in_worker)) != NULL) {
-        stream_fail(j, 500, ERR_RUNTIME_ERROR, why);
+        if (j->sink != NULL)
+            j->sink->lost(j->sink_arg, why);
+        else
+            stream_fail(j, 500, ERR_RUNTIME_ERROR, why);
         job_end(j);
     }
 }

@@ -16,6 +16,7 @@
 #include "http/stream.h"
 #include "ipc.h"
 #include "list.h"
+#include "relay/livelimit.h"
 
 struct http_req;
 struct worker;
@@ -26,6 +27,19 @@ struct worker;
  * the next job on r or answers r. arg is the json_object given to job_then.
  */
 typedef void (*job_then_fn)(struct http_req *r, json_object *arg);
+
+/*
+ * A job that answers no HTTP request (a PTY session's WebSocket, relay/ptylink.c): what the
+ * worker sends goes to its owner instead of a reply or a stream.
+ */
+struct job_sink {
+    /* IPC_DATA from the worker. */
+    void (*data)(void *arg, const char *data, size_t len);
+    /* An IPC_MSG other than register (msg borrowed, op its "op"). */
+    void (*message)(void *arg, json_object *msg, const char *op);
+    /* The worker died or its channel broke: the job is freed once this returns. */
+    void (*lost)(void *arg, const char *why);
+};
 
 struct job {
     uint32_t id;
@@ -38,6 +52,9 @@ struct job {
     json_object *then_arg;
     bool execution; /* a command or code run: counted in w->executions */
     char kind[16];  /* an execution's kind: its operation's first word ("command", "code") */
+    enum live_kind starting; /* what it may start, until the worker's first answer */
+    const struct job_sink *sink; /* set for a job without a request (then req is NULL) */
+    void *sink_arg;
 };
 
 /*
@@ -50,7 +67,8 @@ void job_configure(int max);
 /*
  * Sends {"op": op, ...args} to worker w as a new job for request r and pauses
  * r until the worker answers. args is consumed (may be NULL). Returns the job,
- * or NULL: past the execution limit (r answered 503), or when the send failed
+ * or NULL: past the execution, kernel or session limit (r answered 503,
+ * relay/livelimit.h), or when the send failed
  * (r then waits for a worker, relay/waitq.h).
  */
 struct job *job_start(struct http_req *r, struct worker *w, const char *op, json_object *args);
@@ -61,6 +79,19 @@ struct job *job_start_any(struct http_req *r, const char *op, json_object *args)
  * neither paused nor answered. Returns NULL (logged) when nothing was sent.
  */
 struct job *job_open(struct http_req *r, struct worker *w, const char *op, json_object *args);
+/*
+ * Sends {"op": op, ...args} to w as a new job whose messages go to sink (see struct
+ * job_sink). args is consumed. Returns the job, or NULL when the send failed.
+ */
+struct job *job_start_sink(struct worker *w, const char *op, json_object *args,
+                           const struct job_sink *sink, void *arg);
+/* IPC_DATA for j's worker. Returns 0, or -1 (the channel broke: j ended through lost). */
+int job_send_data(struct job *j, const void *data, size_t len);
+/* The worker ended a sink job (its last message): nothing more is delivered. */
+void job_end_sink(struct job *j);
+/* The owner is done with a sink job: it ends here and its worker gets cancel. */
+void job_cancel_sink(struct job *j);
+
 /*
  * When j's worker answers with a status below 400 (and the client is still
  * there), fn(request, arg) runs instead of sending that answer; any other
@@ -83,6 +114,7 @@ void job_client_gone(struct job *j);
  */
 void job_send_op(struct job *j, const char *op);
 
+/* Jobs answering HTTP requests (sink jobs, which may last for hours, are not counted). */
 size_t job_count(void);
 /* Calls fn for every job in flight. */
 typedef void (*job_fn)(const struct job *j, void *arg);

@@ -150,6 +150,9 @@ void httpd_check_answer(const struct strbuf *answer)
                     p);
             abort();
         }
+        /* Said for gcc: UBSan's recoverable null check of p[8] leaves it a null path. */
+        if (p == NULL)
+            abort();
         const char *cl = memmem(p, head, "\r\nContent-Length: ", 18);
         size_t body = cl != NULL ? strtoul(cl + 18, NULL, 10) : 0;
         bool chunked = memmem(p, head, "\r\nTransfer-Encoding: chunked", 28) != NULL;

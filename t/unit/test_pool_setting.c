@@ -29,7 +29,8 @@ static void test_valid(void **state)
     assert_string_equal(parse(" python : 2 , bash:0,", &o, &err), "{\"python\":2,\"bash\":0}");
     assert_string_equal(parse("python:64", &o, &err), "{\"python\":64}");
     assert_string_equal(parse(",,", &o, &err), "{}");
-    assert_int_equal(config_parse_pool("python:3,r:1", NULL, &err), 0);
+    assert_int_equal(config_parse_pool("python:3,r:1", NULL, &err), 4);
+    assert_int_equal(config_parse_pool("", NULL, &err), 0);
     json_object_put(o);
     strbuf_free(&err);
 }

@@ -57,6 +57,37 @@ static void test_bad_heads(void **state)
     assert_int_equal(resphead_length(big, sizeof(big)), -1);
 }
 
+/* fuzz_proxy: a reason is passed on to the client as it is, as values are. */
+static void test_reason_refused(void **state)
+{
+    (void)state;
+    struct resphead h;
+    const char cr[] = "HTTP/1.1 502 Bad\rGateway\r\nServer: x\r\n\r\n";
+    const char nul[] = "HTTP/1.1 200 O\0K\r\n\r\n";
+    assert_int_equal(resphead_parse(cr, sizeof(cr) - 1, &h), -1);
+    assert_int_equal(resphead_parse(nul, sizeof(nul) - 1, &h), -1);
+}
+
+/*
+ * fuzz_proxy: a head ending just past the limit was refused when the limit's worth of
+ * bytes had arrived, and taken when one more had.
+ */
+static void test_head_at_limit(void **state)
+{
+    (void)state;
+    static char buf[RESPHEAD_MAX_BYTES + 8];
+    memset(buf, 'x', sizeof(buf));
+    memcpy(buf + RESPHEAD_MAX_BYTES - 3, "\r\n\r\n", 4); /* ends at the limit + 1 */
+    assert_int_equal(resphead_length(buf, RESPHEAD_MAX_BYTES), -1);
+    assert_int_equal(resphead_length(buf, RESPHEAD_MAX_BYTES + 1), -1);
+    assert_int_equal(resphead_length(buf, sizeof(buf)), -1);
+    memset(buf, 'x', sizeof(buf));
+    memcpy(buf + RESPHEAD_MAX_BYTES - 4, "\r\n\r\n", 4); /* ends at the limit */
+    assert_int_equal(resphead_length(buf, RESPHEAD_MAX_BYTES - 1), 0);
+    assert_int_equal(resphead_length(buf, RESPHEAD_MAX_BYTES), RESPHEAD_MAX_BYTES);
+    assert_int_equal(resphead_length(buf, sizeof(buf)), RESPHEAD_MAX_BYTES);
+}
+
 static size_t scan_all(const char *body, size_t step, enum chunkscan_state *end)
 {
     struct chunkscan s;
@@ -116,10 +147,9 @@ static void test_targets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_head),
-        cmocka_unit_test(test_bad_heads),
-        cmocka_unit_test(test_chunks),
-        cmocka_unit_test(test_targets),
+        cmocka_unit_test(test_head),           cmocka_unit_test(test_bad_heads),
+        cmocka_unit_test(test_reason_refused), cmocka_unit_test(test_head_at_limit),
+        cmocka_unit_test(test_chunks),         cmocka_unit_test(test_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@ static void fill(struct wsettings *s)
     s->kernel_transport = xstrdup("tcp");
     s->code_output_limit = 256u << 20;
     s->child_oom_score_adj = -17;
+    s->pty_idle_ms = 90000;
     s->sql_host = xstrdup("db.local");
     s->sql_port = 3307;
     s->sql_socket = xstrdup("/run/mysqld/mysqld.sock");
@@ -68,6 +69,7 @@ static void test_round_trip(void **state)
     assert_string_equal(out.kernel_transport, "tcp");
     assert_int_equal(out.code_output_limit, 256u << 20);
     assert_int_equal(out.child_oom_score_adj, -17);
+    assert_int_equal(out.pty_idle_ms, 90000);
     assert_string_equal(out.sql_host, "db.local");
     assert_int_equal(out.sql_port, 3307);
     assert_string_equal(out.sql_socket, "/run/mysqld/mysqld.sock");

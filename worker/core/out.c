@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "core/evsplit.h"
@@ -155,6 +156,32 @@ void out_unregister(const char *id)
 {
     json_object *msg = new_op("unregister");
     json_object_object_add(msg, "id", xjson_string(id));
+    send_json(0, msg);
+}
+
+void out_data(uint32_t job, const void *data, size_t len)
+{
+    if (chan == NULL || ipc_send(chan, IPC_DATA, job, data, len) < 0)
+        log_error("cannot send data for job %u to the master", job);
+}
+
+void out_keep(const char *owner, const char *key, int fd)
+{
+    json_object *msg = new_op("keep");
+    json_object_object_add(msg, "owner", xjson_string(owner));
+    json_object_object_add(msg, "key", xjson_string(key));
+    if (chan == NULL)
+        close(fd);
+    if (chan == NULL || ipc_send_json_fd(chan, 0, msg, fd) < 0)
+        log_error("cannot hand %s %s to the master", owner, key);
+    json_object_put(msg);
+}
+
+void out_drop(const char *owner, const char *prefix)
+{
+    json_object *msg = new_op("drop");
+    json_object_object_add(msg, "owner", xjson_string(owner));
+    json_object_object_add(msg, "prefix", xjson_string(prefix));
     send_json(0, msg);
 }
 

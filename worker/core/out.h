@@ -35,6 +35,15 @@ void out_end(uint32_t job);
 /* Tells the master that id (of kind) lives in this worker; job may be 0. */
 void out_register(uint32_t job, const char *kind, const char *id);
 void out_unregister(const char *id);
+/* Raw bytes of a job (IPC_DATA), e.g. a PTY session's frames. */
+void out_data(uint32_t job, const void *data, size_t len);
+/*
+ * keep {owner, key} with fd (always taken): the master holds a duplicate of fd for this
+ * slot's next worker (`kept`), until out_drop names it. owner is the executor's name.
+ */
+void out_keep(const char *owner, const char *key, int fd);
+/* drop {owner, prefix}: the master closes what owner kept under keys starting with prefix. */
+void out_drop(const char *owner, const char *prefix);
 /* A bare job-0 message {"op": op}. */
 void out_op(const char *op);
 /* Any message ({"op": ..., ...}) for job (0: the channel); msg is consumed. */

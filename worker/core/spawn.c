@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -141,6 +142,8 @@ static int child_main(void *arg)
         if (fd < 0 || dup2(fd, i) < 0)
             return fail(ctx, STAGE_SETUP);
     }
+    if (req->terminal && ioctl(0, TIOCSCTTY, 0) < 0)
+        return fail(ctx, STAGE_SETUP);
     /* Before the credentials change: the file then still belongs to this process's user. */
     if (oom.len > 0) {
         int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);

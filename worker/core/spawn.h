@@ -26,6 +26,7 @@ struct spawn_req {
     int stdout_fd;    /* -1: /dev/null */
     int stderr_fd;    /* -1: /dev/null */
     bool new_session; /* setsid (survives the worker) instead of setpgid */
+    bool terminal;    /* with new_session: stdin, a terminal, becomes the controlling one */
     bool set_ids;
     uid_t uid;
     gid_t gid;
