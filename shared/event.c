@@ -5,27 +5,68 @@
 
 #include "jsonesc.h"
 
+#define TYPE_KEY "{\"type\":\""
+#define TEXT_KEY "\",\"text\":"
+#define STAMP_KEY ",\"timestamp\":"
+#define EVENT_END "}\n\n"
+
+static void append_lit(struct strbuf *out, const char *s, size_t len)
+{
+    memcpy(out->data + out->len, s, len);
+    out->len += len;
+}
+
 static void begin(struct strbuf *out, const char *type)
 {
-    strbuf_append_str(out, "{\"type\":");
-    jsonesc_append(out, type, strlen(type));
+    size_t tlen = strlen(type);
+    strbuf_reserve(out, sizeof(TYPE_KEY) + tlen + 1);
+    append_lit(out, TYPE_KEY, sizeof(TYPE_KEY) - 1);
+    append_lit(out, type, tlen);
+    out->data[out->len++] = '"';
+    out->data[out->len] = '\0';
+}
+
+void event_stamp_set(struct event_stamp *st, int64_t ts)
+{
+    char *p = st->text;
+    memcpy(p, STAMP_KEY, sizeof(STAMP_KEY) - 1);
+    p += sizeof(STAMP_KEY) - 1;
+    p += strbuf_format_int64(p, ts);
+    memcpy(p, EVENT_END, sizeof(EVENT_END) - 1);
+    p += sizeof(EVENT_END) - 1;
+    st->len = (size_t)(p - st->text);
 }
 
 static void end(struct strbuf *out, int64_t ts)
 {
-    strbuf_append_str(out, ",\"timestamp\":");
-    strbuf_append_int64(out, ts);
-    strbuf_append_str(out, "}\n\n");
+    struct event_stamp st;
+    event_stamp_set(&st, ts);
+    strbuf_append(out, st.text, st.len);
+}
+
+void event_text_stamped(struct strbuf *out, const char *type, const char *text, size_t len,
+                        const struct event_stamp *st)
+{
+    size_t tlen = strlen(type);
+    /* One reservation for the whole event when the text needs no escaping (the common case);
+     * escapes grow the buffer as they go. */
+    strbuf_reserve(out, sizeof(TYPE_KEY) + tlen + sizeof(TEXT_KEY) + len + 2 + st->len);
+    append_lit(out, TYPE_KEY, sizeof(TYPE_KEY) - 1);
+    append_lit(out, type, tlen);
+    if (len > 0) {
+        append_lit(out, TEXT_KEY, sizeof(TEXT_KEY) - 1);
+        jsonesc_append(out, text, len);
+    } else {
+        out->data[out->len++] = '"';
+    }
+    strbuf_append(out, st->text, st->len);
 }
 
 void event_text(struct strbuf *out, const char *type, const char *text, size_t len, int64_t ts)
 {
-    begin(out, type);
-    if (len > 0) {
-        strbuf_append_str(out, ",\"text\":");
-        jsonesc_append(out, text, len);
-    }
-    end(out, ts);
+    struct event_stamp st;
+    event_stamp_set(&st, ts);
+    event_text_stamped(out, type, text, len, &st);
 }
 
 void event_complete(struct strbuf *out, int64_t exec_ms, int64_t ts)

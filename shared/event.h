@@ -12,8 +12,24 @@
 
 #include "strbuf.h"
 
-/* init, stdout, stderr, ping, status: {"type","text","timestamp"}. */
+/*
+ * The rendered end of an event, ',"timestamp":<ts>}' and the blank line: the many events of
+ * one read share one millisecond, so their end is rendered once.
+ */
+struct event_stamp {
+    size_t len;
+    char text[sizeof(",\"timestamp\":}\n\n") + STRBUF_INT64_MAX];
+};
+void event_stamp_set(struct event_stamp *st, int64_t ts);
+
+/*
+ * init, stdout, stderr, ping, status: {"type","text","timestamp"}. type is one of those
+ * names, written as it is (no escaping).
+ */
 void event_text(struct strbuf *out, const char *type, const char *text, size_t len, int64_t ts);
+/* The same with a rendered timestamp. */
+void event_text_stamped(struct strbuf *out, const char *type, const char *text, size_t len,
+                        const struct event_stamp *st);
 /* execution_complete; execution_time omitted when 0 ms. */
 void event_complete(struct strbuf *out, int64_t exec_ms, int64_t ts);
 void event_count(struct strbuf *out, int64_t count, int64_t ts);

@@ -106,10 +106,12 @@ void ipc_attach_fd(struct msghdr *mh, union ipc_fd_cmsg *cm, int fd)
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
 }
 
-static int send_frame(struct ipc_chan *ch, const unsigned char *data, size_t len, int fd)
+/* Sends one datagram: head (may be NULL) then data, gathered by the kernel, no copy here. */
+static int send_frame(struct ipc_chan *ch, const struct ipc_hdr *head, const void *data, size_t len,
+                      int fd)
 {
-    struct iovec iov = {(void *)data, len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct iovec iov[2] = {{(void *)head, head != NULL ? sizeof(*head) : 0}, {(void *)data, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
     union ipc_fd_cmsg cm;
 
     if (fd >= 0)
@@ -129,7 +131,7 @@ static void flush_queue(struct ipc_chan *ch)
     size_t before = ch->queued;
     while (ch->head != NULL) {
         struct frame *f = ch->head;
-        if (send_frame(ch, f->data, f->len, f->fd) < 0) {
+        if (send_frame(ch, NULL, f->data, f->len, f->fd) < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 event_add(ch->wr_ev, NULL);
                 if (ch->on_drain != NULL && before > ch->low_watermark &&
@@ -211,12 +213,9 @@ static int send_message(struct ipc_chan *ch, enum ipc_type type, uint32_t job,
     do {
         size_t n = len > room ? room : len;
         struct ipc_hdr hdr = {(uint8_t)type, (uint8_t)(len > room ? IPC_F_MORE : 0), 0, job};
-        if (direct && n < 4096) {
-            /* Fast path for small frames on an idle channel: no queue copy. */
-            unsigned char tmp[sizeof(hdr) + 4096];
-            memcpy(tmp, &hdr, sizeof(hdr));
-            memcpy(tmp + sizeof(hdr), p, n);
-            if (send_frame(ch, tmp, sizeof(hdr) + n, fd) == 0) {
+        if (direct) {
+            /* Nothing queued: straight from the caller's buffer, copied only if it must wait. */
+            if (send_frame(ch, &hdr, p, n, fd) == 0) {
                 if (fd >= 0)
                     close(fd);
             } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
@@ -231,7 +230,6 @@ static int send_message(struct ipc_chan *ch, enum ipc_type type, uint32_t job,
             }
         } else {
             enqueue(ch, &hdr, p, n, fd);
-            direct = false;
         }
         fd = -1;
         p += n;

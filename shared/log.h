@@ -1,7 +1,8 @@
 /*
  * Logging shared by the master and the workers: one line per message, written
- * with a single write(2) so lines from several processes appending to the same
- * file never interleave. Levels follow the Go daemon's -log-level numbers.
+ * with a single write(2) (or several whole lines in one, deferred mode) so lines
+ * from several processes appending to the same file never interleave. Levels follow the Go daemon's
+ * -log-level numbers.
  */
 #ifndef EXECD_LOG_H
 #define EXECD_LOG_H
@@ -32,6 +33,16 @@ int log_enabled(int level);
 /* The fd lines go to, for children that should inherit it. */
 int log_fd(void);
 void log_close(void);
+
+/*
+ * Deferred mode, for a process serving many requests per event-loop turn: lines are
+ * gathered and written together (still whole lines, one write(2)) by log_flush, which the
+ * caller runs before its loop waits again; schedule(arg) is called when the first line of
+ * a batch is gathered. Errors, and a batch over 64 KiB, are written at once; log_setup,
+ * log_reopen and log_close flush. schedule NULL: back to one write per line.
+ */
+void log_defer(void (*schedule)(void *arg), void *arg);
+void log_flush(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

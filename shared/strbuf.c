@@ -87,9 +87,9 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
     va_end(ap);
 }
 
-void strbuf_append_int64(struct strbuf *sb, int64_t v)
+size_t strbuf_format_int64(char dst[STRBUF_INT64_MAX], int64_t v)
 {
-    char tmp[24];
+    char tmp[STRBUF_INT64_MAX];
     size_t n = 0;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     do {
@@ -98,10 +98,15 @@ void strbuf_append_int64(struct strbuf *sb, int64_t v)
     } while (u > 0);
     if (v < 0)
         tmp[n++] = '-';
-    strbuf_reserve(sb, n);
     for (size_t i = 0; i < n; i++)
-        sb->data[sb->len + i] = tmp[n - 1 - i];
-    sb->len += n;
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+void strbuf_append_int64(struct strbuf *sb, int64_t v)
+{
+    strbuf_reserve(sb, STRBUF_INT64_MAX);
+    sb->len += strbuf_format_int64(sb->data + sb->len, v);
     sb->data[sb->len] = '\0';
 }
 

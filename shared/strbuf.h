@@ -33,6 +33,10 @@ void strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Appends v in decimal (hot path of event rendering: no printf). */
 void strbuf_append_int64(struct strbuf *sb, int64_t v);
+/* The longest decimal int64 ("-9223372036854775808"). */
+#define STRBUF_INT64_MAX 20
+/* Writes v in decimal to dst (not NUL-terminated); returns the length. */
+size_t strbuf_format_int64(char dst[STRBUF_INT64_MAX], int64_t v);
 /* Removes the first n bytes. */
 void strbuf_consume(struct strbuf *sb, size_t n);
 /* Hands the heap string to the caller; the buffer is left empty. */

@@ -41,9 +41,11 @@ def test_ready_at_start(t):
 
 
 def kill_worker(d):
+    """Kills the worker and returns once the master has seen it die (its log line): requests
+    sent from then on find the slot respawning, which is what these tests are about."""
     victim = d.workers()[0]
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: victim not in d.workers(), 5, 0.002)
+    wait_for(lambda: "(pid %d) died:" % victim in d.logs(), 5, 0.002)
     return victim
 
 

@@ -1,4 +1,5 @@
 /* Event rendering and Go-compatible JSON string escaping. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +95,38 @@ static void test_escaping(void **state)
     esc_is("/", 1, "\"/\"");
 }
 
+/* A stamp rendered once serves many events; each is what event_text renders on its own. */
+static void test_stamped(void **state)
+{
+    (void)state;
+    static const int64_t stamps[] = {0, 7, 1767603600123, -1, INT64_MAX, INT64_MIN};
+    static const char *const texts[] = {"", "hi", "a\"<b>\n", "\xff\xe2\x80\xa8", "\n"};
+    for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+        struct event_stamp st;
+        event_stamp_set(&st, stamps[i]);
+        struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+        for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+            size_t len = strlen(texts[t]);
+            event_text_stamped(&got, t % 2 ? "stderr" : "stdout", texts[t], len, &st);
+            strbuf_printf(&want, "{\"type\":\"%s\"", t % 2 ? "stderr" : "stdout");
+            if (len > 0) {
+                strbuf_append_str(&want, ",\"text\":");
+                jsonesc_append(&want, texts[t], len);
+            }
+            strbuf_printf(&want, ",\"timestamp\":%" PRId64 "}\n\n", stamps[i]);
+        }
+        assert_int_equal(got.len, want.len);
+        assert_string_equal(got.data, want.data);
+        strbuf_reset(&got);
+        event_text(&got, "stdout", "hi", 2, stamps[i]);
+        strbuf_reset(&want);
+        event_text_stamped(&want, "stdout", "hi", 2, &st);
+        assert_string_equal(got.data, want.data);
+        strbuf_free(&got);
+        strbuf_free(&want);
+    }
+}
+
 static void test_utf8(void **state)
 {
     (void)state;
@@ -111,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_stamped),
         cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

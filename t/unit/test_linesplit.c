@@ -1,4 +1,5 @@
-/* Line splitting of command and session output: the Go daemon's tail rules. */
+/* Line splitting of command and session output: the Go daemon's tail rules, and random
+ * output in random reads against byte-at-a-time references. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -211,6 +212,99 @@ static void test_session_rules(void **state)
     assert_int_equal(l.n, 0);
 }
 
+/* Emitted lines as one string: each line, then a 0 byte. */
+static void record(void *arg, const char *text, size_t len)
+{
+    struct strbuf *sb = arg;
+    strbuf_append(sb, text, len);
+    strbuf_append(sb, "", 1);
+}
+
+/* The rules of linesplit.h without a cap, one byte at a time over the whole output. */
+static void reference_split(const char *s, size_t len, struct strbuf *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\n' && s[i] != '\r')
+            continue;
+        if (i == start)
+            record(out, "\n", 1);
+        else
+            record(out, s + start, i - start);
+        if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
+            i++;
+        start = i + 1;
+    }
+    if (start < len)
+        record(out, s + start, len - start);
+}
+
+/* The session rules (linesplit.h) one byte at a time: only '\n' ends a line. */
+static void reference_split_session(const char *s, size_t len, struct strbuf *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != '\n')
+            continue;
+        size_t n = i - start;
+        if (n > 0 && s[start + n - 1] == '\r')
+            n--;
+        if (n > 0)
+            record(out, s + start, n);
+        start = i + 1;
+    }
+}
+
+/* Random output fed in random pieces (pairs and lines torn anywhere) against the reference. */
+static void test_random_output_in_random_reads(void **state)
+{
+    (void)state;
+    unsigned seed = 0x2545f491u; /* fixed: the same inputs on every run */
+    static const char *const pieces[] = {
+        "a",           "bc",   "0123456789abcdefghijklmnopqrstuvwxyz",
+        "\n",          "\r",   "\r\n",
+        "\n\r",        "\n\n", "\r\r",
+        "\xe2\x82\xac"};
+    const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+    char buf[2048];
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0, count = rand_r(&seed) % 40;
+        for (size_t i = 0; i < count; i++) {
+            const char *p = pieces[rand_r(&seed) % npieces];
+            size_t n = strlen(p);
+            if (len + n > sizeof(buf))
+                break;
+            memcpy(buf + len, p, n);
+            len += n;
+        }
+        struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+        struct linesplit ls;
+        bool session = round % 4 >= 2;
+        if (session)
+            linesplit_init_session(&ls, 1 << 20);
+        else
+            linesplit_init(&ls, 1 << 20);
+        for (size_t off = 0; off < len;) {
+            size_t n = 1 + rand_r(&seed) % (round % 2 ? 4 : 64);
+            if (n > len - off)
+                n = len - off;
+            linesplit_feed(&ls, buf + off, n, record, &got);
+            off += n;
+        }
+        linesplit_finish(&ls, record, &got);
+        linesplit_free(&ls);
+        if (session)
+            reference_split_session(buf, len, &want);
+        else
+            reference_split(buf, len, &want);
+        assert_int_equal(got.len, want.len);
+        if (want.len > 0)
+            assert_memory_equal(got.data, want.data, want.len);
+        strbuf_free(&got);
+        strbuf_free(&want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_cap_splits_on_utf8_boundary),
         cmocka_unit_test(test_cap_splits_whole_lines),
         cmocka_unit_test(test_session_rules),
+        cmocka_unit_test(test_random_output_in_random_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

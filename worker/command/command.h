@@ -23,6 +23,7 @@
 #include "core/linesplit.h"
 #include "core/out.h"
 #include "core/wjob.h"
+#include "event.h"
 #include "ids.h"
 #include "list.h"
 #include "strbuf.h"
@@ -37,7 +38,8 @@ struct pipe_src {
     int fd;
     struct event *ev;
     struct linesplit ls;
-    const char *type; /* "stdout" or "stderr" */
+    const char *type;         /* "stdout" or "stderr" */
+    struct event_stamp stamp; /* the time of the last read, for the events it held */
 };
 
 struct interrupt_waiter {
@@ -104,8 +106,8 @@ void cmd_output_attach(struct command *c, struct pipe_src *p, int fd);
 /* Reads what p has, up to max_reads reads; returns false once the pipe is closed. */
 bool cmd_output_read(struct pipe_src *p, int max_reads);
 void cmd_output_close(struct pipe_src *p);
-/* One line of p's output (a linesplit_emit_fn) as an event. */
-void cmd_output_line(void *arg, const char *text, size_t len);
+/* The output's unterminated last line, if any, as an event. */
+void cmd_output_finish(struct pipe_src *p);
 /* Hands the batched events to the master (drops them without a client). */
 void cmd_output_flush(struct command *c);
 /* Whether the pipes may be read now (no client, or one keeping up). */

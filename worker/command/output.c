@@ -42,15 +42,22 @@ void cmd_output_flush(struct command *c)
         out_events(c->job, &c->batch);
 }
 
-void cmd_output_line(void *arg, const char *text, size_t len)
+/* One line of p's output (a linesplit_emit_fn) as an event. */
+static void output_line(void *arg, const char *text, size_t len)
 {
     struct pipe_src *p = arg;
     struct command *c = p->cmd;
     if (c->detached)
         return;
-    event_text(&c->batch, p->type, text, len, clock_wall_ms());
+    event_text_stamped(&c->batch, p->type, text, len, &p->stamp);
     if (c->batch.len >= BATCH_FLUSH)
         cmd_output_flush(c);
+}
+
+void cmd_output_finish(struct pipe_src *p)
+{
+    event_stamp_set(&p->stamp, clock_wall_ms());
+    linesplit_finish(&p->ls, output_line, p);
 }
 
 bool cmd_output_allowed(const struct command *c)
@@ -89,7 +96,9 @@ void cmd_output_drained(void *arg)
 static void feed(void *arg, const char *data, size_t len)
 {
     struct pipe_src *p = arg;
-    linesplit_feed(&p->ls, data, len, cmd_output_line, p);
+    /* One clock read and one rendered timestamp for all the lines of a read. */
+    event_stamp_set(&p->stamp, clock_wall_ms());
+    linesplit_feed(&p->ls, data, len, output_line, p);
 }
 
 /* Reads what is available; returns false once the pipe is closed. */

@@ -217,8 +217,8 @@ void cmd_finish(struct command *c)
 {
     if (!c->running)
         return;
-    linesplit_finish(&c->out.ls, cmd_output_line, &c->out);
-    linesplit_finish(&c->err.ls, cmd_output_line, &c->err);
+    cmd_output_finish(&c->out);
+    cmd_output_finish(&c->err);
     cmd_output_close(&c->out);
     cmd_output_close(&c->err);
     evt_free(&c->drain_ev);

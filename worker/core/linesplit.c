@@ -1,5 +1,7 @@
 #include "core/linesplit.h"
 
+#include <string.h>
+
 #include "utf8.h"
 
 void linesplit_init(struct linesplit *ls, size_t max_line)
@@ -85,31 +87,41 @@ static void emit_overlong(struct linesplit *ls, linesplit_emit_fn emit, void *ar
     strbuf_consume(&ls->tail, emit_pieces(ls, ls->tail.data, ls->tail.len, true, emit, arg));
 }
 
+/* Position of the first c in data[from, len), or len. */
+static size_t find(const char *data, size_t from, size_t len, char c)
+{
+    const char *p = memchr(data + from, c, len - from);
+    return p != NULL ? (size_t)(p - data) : len;
+}
+
 void linesplit_feed(struct linesplit *ls, const char *data, size_t len, linesplit_emit_fn emit,
                     void *arg)
 {
+    if (len == 0)
+        return;
     size_t start = 0;
+    if (!ls->session) {
+        /* A '\n' right after a '\r' that ended the previous feed is that pair's second half. */
+        start = ls->after_cr && data[0] == '\n' ? 1 : 0;
+        ls->after_cr = data[len - 1] == '\r';
+    }
 
-    for (size_t i = 0; i < len; i++) {
-        char c = data[i];
-        if (ls->session) {
-            if (c == '\n') {
-                emit_line(ls, data + start, i - start, emit, arg);
-                start = i + 1;
-            }
-            continue;
-        }
-        if (c == '\n' && ls->after_cr) {
-            /* second half of a "\r\n" pair: the line already ended */
-            ls->after_cr = false;
-            start = i + 1;
-            continue;
-        }
-        ls->after_cr = c == '\r';
-        if (c != '\n' && c != '\r')
-            continue;
-        emit_line(ls, data + start, i - start, emit, arg);
-        start = i + 1;
+    /* The next '\n' and '\r' at or after start, each searched again only once passed: output
+     * without '\r' costs one scan for it per feed. Only '\n' ends a session line. */
+    size_t nl = find(data, start, len, '\n');
+    size_t cr = ls->session ? len : find(data, start, len, '\r');
+    while (start < len) {
+        if (nl < start)
+            nl = find(data, start, len, '\n');
+        if (cr < start)
+            cr = find(data, start, len, '\r');
+        size_t end = nl < cr ? nl : cr;
+        if (end == len)
+            break;
+        emit_line(ls, data + start, end - start, emit, arg);
+        start = end + 1;
+        if (end == cr && nl == start)
+            start++; /* the '\n' of a "\r\n" pair */
     }
     if (start < len) {
         strbuf_append(&ls->tail, data + start, len - start);
