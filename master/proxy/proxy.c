@@ -69,6 +69,7 @@ struct proxy {
     bool cl_held;        /* client reads wait for the backend to catch up */
     bool up_eof, cl_eof; /* a tunnel's ends */
     bool close_client;   /* the client connection closes after the answer */
+    bool early_502;      /* answered whole before the request was read: nothing to finish */
 };
 
 static const struct http_holder holder;
@@ -260,8 +261,10 @@ static void fail(struct proxy *p, const char *why)
         close_backend(p);
         stop_client_reads(p);
         p->state = R_DONE;
-        if (!p->body_done)
+        if (!p->body_done) {
             http_answer_early(r);
+            p->early_502 = true;
+        }
         reply_body(r, 502, "text/plain; charset=utf-8", "Bad Gateway", 11);
         return;
     }
@@ -745,6 +748,12 @@ static void on_body_end(struct http_req *r)
 {
     struct proxy *p = r->held;
     p->body_done = true;
+    /*
+     * A whole answer sent while the request was read ends the exchange by itself once it
+     * is flushed: pausing here would hold the connection (and its descriptor) for good.
+     */
+    if (p->early_502)
+        return;
     http_pause(r); /* the next request on the connection waits for this answer */
     if (p->chunked_up && p->fd >= 0 && p->state != R_DONE) {
         evbuffer_add(p->to_up, "0\r\n\r\n", 5);

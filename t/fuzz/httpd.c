@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,16 @@ static void start(void)
         log_setup(NULL, level != NULL ? atoi(level) : LOG_LEVEL_FATAL, LOG_FORMAT_TEXT, "master") <
             0)
         abort();
+    /*
+     * The port proxy (/proxy/{port}/...) connects to this machine's loopback: in a network
+     * namespace of its own, where no interface is up, every such connection fails at once
+     * and no fuzzed request reaches a real service.
+     */
+    if (unshare(CLONE_NEWNET) < 0)
+        fprintf(stderr,
+                "httpd: no network namespace of its own (%s): /proxy requests reach "
+                "the loopback\n",
+                strerror(errno));
     char *argv[] = {"execd",     "-access-token",
                     HTTPD_TOKEN, "-worker-wait",
                     "0",         "-keepalive-timeout",

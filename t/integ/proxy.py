@@ -15,8 +15,8 @@ import tempfile
 import threading
 import time
 
-from execd_test import (SANITIZED, Daemon, RssSampler, free_port, raw_exchange, rss_kb, run_tests,
-                        wait_for, without_pings)
+from execd_test import (SANITIZED, Daemon, RssSampler, fd_count, free_port, raw_exchange,
+                        raw_request, read_to_close, rss_kb, run_tests, wait_for, without_pings)
 from wsclient import frame_bytes
 
 TOKEN = "proxy-secret"
@@ -311,6 +311,23 @@ def test_streaming(t):
 
         status, _, body = d.request("GET", "/proxy/%d/x" % free_port())
         t.eq((status, body), (502, b"Bad Gateway"), "a refused port: 502 Bad Gateway")
+        # Refused while the request was read: the 502 goes out whole and the connection
+        # closes (it used to stay open for good, its descriptor with it; found by fuzz_http).
+        fds = fd_count(d.proc.pid)
+        for method, body in (("GET", b""), ("POST", b"x" * 1000)):
+            s = raw_request(d, method, "/proxy/%d/x" % free_port(), body, timeout=10)
+            answer = read_to_close(s)
+            s.setblocking(False)
+            try:
+                closed = s.recv(1) == b""
+            except BlockingIOError:
+                closed = False
+            s.close()
+            t.ok(answer.startswith(b"HTTP/1.1 502 ") and answer.endswith(b"Bad Gateway") and closed,
+                 "a refused %s: 502, then the daemon closes the connection" % method,
+                 answer[-300:])
+        t.ok(wait_for(lambda: fd_count(d.proc.pid) <= fds, 5),
+             "no descriptor left in the master (%d before, %d after)" % (fds, fd_count(d.proc.pid)))
         status, hdrs, body = d.request("GET", "/proxy/notaport/x")
         t.eq((status, body, hdrs.get("content-type")), (502, b"Bad Gateway", "text/plain; charset=utf-8"),
              "a port that is not a number: 502")
