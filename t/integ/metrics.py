@@ -202,10 +202,16 @@ def test_daemon(t):
         s = Stream(d, "/command", {"command": "echo started; sleep 30"})
         s.init_id()
         d.request("POST", "/command", {"command": "sleep 30", "background": True})
+
+        def running():
+            text = scrape(d)[2]
+            return [value(text, 'execd_executions_running{kind="%s"}' % k) for k in
+                    ("command", "code", "background_command")]
+        # The worker reports its background commands when their number changes, after the
+        # POST's answer: wait for that report.
+        wait_for(lambda: running() == [1.0, 0.0, 1.0], 10)
+        t.eq(running(), [1.0, 0.0, 1.0], "running executions by kind")
         _, _, text = scrape(d)
-        t.eq([value(text, 'execd_executions_running{kind="%s"}' % k) for k in
-              ("command", "code", "background_command")], [1.0, 0.0, 1.0],
-             "running executions by kind")
         t.eq(value(text, "execd_streams_open"), 1.0, "one open stream")
         t.ok(value(text, "execd_streamed_bytes_total") > 0, "streamed bytes are counted")
         s.close()
