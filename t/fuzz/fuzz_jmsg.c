@@ -39,8 +39,11 @@ static void check_roundtrip(const struct jmsg *m, const struct jmsg_auth *auth)
         frames[i].len = out.frames[i].len;
     }
     struct jmsg back;
+    /* Compared as rendered text: json-c accepts NaN, and NaN equals nothing, itself included. */
     if (jmsg_parse(&back, auth, frames, JMSG_OUT_FRAMES, &err) < 0 ||
-        strcmp(back.msg_type, m->msg_type) != 0 || !json_object_equal(back.content, m->content))
+        strcmp(back.msg_type, m->msg_type) != 0 ||
+        strcmp(json_object_to_json_string_ext(back.content, JSON_C_TO_STRING_PLAIN),
+               json_object_to_json_string_ext(m->content, JSON_C_TO_STRING_PLAIN)) != 0)
         abort();
     jmsg_free(&back);
     jmsg_out_free(&out);
