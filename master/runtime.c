@@ -143,31 +143,48 @@ int runtime_prepare(const char *dir)
     return 0;
 }
 
+/* SIGKILLs every live child; returns how many, or -1 when /proc cannot be read. */
+static int kill_live_children(pid_t self)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL) {
+        log_error("runtime: cannot list /proc to kill leftover processes: %s", strerror(errno));
+        return -1;
+    }
+    int killed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        struct procstat st;
+        if (pid <= 0 || pid == self || procstat_read(pid, &st) < 0 || st.ppid != self ||
+            st.state == 'Z')
+            continue;
+        if (kill(pid, SIGKILL) == 0)
+            killed++;
+    }
+    closedir(d);
+    return killed;
+}
+
 int runtime_kill_descendants(void)
 {
     pid_t self = getpid();
-    int killed = 0;
-    /* Orphans are re-parented to us (subreaper), so one level of children
-     * covers them; repeat to catch children forked while we scan. */
-    for (int round = 0; round < 3; round++) {
-        DIR *d = opendir("/proc");
-        if (d == NULL)
-            return killed;
-        int found = 0;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            pid_t pid = (pid_t)atoi(e->d_name);
-            struct procstat st;
-            if (pid <= 0 || pid == self || procstat_read(pid, &st) < 0 || st.ppid != self)
-                continue;
-            if (kill(pid, SIGKILL) == 0) {
-                found++;
-                killed++;
-            }
-        }
-        closedir(d);
-        if (found == 0)
+    int total = 0;
+    /* A worker's children become ours (subreaper) only once it has finished dying, which
+     * takes a while for a big process (a sanitizer build's shadow memory): scan again until
+     * every child is a zombie, whose orphans have by then been handed to us. Bounded, so a
+     * process that cannot die (uninterruptible sleep) does not hold the shutdown. */
+    int64_t deadline = clock_mono_ms() + 2000;
+    for (;;) {
+        int killed = kill_live_children(self);
+        if (killed <= 0)
             break;
+        total += killed;
+        if (clock_mono_ms() >= deadline) {
+            log_warn("runtime: processes still alive 2 s after SIGKILL; leaving them");
+            break;
+        }
+        usleep(5000);
     }
-    return killed;
+    return total;
 }

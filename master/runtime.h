@@ -10,7 +10,8 @@
 int runtime_prepare(const char *dir);
 /* Removes path recursively without following symlinks. Returns 0 or -1 (errno). */
 int runtime_remove_tree(const char *path);
-/* SIGKILLs every descendant of this process (strays left at shutdown). Returns how many. */
+/* SIGKILLs every descendant of this process (strays left at shutdown), waiting up to 2 s for
+ * dying children to hand over their orphans. Returns how many kills were sent. */
 int runtime_kill_descendants(void);
 
 #endif
